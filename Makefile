@@ -1,0 +1,54 @@
+# 广西公安“放管服”政务问答助手 — developer and CI entry points. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test venv kb train shell system-deps lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: venv kb train ## set everything up and start the action server and Rasa (Ctrl-C stops both)
+	$(PY) -m bot run
+
+test: venv system-deps kb ## set everything up and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(STAMP) ## create .venv with Python 3.10 and install the pinned dependencies
+
+$(STAMP): requirements.lock scripts/find_python310.sh
+	@set -e; py=$$(scripts/find_python310.sh); \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	  rm -rf $(VENV); echo "creating $(VENV) with $$py"; $$py -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade 'pip==24.0'
+	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $@
+
+kb: venv ## parse the source document into the knowledge base (var/knowledge.db) and jieba dictionary
+	$(PY) -m knowledge build
+
+train: venv kb ## train the Rasa model unless one for the current data and config exists
+	$(PY) -m bot train
+
+shell: venv kb train ## chat with the assistant in the terminal (starts the action server too)
+	$(PY) -m bot shell
+
+show: venv kb ## show one measure: make show N=22
+	$(PY) -m knowledge show $(N)
+
+search: venv kb ## keyword search over the measures: make search Q=落户
+	$(PY) -m knowledge search "$(Q)"
+
+system-deps: ## install the Debian packages the tests need (PostgreSQL) when missing
+	scripts/install_system_deps.sh
+
+lock: ## re-pin requirements.lock from requirements.in in a scratch venv
+	@set -e; py=$$(scripts/find_python310.sh); rm -rf var/lockenv; $$py -m venv var/lockenv; \
+	var/lockenv/bin/pip install --quiet 'pip==24.0'; var/lockenv/bin/pip install --quiet -r requirements.in; \
+	var/lockenv/bin/pip freeze --exclude-editable > requirements.lock; rm -rf var/lockenv; echo "requirements.lock updated"
+
+clean: ## remove generated data (var/, models/); keeps .venv
+	rm -rf var models .pytest_cache
