@@ -1,0 +1,76 @@
+"""Command line: ``python -m bot train|run|shell``.
+
+``run`` prints where each service listens and stops both on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+
+from bot import config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="广西公安“放管服”政务问答助手")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("train", help="train the Rasa model unless it is up to date")
+    sub.add_parser("run", help="start the action server and the Rasa server (REST channel)")
+    sub.add_parser("shell", help="chat in the terminal")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        settings = config.load()
+    except config.ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from bot.training import ensure_model
+
+    try:
+        model = ensure_model(settings)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "train":
+        print(f"model: {model}")
+        return 0
+
+    from bot.services import Services, service_env
+
+    services = Services(settings=settings, model=model)
+    if args.command == "shell":
+        services.start()
+        services.processes.pop("rasa").kill()
+        try:
+            return subprocess.call(
+                [sys.executable, "-m", "rasa", "shell", "--model", str(model), "--endpoints", "endpoints.yml"],
+                cwd=config.PROJECT_ROOT, env=service_env(settings),
+            )
+        finally:
+            services.stop()
+
+    services.start()
+    try:
+        services.wait_ready()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        services.stop()
+        return 1
+    print(
+        "\n广西公安“放管服”政务问答助手 is running:\n"
+        f"  action server  http://127.0.0.1:{settings.action_port}/webhook\n"
+        f"  Rasa server    http://127.0.0.1:{settings.rasa_port}/  (REST: POST {services.rest_url})\n"
+        f"  knowledge base {settings.database_url}\n"
+        f"  tracker store  sqlite:///{settings.tracker_db}\n"
+        "Press Ctrl-C to stop both.\n",
+        flush=True,
+    )
+    return services.watch()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

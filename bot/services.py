@@ -1,0 +1,139 @@
+"""Start the action server and the Rasa server together and stop them together.
+
+Used by ``make run`` (``python -m bot run``) and by the end-to-end tests, so both start the
+services the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot import config
+
+log = logging.getLogger(__name__)
+
+
+def service_env(settings: config.Settings) -> dict[str, str]:
+    """The environment the services run in: endpoints.yml is filled from these variables."""
+    settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "ACTION_ENDPOINT_URL": settings.action_endpoint_url,
+        "TRACKER_DB": str(settings.tracker_db),
+        "DATABASE_URL": settings.database_url,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass
+class Services:
+    """The running action server and Rasa server."""
+
+    settings: config.Settings
+    model: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def rest_url(self) -> str:
+        """The REST channel's webhook."""
+        return f"http://127.0.0.1:{self.settings.rasa_port}/webhooks/rest/webhook"
+
+    def start(self, log_dir: Path | None = None) -> None:
+        """Start both processes (each in its own process group) without waiting for them."""
+        env = service_env(self.settings)
+        root = config.PROJECT_ROOT
+        commands = {
+            "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                        "--port", str(self.settings.action_port)],
+            "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
+                     "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                     "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
+                     "--cors", "*"],
+        }
+        for name, cmd in commands.items():
+            out = None
+            if log_dir is not None:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                out = open(log_dir / f"{name}.log", "ab")
+            self.processes[name] = subprocess.Popen(
+                cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Block until both answer HTTP.
+
+        Raises:
+            RuntimeError: a process exited, or ``timeout`` seconds passed.
+        """
+        checks = {
+            "actions": f"http://127.0.0.1:{self.settings.action_port}/health",
+            "rasa": f"http://127.0.0.1:{self.settings.rasa_port}/",
+        }
+        deadline = time.monotonic() + timeout
+        pending = dict(checks)
+        while pending:
+            for name, url in list(pending.items()):
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} server exited with code {proc.returncode} while starting")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            del pending[name]
+                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.5)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop both: SIGTERM to each process group, SIGKILL to what is left after ``timeout``."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+    def watch(self) -> int:
+        """Wait until a process exits or SIGINT/SIGTERM arrives; then stop both. Returns an exit code."""
+        stopping = {"signal": None}
+
+        def _on_signal(signum, _frame):
+            stopping["signal"] = signum
+
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
+        try:
+            while stopping["signal"] is None:
+                for name, proc in self.processes.items():
+                    if proc.poll() is not None:
+                        print(f"{name} server exited with code {proc.returncode}; stopping", file=sys.stderr)
+                        return proc.returncode or 1
+                time.sleep(0.3)
+            return 0
+        finally:
+            print("stopping the action server and the Rasa server …", file=sys.stderr)
+            self.stop()

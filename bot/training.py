@@ -1,0 +1,72 @@
+"""Train the Rasa model only when its inputs changed.
+
+The model file is named after a fingerprint of everything training reads (config, domain,
+training data, the generated jieba dictionary, our NLU components and the Rasa version), so
+an unchanged project reuses ``models/<fingerprint>.tar.gz`` and a test session trains once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot import config
+
+log = logging.getLogger(__name__)
+
+
+def training_inputs(root: Path = config.PROJECT_ROOT) -> list[Path]:
+    """Every file whose content decides the trained model, in a stable order."""
+    files = [root / "config.yml", root / "domain.yml"]
+    files += sorted((root / "data").rglob("*.yml"))
+    files += sorted((root / "var" / "jieba").glob("*"))
+    files += sorted((root / "bot" / "nlu").glob("*.py")) if (root / "bot" / "nlu").is_dir() else []
+    return [f for f in files if f.is_file()]
+
+
+def fingerprint(root: Path = config.PROJECT_ROOT) -> str:
+    """A hex digest of the training inputs and the Rasa version."""
+    import rasa
+
+    digest = hashlib.sha256(f"rasa={rasa.__version__}\n".encode())
+    for path in training_inputs(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def model_path(settings: config.Settings | None = None, root: Path = config.PROJECT_ROOT) -> Path:
+    """Where the model for the current inputs is (or will be) stored."""
+    settings = settings or config.load()
+    return settings.models_dir / f"gxga-{fingerprint(root)}.tar.gz"
+
+
+def ensure_model(settings: config.Settings | None = None, root: Path = config.PROJECT_ROOT) -> Path:
+    """Return the model for the current inputs, training it first if it does not exist.
+
+    Raises:
+        RuntimeError: the jieba dictionary is missing (run ``make kb``) or training failed.
+    """
+    settings = settings or config.load()
+    if not settings.jieba_userdict.is_file():
+        raise RuntimeError(f"{settings.jieba_userdict} is missing: run `make kb` before training")
+    target = model_path(settings, root)
+    if target.is_file():
+        log.info("model up to date: %s", target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "rasa", "train",
+        "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+        "--out", str(target.parent), "--fixed-model-name", target.name[: -len(".tar.gz")],
+    ]
+    log.info("training: %s", " ".join(cmd))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(cmd, cwd=root, env=env)
+    if result.returncode != 0 or not target.is_file():
+        raise RuntimeError(f"rasa train failed (exit {result.returncode}); see its output above")
+    return target
