@@ -200,17 +200,17 @@ def parse_text(text: str) -> ParsedDocument:
         measures[-1].text += line
 
     last_line = measures[-1].line if measures else first_section + 1
-    if len(sections) != EXPECTED_SECTIONS:
-        raise SourceError(
-            f"found {len(sections)} section headers, expected {EXPECTED_SECTIONS} (一 to 五); "
-            f"the last one found is {sections[-1].label}{sections[-1].title}",
-            line=sections[-1].line,
-        )
     if len(measures) != EXPECTED_MEASURES:
         raise SourceError(
             f"found {len(measures)} measures, expected {EXPECTED_MEASURES}: the document ends after "
             f"measure {measures[-1].label}; it looks truncated",
             line=last_line,
+        )
+    if len(sections) != EXPECTED_SECTIONS:
+        raise SourceError(
+            f"found {len(sections)} section headers, expected {EXPECTED_SECTIONS} (一 to 五); "
+            f"the last one found is {sections[-1].label}{sections[-1].title}",
+            line=sections[-1].line,
         )
     if publication is None:
         raise SourceError(

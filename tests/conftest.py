@@ -1,0 +1,115 @@
+"""Shared fixtures: the real source document, knowledge bases on SQLite and PostgreSQL,
+Rasa SDK dispatcher/tracker/domain, and (once per session) a trained model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import config
+
+ROOT = config.PROJECT_ROOT
+SOURCE = ROOT / "knowledge" / "source" / "gxga_fangguanfu_2018.txt"
+LEXICON = ROOT / "knowledge" / "lexicon.yml"
+ALIASES = ROOT / "knowledge" / "aliases.yml"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def source_text() -> str:
+    """The notice as shipped in knowledge/source/."""
+    return SOURCE.read_text(encoding="utf-8")
+
+
+def build_kb(url: str, source: Path = SOURCE, userdict: Path | None = None):
+    """Build a knowledge base at ``url`` from ``source`` with the project's lexicon and aliases."""
+    from knowledge.build import build
+
+    return build(url, source=source, lexicon=LEXICON, aliases=ALIASES, userdict_path=userdict)
+
+
+@pytest.fixture(scope="session")
+def sqlite_kb_url(tmp_path_factory) -> str:
+    """A knowledge base built once into a temporary SQLite file (read-only use)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('kb') / 'knowledge.db'}"
+    build_kb(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A real PostgreSQL server on loopback for this test session."""
+    from tests.pgserver import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_kb_url(postgres_server_url) -> str:
+    """A knowledge base built once into a fresh PostgreSQL database (read-only use)."""
+    from tests.pgserver import create_database
+
+    url = create_database(postgres_server_url)
+    build_kb(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def kb_url(request) -> str:
+    """The same read-only knowledge base on each supported database."""
+    return request.getfixturevalue(f"{request.param}_kb_url")
+
+
+@pytest.fixture
+def kb(kb_url):
+    """A repository over :func:`kb_url`."""
+    from knowledge.repository import KnowledgeBase
+
+    return KnowledgeBase(kb_url)
+
+
+@pytest.fixture
+def dispatcher():
+    """A Rasa SDK dispatcher that collects messages."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    return CollectingDispatcher()
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict:
+    """The project's domain as the action server receives it."""
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def make_tracker():
+    """Build a tracker whose latest message has the given text, intent and slots."""
+    from rasa_sdk import Tracker
+
+    def _make(text: str = "", intent: str | None = None, slots: dict | None = None, entities=None) -> Tracker:
+        latest = {"text": text, "intent": {"name": intent, "confidence": 0.9} if intent else {}, "entities": entities or []}
+        return Tracker(
+            sender_id="test-user", slots=slots or {}, latest_message=latest, events=[],
+            paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen",
+        )
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The Rasa model for the current data and config, trained at most once (cached by fingerprint)."""
+    from knowledge.build import build
+    from bot.training import ensure_model
+
+    settings = config.load()
+    # The model depends on the generated jieba dictionary, which `make kb` writes; the tests write it too.
+    build(settings.database_url, source=settings.source_path, lexicon=settings.lexicon_path,
+          aliases=settings.aliases_path, userdict_path=settings.jieba_userdict)
+    return ensure_model(settings)
