@@ -1,18 +1,20 @@
-"""Pick the part of a measure that answers an intent. Pure functions over dataclasses.
-
-The wording of replies lives in ``domain.yml``; this module only chooses which sentences of
-the knowledge base to quote and which measures to cite.
+"""Decide what answers a question: which measure, which of its sentences, which candidates to
+offer when unsure. Pure functions over dataclasses; the wording lives in ``domain.yml``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping
 
-from knowledge.intent_map import IntentSpec
+from knowledge.intent_map import Followup, IntentSpec, intents_for_topic
 from knowledge.repository import DocumentInfo, MeasureInfo, SentenceInfo
 
 # A phone screen shows about this many characters without scrolling far.
 MAX_ANSWER_CHARS = 220
+# Intents below this confidence are not offered as "您是想问" choices.
+CLARIFY_MIN_CONFIDENCE = 0.12
+CLARIFY_MAX_CHOICES = 3
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Answer:
     doc_year: int
 
     def template_values(self) -> dict[str, str]:
-        """The slots of ``utter_measure_answer`` and ``utter_measure_text``."""
+        """The variables of ``utter_measure_answer``."""
         return {
             "answer": self.answer,
             "measure_label": self.measure_label,
@@ -39,20 +41,33 @@ class Answer:
         }
 
 
-def select_sentences(measure: MeasureInfo, spec: IntentSpec) -> list[SentenceInfo]:
+def entity_words(entities: Mapping[str, str | None], focus: Mapping[str, Mapping[str, tuple[str, ...]]]) -> tuple[str, ...]:
+    """Document words that the resident's entities (快递, 农村 …) point at."""
+    words: list[str] = []
+    for entity, value in entities.items():
+        if value:
+            words.extend(focus.get(entity, {}).get(str(value), ()))
+    return tuple(words)
+
+
+def select_sentences(measure: MeasureInfo, spec: IntentSpec, extra_focus: Iterable[str] = ()) -> list[SentenceInfo]:
     """The sentences of ``measure`` that answer ``spec``, in document order.
 
     The heading sentence is skipped unless it is all there is. Sentences containing a focus
-    word win; among several, those carrying a fact of the wanted types; with no match, the
-    whole body.
+    word win; then those carrying a fact of the wanted types; then those naming the resident's
+    case (``extra_focus``: 快递, 农村 …). With no match at a step, that step is ignored.
     """
     body = [s for s in measure.sentences if s.position > 0] or list(measure.sentences)
-    chosen = [s for s in body if any(w in s.text for w in spec.focus)] if spec.focus else []
+    chosen = body
+    if spec.focus:
+        chosen = [s for s in body if any(w in s.text for w in spec.focus)] or body
     if spec.facts:
         with_facts = {f.sentence for f in measure.facts if f.type in spec.facts}
-        narrowed = [s for s in (chosen or body) if s.position in with_facts]
-        chosen = narrowed or chosen
-    return chosen or body
+        chosen = [s for s in chosen if s.position in with_facts] or chosen
+    extra = tuple(extra_focus)
+    if extra:
+        chosen = [s for s in chosen if any(w in s.text for w in extra)] or chosen
+    return chosen
 
 
 def shorten(sentences: list[SentenceInfo], limit: int = MAX_ANSWER_CHARS) -> str:
@@ -65,10 +80,10 @@ def shorten(sentences: list[SentenceInfo], limit: int = MAX_ANSWER_CHARS) -> str
     return text
 
 
-def compose(document: DocumentInfo, measure: MeasureInfo, spec: IntentSpec) -> Answer:
+def compose(document: DocumentInfo, measure: MeasureInfo, spec: IntentSpec, extra_focus: Iterable[str] = ()) -> Answer:
     """The answer to ``spec`` drawn from ``measure``, with what the source line needs."""
     return Answer(
-        answer=shorten(select_sentences(measure, spec)),
+        answer=shorten(select_sentences(measure, spec, extra_focus)),
         measures=spec.measures,
         measure_label=measure.label,
         measure_title=measure.title,
@@ -76,3 +91,85 @@ def compose(document: DocumentInfo, measure: MeasureInfo, spec: IntentSpec) -> A
         doc_date=document.issued_on_cn,
         doc_year=document.issued_on.year,
     )
+
+
+def related_sentences(measure: MeasureInfo, spec: IntentSpec) -> str:
+    """Sentences of a secondary cited measure that mention the intent's focus words ("" if none)."""
+    if not spec.focus:
+        return ""
+    return shorten([s for s in measure.sentences if s.position > 0 and any(w in s.text for w in spec.focus)])
+
+
+def best_topical_intent(ranking: Iterable[Mapping], specs: Mapping[str, IntentSpec]) -> IntentSpec | None:
+    """The highest-ranked intent that maps to a measure, if NLU gave it at least
+    :data:`CLARIFY_MIN_CONFIDENCE`."""
+    for item in ranking:
+        spec = specs.get(item.get("name"))
+        if spec is not None:
+            return spec if float(item.get("confidence") or 0.0) >= CLARIFY_MIN_CONFIDENCE else None
+    return None
+
+
+def outside_pilot(spec: IntentSpec, city: str | None) -> bool:
+    """True when the measure is a pilot in one place and the resident names another city."""
+    if not spec.pilot or not city:
+        return False
+    return city.rstrip("市") != spec.pilot.rstrip("市")
+
+
+def followup_spec(
+    specs: Mapping[str, IntentSpec], last_intent: str | None, topic: str | None, followup: Followup,
+    measure_facts: Mapping[int, set[str]],
+) -> IntentSpec | None:
+    """The intent that answers a follow-up on ``topic``, or None when the notice does not say.
+
+    An intent of the same topic and the asked aspect wins; otherwise the last intent, narrowed
+    to the fact types that answer the aspect, if its measure has such facts.
+    """
+    if not topic:
+        return None
+    same_topic = intents_for_topic(dict(specs), topic)
+    for spec in same_topic:
+        if spec.aspect == followup.aspect:
+            return spec
+    base = specs.get(last_intent or "") or (same_topic[0] if same_topic else None)
+    if base is None or not followup.facts:
+        return None
+    if not measure_facts.get(base.primary, set()) & set(followup.facts):
+        return None
+    return replace(base, aspect=followup.aspect, facts=followup.facts, focus=())
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One "您是想问" button."""
+
+    intent: str
+    title: str
+    confidence: float
+
+
+def clarify_choices(
+    ranking: Iterable[Mapping], specs: Mapping[str, IntentSpec], measure_titles: Mapping[int, str],
+) -> list[Choice]:
+    """Up to three answerable intents from the NLU ranking, titled by their measure's title.
+
+    When two choices share a measure, each is titled by its intent's label instead, so the
+    buttons differ.
+    """
+    picked = []
+    for item in ranking:
+        name, confidence = item.get("name"), float(item.get("confidence") or 0.0)
+        if name in specs and confidence >= CLARIFY_MIN_CONFIDENCE:
+            picked.append((specs[name], confidence))
+        if len(picked) == CLARIFY_MAX_CHOICES:
+            break
+    primaries = [spec.primary for spec, _ in picked]
+    return [
+        Choice(
+            intent=spec.intent,
+            title=spec.label if primaries.count(spec.primary) > 1 else measure_titles.get(spec.primary, spec.label),
+            confidence=confidence,
+        )
+        for spec, confidence in picked
+    ]

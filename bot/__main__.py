@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("train", help="train the Rasa model unless it is up to date")
     sub.add_parser("run", help="start the action server and the Rasa server (REST channel)")
     sub.add_parser("shell", help="chat in the terminal")
+    ev = sub.add_parser("eval", help="run a case file through the real stack and report accuracy")
+    ev.add_argument("cases", help="YAML case file (see bot/evaluate.py)")
+    ev.add_argument("--out", help="write per-case results and the summary as JSON here")
+    ev.add_argument("--url", help="a running Rasa server (default: start one for the run)")
+    ev.add_argument("--token", help="its API token, to read back intents (default: RASA_API_TOKEN)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -27,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+
+    if args.command == "eval":
+        return _eval(args, settings)
 
     from bot.training import ensure_model
 
@@ -70,6 +78,29 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     return services.watch()
+
+
+def _eval(args, settings: config.Settings) -> int:
+    import json
+    from pathlib import Path
+
+    from bot.evaluate import CaseFileError, evaluate, format_summary, load_cases
+
+    try:
+        cases = load_cases(args.cases)
+    except CaseFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = evaluate(cases, url=args.url, token=args.token or settings.rasa_api_token)
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(format_summary(report["summary"]))
+    return 0
 
 
 if __name__ == "__main__":

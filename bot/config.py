@@ -44,6 +44,7 @@ class Settings:
 
     var_dir: Path
     database_url: str
+    app_database_url: str
     source_path: Path
     aliases_path: Path
     lexicon_path: Path
@@ -53,11 +54,17 @@ class Settings:
     rasa_host: str
     rasa_port: int
     action_port: int
+    rasa_api_token: str | None
 
     @property
     def action_endpoint_url(self) -> str:
         """The URL the Rasa server calls for custom actions."""
         return f"http://127.0.0.1:{self.action_port}/webhook"
+
+    @property
+    def nlu_documents_path(self) -> Path:
+        """The generated NLU data for the ``document`` entity (lookup table and synonyms)."""
+        return PROJECT_ROOT / "data" / "nlu" / "documents.yml"
 
     @property
     def jieba_userdict(self) -> Path:
@@ -79,9 +86,13 @@ def load() -> Settings:
     database_url = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'knowledge.db'}"
     if "://" not in database_url:
         raise ConfigError(f"DATABASE_URL={database_url!r} is not a database URL such as sqlite:///var/knowledge.db")
+    app_database_url = os.environ.get("APP_DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'app.db'}"
+    if "://" not in app_database_url:
+        raise ConfigError(f"APP_DATABASE_URL={app_database_url!r} is not a database URL such as sqlite:///var/app.db")
     return Settings(
         var_dir=var_dir,
         database_url=database_url,
+        app_database_url=app_database_url,
         source_path=_env_path("KB_SOURCE", knowledge_dir / "source" / "gxga_fangguanfu_2018.txt"),
         aliases_path=_env_path("KB_ALIASES", knowledge_dir / "aliases.yml"),
         lexicon_path=_env_path("KB_LEXICON", knowledge_dir / "lexicon.yml"),
@@ -92,4 +103,5 @@ def load() -> Settings:
         rasa_host=os.environ.get("RASA_HOST", "").strip() or "0.0.0.0",
         rasa_port=_env_port("RASA_PORT", 5005),
         action_port=_env_port("ACTION_PORT", 5055),
+        rasa_api_token=os.environ.get("RASA_API_TOKEN", "").strip() or None,
     )

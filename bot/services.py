@@ -58,7 +58,7 @@ class Services:
             "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
                      "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
                      "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
-                     "--cors", "*"],
+                     "--cors", "*"] + self._api_args(),
         }
         for name, cmd in commands.items():
             out = None
@@ -69,6 +69,11 @@ class Services:
                 cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,
             )
+
+    def _api_args(self) -> list[str]:
+        # Rasa's HTTP API (tracker, parse, model) is only ever on with a token.
+        token = self.settings.rasa_api_token
+        return ["--enable-api", "--auth-token", token] if token else []
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until both answer HTTP.

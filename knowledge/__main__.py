@@ -8,7 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+
+# spaCy's thinc imports TensorFlow when it is installed (Rasa brings it); keep its banner quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bot import config
 from knowledge.lexicon import LexiconError
@@ -60,6 +64,7 @@ def _build(args, settings: config.Settings, url: str) -> int:
         aliases=settings.aliases_path,
         userdict_path=settings.jieba_userdict,
         force=args.force,
+        nlu_documents_path=settings.nlu_documents_path,
     )
     state = "built" if report.changed else "unchanged"
     print(

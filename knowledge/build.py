@@ -28,13 +28,14 @@ from knowledge.lexicon import (
     jieba_userdict_lines,
     load_aliases,
     load_terms,
+    nlu_documents_yaml,
 )
 from knowledge.parser import ParsedDocument, parse_file
 
 log = logging.getLogger(__name__)
 
 # Bump when the parser or fact rules change what is stored, so `build` rewrites the tables.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def build(
     aliases: Path,
     userdict_path: Path | None = None,
     force: bool = False,
+    nlu_documents_path: Path | None = None,
 ) -> BuildReport:
     """Build (or confirm) the knowledge base at ``url``.
 
@@ -142,6 +144,8 @@ def build(
         log.info("knowledge base written to %s (digest %s)", _safe(url), digest[:12])
     if userdict_path is not None:
         _write_if_different(userdict_path, "\n".join(userdict) + "\n")
+    if nlu_documents_path is not None:
+        _write_if_different(nlu_documents_path, nlu_documents_yaml(load_terms(lexicon), load_aliases(aliases)))
     return BuildReport(
         database_url=_safe(url), content_digest=digest, changed=changed,
         sections=len(rows["sections"]), measures=len(rows["measures"]),

@@ -8,6 +8,7 @@ the ways jieba cuts numbers (``18 个 工作日内``, ``1 天内``, ``80%``).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +21,7 @@ SENTENCE_END = frozenset("。！？；")
 _CLOSERS = frozenset("”’」』）》")
 
 _NUM = {"TEXT": {"REGEX": r"^\d+(\.\d+)?%?$"}}
-_CN_NUM = r"[一二三四五六七八九十两半]"
+_CN_NUM = r"[一二三四五六七八九十两]"
 _TIME_UNITS = r"^(个?工作日|天|日|小时|个?月|周|年)内?$"
 _THRESHOLD_UNITS = ["层", "平方米", "标准间", "人", "位", "项", "类", "%"]
 _QUALIFIERS = ["以上", "以下", "以内"]
@@ -33,7 +34,7 @@ _PATTERNS: list[tuple[str, list[dict]]] = [
     # 三个月 / 一年 (how long an endorsement or stay is valid)
     ("time_limit", [{"TEXT": {"REGEX": rf"^{_CN_NUM}+个?$"}}, {"TEXT": {"IN": ["月"]}}]),
     ("time_limit", [{"TEXT": {"REGEX": rf"^{_CN_NUM}+(个月|年)$"}}]),
-    ("time_limit", [{"TEXT": "满"}, {"TEXT": {"REGEX": r"^半年$"}}]),
+    ("threshold", [{"TEXT": "满"}, {"TEXT": {"REGEX": r"^半年$"}}]),
     # 2018年底前 / 2018年
     ("time_limit", [{"TEXT": {"REGEX": r"^(19|20)\d\d$"}}, {"TEXT": {"REGEX": r"^年(底|内)$"}}, {"TEXT": "前", "OP": "?"}]),
     ("time_limit", [{"TEXT": {"REGEX": r"^周[六日]$"}}, {"TEXT": {"REGEX": r"^周[六日]$"}}]),
@@ -90,6 +91,8 @@ class FactExtractor:
         import jieba
         import spacy
         from spacy.matcher import Matcher
+
+        jieba.setLogLevel(logging.WARNING)
 
         for line in userdict_lines:
             word, freq, tag = line.split(" ")

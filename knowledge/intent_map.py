@@ -22,9 +22,12 @@ class IntentSpec:
 
     intent: str
     measures: tuple[int, ...]
+    topic: str
+    label: str
     aspect: str = "overview"
     focus: tuple[str, ...] = ()
     facts: tuple[str, ...] = ()
+    pilot: str | None = None
 
     @property
     def primary(self) -> int:
@@ -53,12 +56,18 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
         aspect = body.get("aspect", "overview")
         if aspect not in ASPECTS:
             raise IntentMapError(f"{where}: aspect {aspect!r} is not one of {', '.join(ASPECTS)}")
-        unknown = set(body) - {"measures", "aspect", "focus", "facts"}
+        unknown = set(body) - {"measures", "aspect", "focus", "facts", "topic", "label", "pilot"}
         if unknown:
             raise IntentMapError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("topic", "label"):
+            if not isinstance(body.get(key), str) or not body[key].strip():
+                raise IntentMapError(f"{where}: '{key}' is required (a non-empty string)")
         specs[intent] = IntentSpec(
             intent=intent,
             measures=tuple(measures),
+            topic=body["topic"].strip(),
+            label=body["label"].strip(),
+            pilot=str(body["pilot"]).strip() if body.get("pilot") else None,
             aspect=aspect,
             focus=tuple(str(w) for w in body.get("focus") or ()),
             facts=tuple(str(t) for t in body.get("facts") or ()),
@@ -66,13 +75,61 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
     return specs
 
 
+def intents_for_topic(specs: dict[str, IntentSpec], topic: str) -> list[IntentSpec]:
+    """The intents about ``topic``, in file order."""
+    return [spec for spec in specs.values() if spec.topic == topic]
+
+
+@dataclass(frozen=True)
+class Followup:
+    """A topic-less follow-up intent ("那要多久"): the aspect it asks and the facts that answer it."""
+
+    intent: str
+    aspect: str
+    facts: tuple[str, ...]
+
+
 @lru_cache(maxsize=8)
-def load_intent_map(path: Path = DEFAULT_PATH) -> dict[str, IntentSpec]:
-    """Read ``knowledge/intents.yml`` (cached per path)."""
+def _read(path: Path) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise IntentMapError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
         raise IntentMapError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_intent_map(data, path)
+    if not isinstance(data, dict):
+        raise IntentMapError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_intent_map(path: Path = DEFAULT_PATH) -> dict[str, IntentSpec]:
+    """Read the intents of ``knowledge/intents.yml`` (the file is read once per path)."""
+    return parse_intent_map(_read(path), path)
+
+
+def load_entity_focus(path: Path = DEFAULT_PATH) -> dict[str, dict[str, tuple[str, ...]]]:
+    """entity → value → the document words that pick the sentence for that value."""
+    raw = _read(path).get("entity_focus") or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise IntentMapError(f"{path}: 'entity_focus' must map entity → value → [words]")
+    return {e: {str(v): tuple(str(w) for w in ws) for v, ws in vals.items()} for e, vals in raw.items()}
+
+
+def load_followups(path: Path = DEFAULT_PATH) -> dict[str, Followup]:
+    """The follow-up intents and what they ask."""
+    raw = _read(path).get("followups") or {}
+    result = {}
+    for intent, body in raw.items():
+        if not isinstance(body, dict) or body.get("aspect") not in ASPECTS:
+            raise IntentMapError(f"{path}: followup {intent!r} needs an aspect, one of {', '.join(ASPECTS)}")
+        result[intent] = Followup(intent=intent, aspect=body["aspect"], facts=tuple(body.get("facts") or ()))
+    return result
+
+
+def load_aspect_labels(path: Path = DEFAULT_PATH) -> dict[str, str]:
+    """aspect → how it is named to residents (办理时限 …)."""
+    raw = _read(path).get("aspect_labels") or {}
+    missing = [a for a in ASPECTS if a not in raw]
+    if missing:
+        raise IntentMapError(f"{path}: aspect_labels lacks {', '.join(missing)}")
+    return {a: str(raw[a]) for a in ASPECTS}

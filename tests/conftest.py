@@ -113,3 +113,66 @@ def trained_model() -> Path:
     build(settings.database_url, source=settings.source_path, lexicon=settings.lexicon_path,
           aliases=settings.aliases_path, userdict_path=settings.jieba_userdict)
     return ensure_model(settings)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    """True when something listens on the loopback port."""
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def running_bot(trained_model, tmp_path_factory):
+    """``python -m bot run`` on free ports, shared by the end-to-end tests of the session.
+
+    Its teardown is itself a test of Ctrl-C: SIGINT must stop both servers cleanly.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tmp = tmp_path_factory.mktemp("run")
+    info = {
+        "rasa_port": free_port(), "action_port": free_port(), "token": "test-token-" + os.urandom(6).hex(),
+        "tracker": tmp / "tracker.db", "app_db": tmp / "app.db", "log_path": tmp / "run.log",
+    }
+    env = {**os.environ, "RASA_PORT": str(info["rasa_port"]), "ACTION_PORT": str(info["action_port"]),
+           "TRACKER_DB": str(info["tracker"]), "APP_DATABASE_URL": f"sqlite:///{info['app_db']}",
+           "RASA_API_TOKEN": info["token"]}
+    log = open(info["log_path"], "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while True:
+        log.seek(0)
+        if "Press Ctrl-C" in log.read():
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            pytest.fail(f"bot run did not start:\n{log.read()[-3000:]}")
+        time.sleep(1)
+    info.update(proc=proc, log=log, url=f"http://127.0.0.1:{info['rasa_port']}")
+    yield info
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("bot run did not stop within 30 s of Ctrl-C")
+    time.sleep(0.5)
+    assert code == 0, f"bot run exited with {code} on Ctrl-C"
+    assert not port_open(info["rasa_port"]) and not port_open(info["action_port"]), "a server outlived Ctrl-C"

@@ -7,16 +7,24 @@ import asyncio
 import pytest
 
 from actions import actions as actions_module
-from actions.actions import ActionAnswerMeasure, ActionShowMeasureText
-from actions.answering import MAX_ANSWER_CHARS, compose, select_sentences
+from actions.actions import (
+    ActionAnswerFollowup,
+    ActionAnswerMeasure,
+    ActionClarifyQuestion,
+    ActionRecordFeedback,
+    ActionShowMeasureText,
+)
+from actions.answering import MAX_ANSWER_CHARS, clarify_choices, compose, select_sentences
+from bot import store
 from knowledge.intent_map import IntentMapError, load_intent_map, parse_intent_map
 from knowledge.repository import KnowledgeBase
 
 
 @pytest.fixture
-def use_kb(monkeypatch, sqlite_kb_url):
+def use_kb(monkeypatch, sqlite_kb_url, tmp_path):
     kb = KnowledgeBase(sqlite_kb_url)
     monkeypatch.setattr(actions_module, "_kb", kb)
+    monkeypatch.setenv("APP_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
     return kb
 
 
@@ -24,66 +32,189 @@ def run(action, dispatcher, tracker, domain):
     return asyncio.run(action.run(dispatcher, tracker, domain))
 
 
+def names(dispatcher) -> list[str]:
+    """Which reply (knowledge/replies.yml) or domain response each message was."""
+    return [(m.get("custom") or {}).get("reply") or m.get("response") for m in dispatcher.messages]
+
+
+def slots_of(events) -> dict:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
 @pytest.mark.parametrize(
     "intent, measure, must_contain",
     [
         ("ask_settle_graduate_materials", 22, ["毕业证", "身份证"]),
+        ("ask_settle_family_members", 22, ["配偶"]),
         ("ask_residence_permit_conditions", 24, ["不受居住登记满半年限制"]),
+        ("ask_residence_permit_benefits", 24, ["上牌入户"]),
         ("ask_id_card_issue_time", 26, ["15个工作日", "10个工作日"]),
+        ("ask_fire_design_review_time", 21, ["3个工作日"]),
+        ("ask_complaint_channels", 49, ["12389"]),
     ],
 )
 def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, intent, measure, must_contain):
     events = run(ActionAnswerMeasure(), dispatcher, make_tracker("q", intent), domain)
     [message] = dispatcher.messages
-    assert message["response"] == "utter_measure_answer"
-    assert message["custom"] == {"measures": [measure]}
-    assert message["measure_label"] == use_kb.measure(measure).label
-    assert message["doc_date"] == "2018年8月10日" and message["doc_year"] == "2018"
+    assert names(dispatcher) == ["measure_answer"]
+    assert message["custom"]["measures"][0] == measure and message["custom"]["intent"] == intent
+    m = use_kb.measure(measure)
+    answer, source, reminder = message["text"].split("\n")
+    assert source == f"依据：《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）第{m.label}项「{m.title}」"
+    assert reminder.startswith("提示：以上为2018年文件的规定")
     for text in must_contain:
-        assert text in message["answer"]
-    assert len(message["answer"]) <= MAX_ANSWER_CHARS + 120
+        assert text in answer
+    assert len(answer) <= MAX_ANSWER_CHARS + 150
+    assert [b["title"] for b in message["buttons"]] == ["查看原文", "👍 有帮助", "👎 没帮助"]
     assert message["buttons"][0]["payload"] == f'/show_measure{{"measure_number":"{measure}"}}'
-    assert events == [{"event": "slot", "timestamp": None, "name": "cited_measures", "value": [str(measure)]}]
+    spec = load_intent_map()[intent]
+    assert slots_of(events) == {"cited_measures": [str(n) for n in spec.measures], "topic": spec.topic, "last_intent": intent}
+
+
+@pytest.mark.parametrize(
+    "slots, present, absent",
+    [
+        ({"pickup_method": "快递"}, "8个工作日", "15个工作日"),
+        ({"pickup_method": "自取"}, "15个工作日", "快递"),
+        ({"area": "农村"}, "10个工作日", "15个工作日"),
+    ],
+)
+def test_answer_fits_the_residents_case(use_kb, dispatcher, make_tracker, domain, slots, present, absent):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker("身份证要几天", "ask_id_card_issue_time", slots), domain)
+    answer = dispatcher.messages[-1]["text"].split("\n")[0]
+    assert present in answer and absent not in answer
+
+
+def test_pilot_city_is_told(use_kb, dispatcher, make_tracker, domain):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker("柳州周末能办户口吗", "ask_service_weekend", {"city": "柳州"}), domain)
+    assert names(dispatcher) == ["pilot_only", "measure_answer"]
+    assert "南宁市试点" in dispatcher.messages[0]["text"] and "柳州" in dispatcher.messages[0]["text"]
+
+
+def test_no_pilot_note_for_nanning(use_kb, dispatcher, make_tracker, domain):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker("南宁周末能办户口吗", "ask_service_weekend", {"city": "南宁"}), domain)
+    assert names(dispatcher) == ["measure_answer"]
 
 
 def test_unmapped_intent_is_out_of_scope(use_kb, dispatcher, make_tracker, domain):
     run(ActionAnswerMeasure(), dispatcher, make_tracker("明天天气", "weather"), domain)
-    assert [m["response"] for m in dispatcher.messages] == ["utter_out_of_scope"]
+    assert names(dispatcher) == ["utter_out_of_scope"]
 
 
 def test_missing_knowledge_base_gets_a_domain_reply(monkeypatch, tmp_path, dispatcher, make_tracker, domain):
     monkeypatch.setattr(actions_module, "_kb", KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}"))
     run(ActionAnswerMeasure(), dispatcher, make_tracker("q", "ask_id_card_issue_time"), domain)
-    assert [m["response"] for m in dispatcher.messages] == ["utter_kb_unavailable"]
+    assert names(dispatcher) == ["kb_unavailable"] and "知识库暂时无法访问" in dispatcher.messages[0]["text"]
+
+
+RESIDENCE = {"topic": "residence_permit", "last_intent": "ask_residence_permit_conditions"}
+
+
+@pytest.mark.parametrize(
+    "intent, slots, response, expect",
+    [
+        ("followup_benefits", RESIDENCE, "measure_answer", "上牌入户"),
+        ("followup_time", RESIDENCE, "aspect_not_covered", "文件中没有规定“居住证办理条件”的办理时限"),
+        ("followup_time", {"topic": "id_card", "last_intent": "ask_id_card_issue_time"}, "measure_answer", "工作日"),
+        ("followup_other_case", {"topic": "id_card", "last_intent": "ask_id_card_issue_time", "area": "农村"},
+         "measure_answer", "10个工作日"),
+        ("followup_time", {}, "ask_topic", None),
+        ("followup_time", {"topic": "x", "last_intent": "ask_nothing"}, "ask_topic", None),
+    ],
+)
+def test_followups_keep_the_topic(use_kb, dispatcher, make_tracker, domain, intent, slots, response, expect):
+    run(ActionAnswerFollowup(), dispatcher, make_tracker("那要多久", intent, slots), domain)
+    assert names(dispatcher)[-1] == response
+    if expect:
+        assert expect in dispatcher.messages[-1]["text"]
+    assert ("measures" in dispatcher.messages[-1]["custom"]) == (response == "measure_answer")
+
+
+def test_clarify_offers_choices_titled_from_the_knowledge_base(use_kb, dispatcher, make_tracker, domain):
+    tracker = make_tracker("落户", "nlu_fallback")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 1.0},
+        {"name": "ask_settle_graduate_materials", "confidence": 0.41},
+        {"name": "ask_settle_collective_household", "confidence": 0.38},
+        {"name": "ask_settle_skilled_worker", "confidence": 0.11},
+    ]
+    run(ActionClarifyQuestion(), dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert names(dispatcher) == ["did_you_mean"] and message["text"] == "您是想问："
+    assert message["buttons"] == [
+        {"title": "全面放开人才落户限制", "payload": "/ask_settle_graduate_materials"},
+        {"title": "放宽集体户设置限制", "payload": "/ask_settle_collective_household"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "ranking, response",
+    [
+        ([{"name": "nlu_fallback", "confidence": 1.0}, {"name": "out_of_scope", "confidence": 0.3}], "utter_out_of_scope"),
+        ([{"name": "nlu_fallback", "confidence": 1.0}, {"name": "greet", "confidence": 0.3}], "default"),
+        ([], "default"),
+    ],
+)
+def test_clarify_without_candidates(use_kb, dispatcher, make_tracker, domain, ranking, response):
+    tracker = make_tracker("???", "nlu_fallback")
+    tracker.latest_message["intent_ranking"] = ranking
+    run(ActionClarifyQuestion(), dispatcher, tracker, domain)
+    assert names(dispatcher) == [response]
+
+
+def test_same_measure_choices_use_labels():
+    specs = load_intent_map()
+    ranking = [{"name": "ask_settle_graduate_materials", "confidence": 0.4}, {"name": "ask_settle_skilled_worker", "confidence": 0.35}]
+    titles = [c.title for c in clarify_choices(ranking, specs, {22: "全面放开人才落户限制"})]
+    assert titles == ["毕业生落户", "技能人才落户"]
 
 
 @pytest.mark.parametrize(
     "slots, response",
     [
-        ({"measure_number": "26"}, "utter_measure_text"),
-        ({"measure_number": None, "cited_measures": ["22"]}, "utter_measure_text"),
-        ({"measure_number": "99"}, "utter_ask_which_measure"),
-        ({"measure_number": "二十二'; DROP TABLE kb_measure; --"}, "utter_ask_which_measure"),
-        ({}, "utter_ask_which_measure"),
+        ({"measure_number": "26"}, "measure_text"),
+        ({"measure_number": None, "cited_measures": ["22"]}, "measure_text"),
+        ({"measure_number": "99"}, "ask_which_measure"),
+        ({"measure_number": "二十二'; DROP TABLE kb_measure; --"}, "ask_which_measure"),
+        ({}, "ask_which_measure"),
     ],
 )
 def test_show_measure_text(use_kb, dispatcher, make_tracker, domain, slots, response):
     run(ActionShowMeasureText(), dispatcher, make_tracker("查看原文", "show_measure", slots), domain)
     [message] = dispatcher.messages
-    assert message["response"] == response
-    if response == "utter_measure_text":
+    assert names(dispatcher) == [response]
+    if response == "measure_text":
         number = int(slots.get("measure_number") or slots["cited_measures"][0])
-        assert message["measure_text"] == use_kb.measure(number).text
+        assert use_kb.measure(number).text in message["text"]
+        assert message["custom"]["measures"] == [number]
     assert use_kb.measure_count() == 50
 
 
-def test_every_response_the_actions_use_is_in_the_domain(domain):
+def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
+    tracker = make_tracker("👎", "feedback_negative", {"cited_measures": ["24"]})
+    tracker.events = [
+        {"event": "user", "text": "我电话13812345678，暂住证怎么办", "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}},
+        {"event": "bot", "text": "…"},
+        {"event": "user", "text": "👎", "parse_data": {"intent": {"name": "feedback_negative"}}},
+    ]
+    run(ActionRecordFeedback(), dispatcher, tracker, domain)
+    assert dispatcher.messages == []  # the rule's utter_feedback_down thanks the resident
+    [row] = store.list_feedback()
+    assert row.value == "down" and row.measures == (24,) and row.intent == "ask_residence_permit_conditions"
+    assert "13812345678" not in row.question and "[手机号]" in row.question
+
+
+def test_every_reply_the_actions_use_exists(domain):
     import re
     from pathlib import Path
 
+    from actions.replies import load_replies
+
     source = Path(actions_module.__file__).read_text(encoding="utf-8")
-    used = set(re.findall(r'response="(utter_[a-z_]+)"', source))
-    assert used and used <= set(domain["responses"])
+    responses = set(re.findall(r'response="(utter_[a-z_]+)"', source))
+    assert responses and responses <= set(domain["responses"])
+    sent = set(re.findall(r'replies\.send\(\s*dispatcher,\s*"([a-z_]+)"', source))
+    assert sent == set(load_replies())
 
 
 def test_intent_map_covers_only_domain_intents(domain):
@@ -94,11 +225,12 @@ def test_intent_map_covers_only_domain_intents(domain):
     "data, message",
     [
         ({}, "top-level 'intents:'"),
-        ({"intents": {"ask_x": {"measures": []}}}, "non-empty list"),
-        ({"intents": {"ask_x": {"measures": [51]}}}, "1-50"),
-        ({"intents": {"问落户": {"measures": [22]}}}, "ASCII snake_case"),
-        ({"intents": {"ask_x": {"measures": [22], "aspect": "price"}}}, "aspect 'price'"),
-        ({"intents": {"ask_x": {"measures": [22], "answer": "hard-coded"}}}, "unknown keys"),
+        ({"intents": {"ask_x": {"measures": [], "topic": "t", "label": "l"}}}, "non-empty list"),
+        ({"intents": {"ask_x": {"measures": [51], "topic": "t", "label": "l"}}}, "1-50"),
+        ({"intents": {"问落户": {"measures": [22], "topic": "t", "label": "l"}}}, "ASCII snake_case"),
+        ({"intents": {"ask_x": {"measures": [22], "topic": "t", "label": "l", "aspect": "price"}}}, "aspect 'price'"),
+        ({"intents": {"ask_x": {"measures": [22], "topic": "t", "label": "l", "answer": "hard-coded"}}}, "unknown keys"),
+        ({"intents": {"ask_x": {"measures": [22], "label": "l"}}}, "'topic' is required"),
     ],
 )
 def test_malformed_intent_map(data, message):
@@ -108,8 +240,27 @@ def test_malformed_intent_map(data, message):
 
 def test_sentence_selection_prefers_facts(sqlite_kb_url):
     kb = KnowledgeBase(sqlite_kb_url)
-    spec = parse_intent_map({"intents": {"ask_x": {"measures": [26], "focus": ["快递"], "facts": ["time_limit"]}}})["ask_x"]
+    spec = parse_intent_map({"intents": {"ask_x": {"measures": [26], "topic": "t", "label": "l",
+                                                   "focus": ["快递"], "facts": ["time_limit"]}}})["ask_x"]
     chosen = select_sentences(kb.measure(26), spec)
     assert [s.position for s in chosen] == [2]
     answer = compose(kb.document(), kb.measure(26), spec)
     assert answer.answer.startswith("自愿选择通过快递方式领取的") and answer.measures == (26,)
+
+
+def test_follow_up_without_context_takes_the_best_topical_reading(use_kb, dispatcher, make_tracker, domain):
+    tracker = make_tracker("大学生落户呢", "followup_other_case")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "followup_other_case", "confidence": 0.56}, {"name": "ask_settle_graduate_materials", "confidence": 0.24},
+    ]
+    events = run(ActionAnswerFollowup(), dispatcher, tracker, domain)
+    assert names(dispatcher) == ["measure_answer"] and "毕业证" in dispatcher.messages[0]["text"]
+    assert slots_of(events)["topic"] == "talent_settlement"
+
+
+def test_secondary_measure_is_quoted_when_it_speaks_to_the_question(use_kb, dispatcher, make_tracker, domain):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker("超限货物通行", "ask_traffic_vehicle_transport"), domain)
+    assert names(dispatcher) == ["measure_answer", "also_see"]
+    assert dispatcher.messages[0]["custom"]["measures"] == [30, 47]
+    assert "第（四十七）项「实行重点企业挂牌服务」" in dispatcher.messages[1]["text"]
+    assert "超限货物" in dispatcher.messages[1]["text"]

@@ -29,7 +29,7 @@ FACTS = [
     (18, "channel", "网上支付"), (19, "document", "驾驶证"), (19, "threshold", "5类"),
     (21, "time_limit", "20个工作日"), (21, "time_limit", "3个工作日"), (22, "document", "毕业证"),
     (22, "document", "身份证"), (22, "document", "国家职业资格证"), (22, "threshold", "14个设区市"),
-    (22, "department", "人社部门"), (24, "document", "居住证"), (24, "time_limit", "满半年"),
+    (22, "department", "人社部门"), (24, "document", "居住证"), (24, "threshold", "满半年"),
     (25, "time_limit", "1天"), (25, "channel", "一次不用跑"), (26, "time_limit", "15个工作日"),
     (26, "time_limit", "18个工作日"), (26, "time_limit", "8个工作日"), (26, "time_limit", "10个工作日"),
     (26, "channel", "快递"), (26, "place", "偏远地区"), (26, "place", "农村"), (26, "place", "城区"),

@@ -1,105 +1,119 @@
-"""`python -m bot run` end to end: both servers start, the REST channel answers from the
-knowledge base, and Ctrl-C (SIGINT) stops both."""
+"""`python -m bot run` end to end over the REST channel: answers from the knowledge base with
+their citation, context across turns, feedback, the tracker store, and hostile input.
+(Ctrl-C stopping both servers is checked by the ``running_bot`` fixture's teardown.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
+import sqlite3
 import urllib.request
+import uuid
 
 import pytest
-
-from bot import config
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture(scope="module")
-def running_bot(trained_model, tmp_path_factory):
-    ports = {"RASA_PORT": str(_free_port()), "ACTION_PORT": str(_free_port())}
-    tmp = tmp_path_factory.mktemp("run")
-    env = {**os.environ, **ports, "TRACKER_DB": str(tmp / "tracker.db")}
-    log = open(tmp / "run.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=config.PROJECT_ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        log.seek(0)
-        if "Press Ctrl-C" in log.read():
-            break
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"bot run exited early:\n{log.read()[-3000:]}")
-        time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("bot run did not become ready in 240 s")
-    yield {"proc": proc, "ports": ports, "log": log, "tracker": tmp / "tracker.db"}
-    if proc.poll() is None:
-        proc.kill()
-
-
-def rest(bot, sender: str, message: str) -> list[dict]:
-    url = f"http://127.0.0.1:{bot['ports']['RASA_PORT']}/webhooks/rest/webhook"
-    body = json.dumps({"sender": sender, "message": message}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+def rest(bot, message: str, sender: str | None = None) -> list[dict]:
+    body = json.dumps({"sender": sender or f"t-{uuid.uuid4().hex[:8]}", "message": message}).encode()
+    req = urllib.request.Request(f"{bot['url']}/webhooks/rest/webhook", data=body,
+                                 headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as response:
         return json.loads(response.read())
+
+
+def texts(replies) -> str:
+    return "\n".join(r["text"] for r in replies if r.get("text"))
+
+
+def cited(replies) -> list[int]:
+    return next((r["custom"]["measures"] for r in replies if "measures" in (r.get("custom") or {})), [])
 
 
 def test_startup_prints_where_services_listen(running_bot):
     running_bot["log"].seek(0)
     out = running_bot["log"].read()
-    assert f"http://127.0.0.1:{running_bot['ports']['ACTION_PORT']}/webhook" in out
-    assert f"http://127.0.0.1:{running_bot['ports']['RASA_PORT']}/webhooks/rest/webhook" in out
+    assert f"http://127.0.0.1:{running_bot['action_port']}/webhook" in out
+    assert f"http://127.0.0.1:{running_bot['rasa_port']}/webhooks/rest/webhook" in out
 
 
-def test_greeting(running_bot):
-    replies = rest(running_bot, "resident-1", "你好")
-    assert "政务问答助手" in replies[0]["text"]
-    assert [b["title"] for b in replies[0]["buttons"]]
+def test_greeting_offers_example_questions(running_bot):
+    replies = rest(running_bot, "你好")
+    assert "政务问答助手" in replies[0]["text"] and len(replies[0]["buttons"]) >= 3
+    assert cited(replies) == []
 
 
-def test_knowledge_base_answer_with_citation(running_bot):
-    replies = rest(running_bot, "resident-2", "毕业生落户需要什么")
-    text = replies[0]["text"]
-    assert "毕业证" in text and "第（二十二）项「全面放开人才落户限制」" in text
-    assert "《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）" in text
-    assert {"recipient_id": "resident-2", "custom": {"measures": [22]}} in replies
-    full = rest(running_bot, "resident-2", replies[0]["buttons"][0]["payload"])
-    assert "原文" in full[0]["text"] and "可同时办理共同居住生活的配偶" in full[0]["text"]
+def test_knowledge_base_answer_with_citation_and_full_text(running_bot):
+    sender = "resident-grad"
+    replies = rest(running_bot, "毕业生落户需要什么", sender)
+    assert "毕业证" in texts(replies) and "第（二十二）项「全面放开人才落户限制」" in texts(replies)
+    assert "《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）" in texts(replies)
+    assert cited(replies) == [22]
+    full = rest(running_bot, replies[0]["buttons"][0]["payload"], sender)
+    assert "可同时办理共同居住生活的配偶" in texts(full)
+
+
+@pytest.mark.parametrize(
+    "question, measure, fact",
+    [("住在农村，身份证快递要几天", 26, "10个工作日"), ("柳州周末能办户口吗", 35, "南宁市"), ("刻章要多久", 25, "1天")],
+)
+def test_facts_fit_the_question(running_bot, question, measure, fact):
+    replies = rest(running_bot, question)
+    assert cited(replies)[:1] == [measure] and fact in texts(replies)
+
+
+def test_weekend_outside_nanning_is_told_it_is_a_pilot(running_bot):
+    assert "试点" in texts(rest(running_bot, "柳州周末能办户口吗"))
+
+
+def test_follow_up_keeps_the_topic(running_bot):
+    sender = f"follow-{uuid.uuid4().hex[:6]}"
+    rest(running_bot, "居住证怎么办理", sender)
+    replies = rest(running_bot, "那办好了能干什么", sender)
+    assert cited(replies) == [24] and "上牌" in texts(replies)
+
+
+@pytest.mark.parametrize("question", ["今天南宁天气怎么样", "广东落户需要什么条件", "社保卡怎么办"])
+def test_out_of_scope_cites_nothing(running_bot, question):
+    replies = rest(running_bot, question)
+    assert cited(replies) == [] and texts(replies)
+
+
+def test_feedback_is_stored_without_raw_numbers(running_bot):
+    sender = f"fb-{uuid.uuid4().hex[:6]}"
+    rest(running_bot, "我手机13812345678，身份证多久能拿到", sender)
+    thanks = rest(running_bot, "/feedback_negative", sender)
+    assert texts(thanks)
+    with sqlite3.connect(running_bot["app_db"]) as conn:
+        rows = conn.execute("SELECT value, question FROM feedback WHERE sender_id = ?", (sender,)).fetchall()
+    assert rows and rows[0][0] == "down" and "13812345678" not in rows[0][1]
 
 
 def test_conversation_is_in_the_sqlite_tracker_store(running_bot):
-    import sqlite3
-
-    rest(running_bot, "resident-3", "身份证多久能拿到")
+    sender = f"trk-{uuid.uuid4().hex[:6]}"
+    rest(running_bot, "身份证多久能拿到", sender)
     with sqlite3.connect(running_bot["tracker"]) as conn:
-        count = conn.execute("SELECT COUNT(*) FROM events WHERE sender_id = 'resident-3'").fetchone()[0]
-    assert count > 0
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE sender_id = ?", (sender,)).fetchone()[0] > 0
 
 
-def test_ctrl_c_stops_both(running_bot):
-    proc = running_bot["proc"]
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 0
-    time.sleep(0.5)
-    assert not _port_open(int(running_bot["ports"]["RASA_PORT"]))
-    assert not _port_open(int(running_bot["ports"]["ACTION_PORT"]))
+HOSTILE = [
+    "",
+    "   ",
+    "😀😀😀🎉",
+    "落户" * 2500,
+    "Hello 我想問一下 passport 落戶 ok?",
+    "居住证\x00\x07\x1b[31m办理",
+    "'; DROP TABLE events; --",
+    "<script>alert(1)</script>",
+    "{{7*7}} ${jndi:ldap://x}",
+    "\u202e证份身",
+]
+
+
+@pytest.mark.parametrize("message", HOSTILE)
+def test_hostile_input_gets_a_polite_reply_and_the_bot_stays_up(running_bot, message):
+    replies = rest(running_bot, message)
+    assert isinstance(replies, list)
+    for r in replies:
+        assert "Traceback" not in (r.get("text") or "")
+    assert cited(rest(running_bot, "身份证多久能拿到")) == [26]

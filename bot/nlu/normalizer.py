@@ -1,0 +1,73 @@
+"""A Rasa NLU component that normalises message text before tokenisation.
+
+It runs first in ``config.yml``'s pipeline, on training examples and on every incoming
+message alike, so the model never sees the difference between 居住證 and 居住证, or between
+full-width and half-width characters. The rules are in :mod:`bot.normalize`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.normalize import MAX_CHARS, normalize_text
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class TextNormalizer(GraphComponent):
+    """Rewrites ``message.text`` in place: t2s, NFKC, control characters, repeats, length."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """``max_chars``: longer messages are cut before NLU."""
+        return {"max_chars": MAX_CHARS}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._max_chars = int(config.get("max_chars", MAX_CHARS))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "TextNormalizer":
+        """Create the component (it has nothing to train or persist)."""
+        return cls(config)
+
+    def _normalize(self, message: Message) -> None:
+        text = message.get(TEXT)
+        if isinstance(text, str):
+            message.set(TEXT, normalize_text(text, self._max_chars) or text[: self._max_chars])
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Normalise every training example (so traditional examples train the simplified form)."""
+        for example in training_data.training_examples:
+            self._normalize(example)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Normalise incoming messages."""
+        for message in messages:
+            self._normalize(message)
+        return messages
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        """Reject a non-positive ``max_chars``."""
+        value = config.get("max_chars", MAX_CHARS)
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"TextNormalizer max_chars must be a positive integer, got {value!r}")
+
+    @classmethod
+    def load(cls, config, model_storage, resource, execution_context, **kwargs: Any) -> Optional["TextNormalizer"]:
+        """Load the component (same as create: nothing is persisted)."""
+        return cls(config)

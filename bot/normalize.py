@@ -1,0 +1,45 @@
+"""Normalise what residents type, the same way on every channel, before NLU sees it.
+
+Traditional → simplified (OpenCC's t2s tables), full-width → half-width (NFKC), control and
+zero-width characters removed, runs of whitespace and repeated punctuation collapsed, and the
+length capped so a 5,000-character paste cannot slow the pipeline down.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+MAX_CHARS = 300
+
+_REPEATED_PUNCT = re.compile(r"([!?,.;:~。，、！？；：…\-—·])\1+")
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def _keep(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Cs", "Co", "Cn"):
+        return ch in "\n\t"
+    if category == "Cf":
+        return ch == "\u200d"  # zero-width joiner inside emoji sequences such as 👍🏻
+    return True
+
+
+def normalize_text(text: object, max_chars: int = MAX_CHARS) -> str:
+    """Return the normalised form of ``text`` (anything not a string becomes "")."""
+    if not isinstance(text, str) or not text:
+        return ""
+    text = "".join(ch for ch in text[: max_chars * 4] if _keep(ch))
+    text = unicodedata.normalize("NFKC", text)
+    text = _t2s().convert(text)
+    text = _SPACES.sub(" ", text).strip()
+    text = _REPEATED_PUNCT.sub(r"\1", text)
+    return text[:max_chars].strip()

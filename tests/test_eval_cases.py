@@ -1,0 +1,83 @@
+"""The evaluation case file is well-formed, broad enough, and disjoint from the training data."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+import yaml
+
+from bot.evaluate import CaseFileError, load_cases, summarise
+from tests.conftest import ROOT
+
+CASES = ROOT / "tests" / "data" / "eval_cases.yml"
+
+
+def training_examples() -> set[str]:
+    """Every intent example under data/, entity markup removed (lookup tables are not examples)."""
+    examples = set()
+    for path in (ROOT / "data").rglob("*.yml"):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            if "intent" not in block:
+                continue
+            for line in (block.get("examples") or "").splitlines():
+                text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line.strip()[2:].strip())
+                if text:
+                    examples.add(text)
+    return examples
+
+
+def test_no_case_question_is_in_the_training_data():
+    examples = training_examples()
+    leaked = [turn for case in load_cases(CASES) for turn in case.turns if turn.strip() in examples]
+    assert not leaked, f"eval questions found verbatim in data/: {leaked}"
+
+
+def test_case_file_is_broad():
+    cases = load_cases(CASES)
+    assert len(cases) >= 250
+    primaries = Counter(c.measures[0] for c in cases if c.measures)
+    assert all(primaries[n] >= 3 for n in range(1, 51)), {n: primaries[n] for n in range(1, 51) if primaries[n] < 3}
+    assert sum(1 for c in cases if not c.measures) >= 30
+    assert sum(1 for c in cases if len(c.turns) > 1) >= 5
+
+
+def test_facts_are_in_the_expected_measures(sqlite_kb_url):
+    from knowledge.repository import KnowledgeBase
+
+    kb = KnowledgeBase(sqlite_kb_url)
+    texts = {m.number: m.text for m in kb.measures()}
+    bad = [(c.turns, f) for c in load_cases(CASES) for f in c.facts if not any(f in texts[n] for n in c.measures)]
+    assert not bad
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "non-empty YAML list"),
+        ("- question: 落户\n", "'measures' must be a list"),
+        ("- question: 落户\n  turns: [a]\n  measures: []\n", "exactly one of"),
+        ("- turns: []\n  measures: []\n", "non-empty list of strings"),
+        ("- question: 落户\n  measures: [99]\n", "1-50"),
+        ("- question: 落户\n  measures: [22]\n  answer: x\n", "unknown keys"),
+        ("- [not, a, mapping]\n", "expected a mapping"),
+        ("- question: 落户\n  measures: [22\n", "not valid UTF-8 YAML"),
+    ],
+)
+def test_malformed_case_files(tmp_path, content, message):
+    path = tmp_path / "cases.yml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CaseFileError, match=message):
+        load_cases(path)
+
+
+def test_summary_arithmetic():
+    results = [
+        {"expected": [22], "cited": [22], "correct": True, "latency_ms": 10.0, "tags": ["a"], "facts_found": True},
+        {"expected": [22], "cited": [23], "correct": False, "latency_ms": 30.0, "tags": ["a"]},
+        {"expected": [], "cited": [], "correct": True, "latency_ms": 20.0, "tags": [], "facts_found": False},
+    ]
+    s = summarise(results)
+    assert (s["in_scope_accuracy"], s["no_measure_accuracy"], s["facts_accuracy"]) == (0.5, 1.0, 0.5)
+    assert s["latency_ms_p50"] == 20.0 and s["by_tag"]["a"] == {"cases": 2, "accuracy": 0.5}

@@ -1,0 +1,39 @@
+"""Text normalisation applied to every channel before NLU."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.normalize import MAX_CHARS, normalize_text
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("畢業生落戶需要什麼", "毕业生落户需要什么"),
+        ("居住證辦理條件", "居住证办理条件"),
+        ("ＡＢＣ１２３", "ABC123"),
+        ("身份证　多久", "身份证 多久"),
+        ("怎么办？？？？", "怎么办?"),
+        ("真的吗!!!!!", "真的吗!"),
+        ("好。。。。", "好。"),
+        ("  前后空格\t\n ", "前后空格"),
+        ("a\x00b\x07c", "abc"),
+        ("零\u200b宽\ufeff字符", "零宽字符"),
+        ("👍", "👍"),
+        ("", ""),
+        (None, ""),
+        (12345, ""),
+    ],
+)
+def test_normalize(raw, expected):
+    assert normalize_text(raw) == expected
+
+
+def test_long_text_is_capped():
+    assert len(normalize_text("落户" * 5000)) == MAX_CHARS
+
+
+def test_idempotent():
+    text = "畢業生  落戶？？ＡＢＣ"
+    assert normalize_text(normalize_text(text)) == normalize_text(text)
