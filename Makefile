@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test venv kb train shell system-deps lock clean
+.PHONY: help run test venv kb train shell eval validate bench system-deps lock clean
+CASES ?= tests/data/eval_cases.yml
+OUT ?= var/eval/results.json
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +37,17 @@ train: venv kb ## train the Rasa model unless one for the current data and confi
 
 shell: venv kb train ## chat with the assistant in the terminal (starts the action server too)
 	$(PY) -m bot shell
+
+eval: venv kb train ## run a case file through the real stack: make eval [CASES=tests/data/eval_cases.yml] [OUT=var/eval/results.json]
+	$(PY) -m bot eval $(CASES) --out $(OUT)
+
+validate: venv kb ## check the training data: rasa data validate --fail-on-warnings
+	$(PY) -m rasa data validate --fail-on-warnings
+
+bench: venv kb train ## benchmarks: knowledge base, NLU contenders (BM25, rasa init's pipeline, DIET), REST latency
+	$(PY) bench/bench_kb.py
+	$(PY) bench/compare_nlu.py --configs config.yml bench/configs/diet.yml bench/configs/rasa_init_default.yml
+	$(PY) bench/bench_rest.py
 
 show: venv kb ## show one measure: make show N=22
 	$(PY) -m knowledge show $(N)

@@ -62,6 +62,12 @@ def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, spec: Inten
         replies.send(dispatcher, "kb_unavailable")
         return []
     document = kb.document()
+    region = answering.other_region(
+        tracker.latest_message.get("text") or "", tracker.latest_message.get("entities") or [], spec
+    )
+    if region:
+        replies.send(dispatcher, "other_region", region=region, doc_title=document.title)
+        return []
     case = {slot: tracker.get_slot(slot) for slot in CASE_SLOTS}
     extra = answering.entity_words(case, load_entity_focus())
     answer = answering.compose(document, measure, spec, extra)
@@ -93,6 +99,9 @@ class ActionAnswerMeasure(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if not answering.looks_like_a_question(tracker.latest_message.get("text") or ""):
+            replies.send(dispatcher, "default")
+            return []
         try:
             spec = load_intent_map().get(intent)
             if spec is None:

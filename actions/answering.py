@@ -41,6 +41,12 @@ class Answer:
         }
 
 
+def looks_like_a_question(text: str) -> bool:
+    """False for text with no Chinese character at all (``${jndi:…}``, ``<script>``): it cannot be
+    a question about the notice. Button payloads (``/ask_…``) pass."""
+    return text.startswith("/") or any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 def entity_words(entities: Mapping[str, str | None], focus: Mapping[str, Mapping[str, tuple[str, ...]]]) -> tuple[str, ...]:
     """Document words that the resident's entities (快递, 农村 …) point at."""
     words: list[str] = []
@@ -107,6 +113,30 @@ def best_topical_intent(ranking: Iterable[Mapping], specs: Mapping[str, IntentSp
         spec = specs.get(item.get("name"))
         if spec is not None:
             return spec if float(item.get("confidence") or 0.0) >= CLARIFY_MIN_CONFIDENCE else None
+    return None
+
+
+# "老家湖南", "户口在湖北", "湖南人", "从广东来": the region is where the resident comes from,
+# not where the service is asked for, so the Guangxi notice still applies.
+_ORIGIN_BEFORE = ("老家", "户口在", "户籍在", "户口是", "籍贯", "从", "来自", "我是")
+_ORIGIN_AFTER = ("人", "户口", "户籍", "籍", "老家", "来的", "过来", "来桂", "来广西", "的户口")
+
+
+def other_region(text: str, entities: Iterable[Mapping], spec: IntentSpec) -> str | None:
+    """The other province or city a question asks about, when the notice (Guangxi only) cannot
+    answer it: one is named as the place of the service, no Guangxi place is named, and the
+    intent is not itself about people from other provinces."""
+    if spec.other_regions_ok or "广西" in text or "在桂" in text:
+        return None
+    regions = [e for e in entities if e.get("entity") == "other_region"]
+    if not regions or any(e.get("entity") == "city" for e in entities):
+        return None
+    for e in regions:
+        start, end = int(e.get("start") or 0), int(e.get("end") or 0)
+        before, after = text[max(0, start - 3):start], text[end:end + 3]
+        if any(before.endswith(m) for m in _ORIGIN_BEFORE) or any(after.startswith(m) for m in _ORIGIN_AFTER):
+            continue
+        return str(e.get("value"))
     return None
 
 

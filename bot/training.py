@@ -24,7 +24,8 @@ def training_inputs(root: Path = config.PROJECT_ROOT) -> list[Path]:
     files = [root / "config.yml", root / "domain.yml"]
     files += sorted((root / "data").rglob("*.yml"))
     files += sorted((root / "var" / "jieba").glob("*"))
-    files += sorted((root / "bot" / "nlu").glob("*.py")) if (root / "bot" / "nlu").is_dir() else []
+    # Our NLU components and the normalisation rules they apply are part of the model too.
+    files += sorted((root / "bot" / "nlu").glob("*.py")) + [root / "bot" / "normalize.py"]
     return [f for f in files if f.is_file()]
 
 

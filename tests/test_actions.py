@@ -54,7 +54,7 @@ def slots_of(events) -> dict:
     ],
 )
 def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, intent, measure, must_contain):
-    events = run(ActionAnswerMeasure(), dispatcher, make_tracker("q", intent), domain)
+    events = run(ActionAnswerMeasure(), dispatcher, make_tracker("请问", intent), domain)
     [message] = dispatcher.messages
     assert names(dispatcher) == ["measure_answer"]
     assert message["custom"]["measures"][0] == measure and message["custom"]["intent"] == intent
@@ -103,7 +103,7 @@ def test_unmapped_intent_is_out_of_scope(use_kb, dispatcher, make_tracker, domai
 
 def test_missing_knowledge_base_gets_a_domain_reply(monkeypatch, tmp_path, dispatcher, make_tracker, domain):
     monkeypatch.setattr(actions_module, "_kb", KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}"))
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("q", "ask_id_card_issue_time"), domain)
+    run(ActionAnswerMeasure(), dispatcher, make_tracker("请问", "ask_id_card_issue_time"), domain)
     assert names(dispatcher) == ["kb_unavailable"] and "知识库暂时无法访问" in dispatcher.messages[0]["text"]
 
 
@@ -264,3 +264,34 @@ def test_secondary_measure_is_quoted_when_it_speaks_to_the_question(use_kb, disp
     assert dispatcher.messages[0]["custom"]["measures"] == [30, 47]
     assert "第（四十七）项「实行重点企业挂牌服务」" in dispatcher.messages[1]["text"]
     assert "超限货物" in dispatcher.messages[1]["text"]
+
+
+def _region(text: str, value: str, entity: str = "other_region") -> dict:
+    start = text.index(value)
+    return {"entity": entity, "value": value, "start": start, "end": start + len(value)}
+
+
+@pytest.mark.parametrize(
+    "intent, text, entities, reply",
+    [
+        ("ask_settle_graduate_materials", "广东落户需要什么条件", [("广东", "other_region")], "other_region"),
+        ("ask_residence_permit_conditions", "在北京怎么办居住证", [("北京", "other_region")], "other_region"),
+        ("ask_residence_permit_conditions", "老家湖南的能办居住证吗", [("湖南", "other_region")], "measure_answer"),
+        ("ask_residence_permit_conditions", "湖南人在这边能办居住证吗", [("湖南", "other_region")], "measure_answer"),
+        ("ask_settle_graduate_materials", "广东毕业的能落户广西吗", [("广东", "other_region")], "measure_answer"),
+        ("ask_settle_graduate_materials", "广东毕业想落南宁", [("广东", "other_region"), ("南宁", "city")], "measure_answer"),
+        ("ask_exit_entry_out_of_province_staff", "湖北户口办通行证", [("湖北", "other_region")], "measure_answer"),
+    ],
+)
+def test_other_provinces_are_not_answered_from_a_guangxi_notice(use_kb, dispatcher, make_tracker, domain, intent, text, entities, reply):
+    ents = [_region(text, v, e) for v, e in entities]
+    run(ActionAnswerMeasure(), dispatcher, make_tracker(text, intent, entities=ents), domain)
+    assert names(dispatcher) == [reply]
+    if reply == "other_region":
+        assert entities[0][0] in dispatcher.messages[0]["text"] and "measures" not in dispatcher.messages[0]["custom"]
+
+
+@pytest.mark.parametrize("text", ["${jndi:ldap://x}", "<script>alert(1)</script>", "12345", "ok?"])
+def test_text_without_chinese_is_not_answered_from_a_measure(use_kb, dispatcher, make_tracker, domain, text):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker(text, "ask_service_weekend"), domain)
+    assert names(dispatcher) == ["default"]

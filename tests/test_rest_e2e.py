@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.error
 import urllib.request
 import uuid
 
@@ -110,10 +111,26 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("message", HOSTILE)
+@pytest.mark.parametrize("message", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
 def test_hostile_input_gets_a_polite_reply_and_the_bot_stays_up(running_bot, message):
     replies = rest(running_bot, message)
-    assert isinstance(replies, list)
-    for r in replies:
-        assert "Traceback" not in (r.get("text") or "")
+    reply = texts(replies)
+    assert reply and "Traceback" not in reply and "Error" not in reply
+    if not any("\u4e00" <= ch <= "\u9fff" for ch in message):
+        assert cited(replies) == []
+    assert cited(rest(running_bot, "身份证多久能拿到")) == [26]
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [(b"not json", 400), (b"[1, 2]", 400), (b'{"sender": "x", "message": 5}', 400),
+     (b'{"sender": "", "message": "hi"}', 400), (b'{"sender": "x", "message": "' + b"a" * 70000 + b'"}', 413)],
+    ids=["not-json", "not-object", "message-not-string", "empty-sender", "oversized"],
+)
+def test_malformed_requests_are_rejected_cleanly(running_bot, body, status):
+    req = urllib.request.Request(f"{running_bot['url']}/webhooks/rest/webhook", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == status and "error" in json.loads(info.value.read())
     assert cited(rest(running_bot, "身份证多久能拿到")) == [26]
