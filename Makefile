@@ -60,7 +60,7 @@ system-deps: ## install the Debian packages the tests need (PostgreSQL) when mis
 
 lock: ## re-pin requirements.lock from requirements.in in a scratch venv
 	@set -e; py=$$(scripts/find_python310.sh); rm -rf var/lockenv; $$py -m venv var/lockenv; \
-	var/lockenv/bin/pip install --quiet 'pip==24.0'; var/lockenv/bin/pip install --quiet -r requirements.in; \
+	var/lockenv/bin/pip install --quiet 'pip==24.0'; var/lockenv/bin/pip install --quiet -r requirements.in -c <(echo attrs==22.1.0); \
 	var/lockenv/bin/pip freeze --exclude-editable > requirements.lock; rm -rf var/lockenv; echo "requirements.lock updated"
 
 clean: ## remove generated data (var/, models/); keeps .venv

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     services = Services(settings=settings, model=model)
     if args.command == "shell":
         services.start()
-        services.processes.pop("rasa").kill()
+        for name in ("rasa", "web"):
+            services.processes.pop(name).kill()
         try:
             return subprocess.call(
                 [sys.executable, "-m", "rasa", "shell", "--model", str(model), "--endpoints", "endpoints.yml"],
@@ -72,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         "\n广西公安“放管服”政务问答助手 is running:\n"
         f"  action server  http://127.0.0.1:{settings.action_port}/webhook\n"
         f"  Rasa server    http://127.0.0.1:{settings.rasa_port}/  (REST: POST {services.rest_url})\n"
+        f"  web chat       http://127.0.0.1:{settings.web_port}/\n"
         f"  knowledge base {settings.database_url}\n"
         f"  tracker store  sqlite:///{settings.tracker_db}\n"
-        "Press Ctrl-C to stop both.\n",
+        "Press Ctrl-C to stop them all.\n",
         flush=True,
     )
     return services.watch()

@@ -8,8 +8,10 @@ and in the README's table.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +32,46 @@ def _env_port(name: str, default: int) -> int:
     if not 0 < port < 65536:
         raise ConfigError(f"{name}={raw!r} is out of range: a port is 1-65535")
     return port
+
+
+def _env_text(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+def _env_seconds(name: str, default: float, upper: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from exc
+    if not 0 < seconds < upper:
+        raise ConfigError(f"{name}={raw!r} is out of range: more than 0 and less than {upper:g} seconds")
+    return seconds
+
+
+def _env_aes_key(name: str) -> str | None:
+    raw = _env_text(name)
+    if raw is None:
+        return None
+    # WeChat's EncodingAESKey: 43 characters of base64 that decode (with one "=") to a 32-byte AES key.
+    try:
+        valid = len(raw) == 43 and len(base64.b64decode(raw + "=", validate=True)) == 32
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ConfigError(f"{name} must be the 43-character EncodingAESKey from the WeChat admin console")
+    return raw
+
+
+def _env_url(name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise ConfigError(f"{name}={raw!r} must start with {' or '.join(s + '://' for s in schemes)}")
+    return raw
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -55,6 +97,22 @@ class Settings:
     rasa_port: int
     action_port: int
     rasa_api_token: str | None
+    web_host: str
+    web_port: int
+    # The WeChat Official Account channel (bot/channels/wechat.py); on only when wechat_token is set.
+    # (secrets are kept out of the dataclass repr, so logging the settings does not leak them)
+    wechat_token: str | None = field(default=None, repr=False)
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = field(default=None, repr=False)
+    wechat_aes_key: str | None = field(default=None, repr=False)
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_reply_timeout: float = 4.0
+    redis_url: str | None = None
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """Whether the WeChat channel answers (it needs at least the server token)."""
+        return self.wechat_token is not None
 
     @property
     def action_endpoint_url(self) -> str:
@@ -104,4 +162,14 @@ def load() -> Settings:
         rasa_port=_env_port("RASA_PORT", 5005),
         action_port=_env_port("ACTION_PORT", 5055),
         rasa_api_token=os.environ.get("RASA_API_TOKEN", "").strip() or None,
+        wechat_token=_env_text("WECHAT_TOKEN"),
+        wechat_app_id=_env_text("WECHAT_APP_ID"),
+        wechat_app_secret=_env_text("WECHAT_APP_SECRET"),
+        wechat_aes_key=_env_aes_key("WECHAT_AES_KEY"),
+        wechat_api_base=_env_url("WECHAT_API_BASE", "https://api.weixin.qq.com", ("https", "http")).rstrip("/"),
+        # WeChat gives up on a reply after 5 s; the channel must answer (or say "success") before that.
+        wechat_reply_timeout=_env_seconds("WECHAT_REPLY_TIMEOUT", 4.0, upper=5.0),
+        redis_url=_env_url("REDIS_URL", None, ("redis", "rediss", "unix")),
+        web_host=os.environ.get("WEB_HOST", "").strip() or "0.0.0.0",
+        web_port=_env_port("WEB_PORT", 8080),
     )

@@ -59,6 +59,8 @@ class Services:
                      "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
                      "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
                      "--cors", "*"] + self._api_args(),
+            "web": [sys.executable, "-m", "bot.web", "--port", str(self.settings.web_port),
+                    "--host", self.settings.web_host, "--rasa-url", f"http://127.0.0.1:{self.settings.rasa_port}"],
         }
         for name, cmd in commands.items():
             out = None
@@ -84,9 +86,10 @@ class Services:
         checks = {
             "actions": f"http://127.0.0.1:{self.settings.action_port}/health",
             "rasa": f"http://127.0.0.1:{self.settings.rasa_port}/",
+            "web": f"http://127.0.0.1:{self.settings.web_port}/health",
         }
         deadline = time.monotonic() + timeout
-        pending = dict(checks)
+        pending = {name: url for name, url in checks.items() if name in self.processes}
         while pending:
             for name, url in list(pending.items()):
                 proc = self.processes[name]

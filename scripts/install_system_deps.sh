@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, when they are missing:
-#   postgresql  - the knowledge base is tested on a real PostgreSQL server too.
+#   postgresql    - the knowledge base is tested on a real PostgreSQL server too.
+#   redis-server  - the WeChat channel's shared message store is tested on a real Redis server.
+#   chromium, chromium-driver, fonts-wqy-microhei
+#                 - the web chat page is tested in a real headless Chromium (with a CJK font, so
+#                   the screenshot shows Chinese).
 # Idempotent; does nothing when everything is present. Needs root (or sudo) on Debian.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}"
 SUDO=""

@@ -146,10 +146,12 @@ def running_bot(trained_model, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("run")
     info = {
-        "rasa_port": free_port(), "action_port": free_port(), "token": "test-token-" + os.urandom(6).hex(),
+        "rasa_port": free_port(), "action_port": free_port(), "web_port": free_port(),
+        "token": "test-token-" + os.urandom(6).hex(),
         "tracker": tmp / "tracker.db", "app_db": tmp / "app.db", "log_path": tmp / "run.log",
     }
     env = {**os.environ, "RASA_PORT": str(info["rasa_port"]), "ACTION_PORT": str(info["action_port"]),
+           "WEB_PORT": str(info["web_port"]),
            "TRACKER_DB": str(info["tracker"]), "APP_DATABASE_URL": f"sqlite:///{info['app_db']}",
            "RASA_API_TOKEN": info["token"]}
     log = open(info["log_path"], "w+")
@@ -165,7 +167,8 @@ def running_bot(trained_model, tmp_path_factory):
             log.seek(0)
             pytest.fail(f"bot run did not start:\n{log.read()[-3000:]}")
         time.sleep(1)
-    info.update(proc=proc, log=log, url=f"http://127.0.0.1:{info['rasa_port']}")
+    info.update(proc=proc, log=log, url=f"http://127.0.0.1:{info['rasa_port']}",
+                web_url=f"http://127.0.0.1:{info['web_port']}")
     yield info
     proc.send_signal(signal.SIGINT)
     try:
@@ -175,4 +178,5 @@ def running_bot(trained_model, tmp_path_factory):
         raise AssertionError("bot run did not stop within 30 s of Ctrl-C")
     time.sleep(0.5)
     assert code == 0, f"bot run exited with {code} on Ctrl-C"
-    assert not port_open(info["rasa_port"]) and not port_open(info["action_port"]), "a server outlived Ctrl-C"
+    for name in ("rasa_port", "action_port", "web_port"):
+        assert not port_open(info[name]), f"the server on {name} outlived Ctrl-C"

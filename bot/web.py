@@ -1,0 +1,109 @@
+"""The resident-facing web page (and, later, the staff console): ``python -m bot.web``.
+
+Serves ``web/index.html`` and ``web/static/`` and forwards chat messages to the Rasa server's
+REST channel, so a browser talks to one origin and the Rasa server need not be exposed.
+
+Routes: ``GET /`` (chat page), ``GET /static/…``, ``POST /api/message`` (``{"sender", "message"}``
+→ the bot's messages), ``GET /health``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from bot import config
+
+log = logging.getLogger(__name__)
+
+WEB_ROOT = config.PROJECT_ROOT / "web"
+MAX_BODY_BYTES = 16 * 1024
+MAX_MESSAGE_CHARS = 2000
+RASA_TIMEOUT_S = 30
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """The chat page."""
+    return web.FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness of the web server itself."""
+    return web.json_response({"status": "ok"})
+
+
+async def message(request: web.Request) -> web.Response:
+    """Forward one message to Rasa's REST channel and return the bot's messages.
+
+    400 for a body that is not ``{"sender": str, "message": str}``, 413 over the size limits,
+    503 when the Rasa server cannot be reached (the page then shows its own apology).
+    """
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        return _json_error(413, "request too large")
+    raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:
+        return _json_error(413, "request too large")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        return _json_error(400, "body is not valid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not isinstance(body.get("message"), str):
+        return _json_error(400, 'expected {"sender": string, "message": string}')
+    sender, text = body["sender"].strip()[:128], body["message"]
+    if not sender:
+        return _json_error(400, "sender must not be empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        return _json_error(413, f"message over {MAX_MESSAGE_CHARS} characters")
+    session: ClientSession = request.app["rasa_session"]
+    try:
+        async with session.post(request.app["rasa_rest_url"], json={"sender": f"web-{sender}", "message": text}) as resp:
+            if resp.status != 200:
+                log.warning("Rasa answered %s for sender %s", resp.status, sender)
+                return _json_error(502, "the assistant could not answer")
+            return web.json_response(await resp.json())
+    except (ClientError, asyncio.TimeoutError) as exc:
+        log.warning("Rasa unreachable: %s", exc)
+        return _json_error(503, "the assistant is unavailable")
+
+
+def make_app(rasa_url: str) -> web.Application:
+    """The aiohttp application forwarding to the Rasa server at ``rasa_url``."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app["rasa_rest_url"] = rasa_url.rstrip("/") + "/webhooks/rest/webhook"
+
+    async def _session(app: web.Application):
+        app["rasa_session"] = ClientSession(timeout=ClientTimeout(total=RASA_TIMEOUT_S))
+        yield
+        await app["rasa_session"].close()
+
+    app.cleanup_ctx.append(_session)
+    app.router.add_get("/", index)
+    app.router.add_get("/health", health)
+    app.router.add_post("/api/message", message)
+    app.router.add_static("/static/", WEB_ROOT / "static")
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the web server until interrupted."""
+    settings = config.load()
+    parser = argparse.ArgumentParser(prog="python -m bot.web")
+    parser.add_argument("--port", type=int, default=settings.web_port)
+    parser.add_argument("--host", default=settings.web_host)
+    parser.add_argument("--rasa-url", default=f"http://127.0.0.1:{settings.rasa_port}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(make_app(args.rasa_url), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

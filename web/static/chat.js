@@ -1,0 +1,118 @@
+// A thin chat widget over the web server's /api/message (which forwards to Rasa's REST channel).
+// The conversation (sender id and messages) is kept in localStorage, so it survives a reload.
+(function () {
+  "use strict";
+  const SENDER_KEY = "gxga.sender", HISTORY_KEY = "gxga.history", MAX_HISTORY = 200;
+  const log = document.getElementById("log");
+  const form = document.getElementById("ask");
+  const input = document.getElementById("input");
+  const status = document.getElementById("status");
+  const strings = {};
+  document.getElementById("strings").content.querySelectorAll("[data-key]").forEach(function (el) {
+    strings[el.dataset.key] = el.textContent;
+  });
+
+  function newSender() {
+    const id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+    localStorage.setItem(SENDER_KEY, id);
+    return id;
+  }
+  let sender = localStorage.getItem(SENDER_KEY) || newSender();
+  let history = [];
+  try { history = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]"); } catch (e) { history = []; }
+
+  function save() { localStorage.setItem(HISTORY_KEY, JSON.stringify(history.slice(-MAX_HISTORY))); }
+
+  // A bot text is the answer, then an optional "依据：…" source line and "提示：…" reminder.
+  function renderText(bubble, text) {
+    text.split("\n").forEach(function (line, i) {
+      let el;
+      if (line.indexOf("依据：") === 0) { el = document.createElement("div"); el.className = "citation"; }
+      else if (line.indexOf("提示：") === 0) { el = document.createElement("div"); el.className = "note"; }
+      else { el = document.createElement("div"); el.className = "line"; }
+      el.textContent = line;
+      bubble.appendChild(el);
+    });
+  }
+
+  function render(item, index) {
+    const li = document.createElement("li");
+    li.className = "msg " + item.from;
+    if (item.text) {
+      const bubble = document.createElement("div");
+      bubble.className = "bubble";
+      if (item.from === "bot") renderText(bubble, item.text); else bubble.textContent = item.text;
+      if (item.measures && item.measures.length) bubble.dataset.measures = item.measures.join(",");
+      li.appendChild(bubble);
+    }
+    if (item.buttons && item.buttons.length) {
+      const row = document.createElement("div");
+      row.className = "buttons";
+      item.buttons.forEach(function (b) {
+        const btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        if (b.payload === "/feedback_positive" || b.payload === "/feedback_negative") btn.className = "feedback";
+        btn.disabled = !!item.used;
+        btn.addEventListener("click", function () {
+          if (btn.className === "feedback") { item.used = true; save(); row.querySelectorAll(".feedback").forEach(function (x) { x.disabled = true; }); }
+          send(b.payload, b.title);
+        });
+        row.appendChild(btn);
+      });
+      li.appendChild(row);
+    }
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function add(item) { history.push(item); save(); render(item); }
+
+  function addBotMessages(messages) {
+    messages.forEach(function (m) {
+      if (m.custom && !m.text) {
+        // Machine-readable part of the previous answer: the cited measure numbers.
+        const last = history[history.length - 1];
+        if (last && last.from === "bot" && m.custom.measures) {
+          last.measures = m.custom.measures; save();
+          const bubbles = log.querySelectorAll(".msg.bot .bubble");
+          if (bubbles.length) bubbles[bubbles.length - 1].dataset.measures = m.custom.measures.join(",");
+        }
+        return;
+      }
+      add({ from: "bot", text: m.text || "", buttons: m.buttons || [], measures: (m.custom && m.custom.measures) || [] });
+    });
+  }
+
+  function send(text, shown) {
+    if (shown !== null) add({ from: "user", text: shown || text });
+    status.textContent = strings.thinking;
+    return fetch("/api/message", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: sender, message: text })
+    }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (messages) {
+      status.textContent = "";
+      addBotMessages(messages);
+    }).catch(function () {
+      status.textContent = strings.unavailable;
+    });
+  }
+
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text);
+  });
+
+  document.getElementById("restart").addEventListener("click", function () {
+    history = []; save(); log.innerHTML = ""; sender = newSender(); send("/greet", null);
+  });
+
+  history.forEach(render);
+  if (!history.length) send("/greet", null);
+})();
