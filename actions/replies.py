@@ -14,8 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rasa_sdk.executor import CollectingDispatcher
+
+from knowledge.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,7 @@ def load_replies(path: Path = DEFAULT_PATH) -> dict[str, Reply]:
     Raises:
         RepliesError: not a mapping of name → {text, buttons}, or a template that does not parse.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RepliesError(f"{path}: cannot read replies: {exc}") from exc
-    raw = data.get("replies") if isinstance(data, dict) else None
+    raw = read_yaml(path, RepliesError).get("replies")
     if not isinstance(raw, dict):
         raise RepliesError(f"{path}: expected a 'replies:' mapping")
     replies = {}

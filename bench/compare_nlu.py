@@ -57,7 +57,7 @@ def train(config: Path, out: Path) -> tuple[Path, float]:
     subprocess.run(
         [sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config), "--nlu", "data/nlu",
          "--out", str(out), "--fixed-model-name", config.stem],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     return out / f"{config.stem}.tar.gz", time.perf_counter() - start
 
@@ -140,23 +140,27 @@ def main() -> None:
     parser.add_argument("--out", help="write the figures as JSON")
     args = parser.parse_args()
     cases = single_turn_cases()
+    print(f"{len(cases)} single-turn cases ({sum(1 for c in cases if c.measures)} in scope)\n")
+    print("| contender | in-scope top-1 | no-measure | overall | train s | parse ms (median) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |", flush=True)
     rows = []
+
+    def report(row: dict) -> None:
+        rows.append(row)
+        print(f"| {row['name']} | {row['in_scope']} | {row['no_measure']} | {row['overall']} | {row['train_s']} | "
+              f"{row['parse_ms']} |", flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+
     preds, threshold, per_ms = bm25_predictions(cases)
-    rows.append({"name": f"BM25 over measure text (jieba, best threshold {threshold:.2f})", **score(preds, cases),
-                 "train_s": 0.0, "parse_ms": round(per_ms, 2)})
+    report({"name": f"BM25 over measure text (jieba, best threshold {threshold:.2f})", **score(preds, cases),
+            "train_s": 0.0, "parse_ms": round(per_ms, 2)})
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
             model, seconds = train(Path(config), Path(tmp))
             preds, parse_ms = rasa_predictions(model, cases)
-            rows.append({"name": f"Rasa {Path(config).resolve().relative_to(ROOT)}", **score(preds, cases),
-                         "train_s": round(seconds, 1), "parse_ms": round(parse_ms, 2)})
-    print(f"{len(cases)} single-turn cases ({sum(1 for c in cases if c.measures)} in scope)\n")
-    print("| contender | in-scope top-1 | no-measure | overall | train s | parse ms (median) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for r in rows:
-        print(f"| {r['name']} | {r['in_scope']} | {r['no_measure']} | {r['overall']} | {r['train_s']} | {r['parse_ms']} |")
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+            report({"name": f"Rasa {Path(config).resolve().relative_to(ROOT)}", **score(preds, cases),
+                    "train_s": round(seconds, 1), "parse_ms": round(parse_ms, 2)})
 
 
 if __name__ == "__main__":

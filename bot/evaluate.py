@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+
+from knowledge.yamlfile import read_yaml
 
 
 class CaseFileError(ValueError):
@@ -54,12 +55,7 @@ def load_cases(path: Path | str) -> list[Case]:
     Raises:
         CaseFileError: naming the file, the case number and what is wrong.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CaseFileError(f"{path}: file not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CaseFileError(f"{path}: not valid UTF-8 YAML: {exc}") from exc
+    data = read_yaml(path, CaseFileError, expect=(list, type(None)))
     if not isinstance(data, list) or not data:
         raise CaseFileError(f"{path}: expected a non-empty YAML list of cases")
     return [_case(item, f"{path}: case {i}") for i, item in enumerate(data, 1)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from knowledge.yamlfile import read_yaml
 
 ASPECTS = ("conditions", "materials", "time", "place", "channel", "benefits", "overview")
 DEFAULT_PATH = Path(__file__).resolve().parent / "intents.yml"
@@ -93,15 +93,7 @@ class Followup:
 
 @lru_cache(maxsize=8)
 def _read(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise IntentMapError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise IntentMapError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise IntentMapError(f"{path}: expected a mapping at the top level")
-    return data
+    return read_yaml(path, IntentMapError)
 
 
 def load_intent_map(path: Path = DEFAULT_PATH) -> dict[str, IntentSpec]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from knowledge.yamlfile import read_yaml
 
 FACT_TERM_TYPES = ("place", "document", "department", "channel", "phone")
 
@@ -30,15 +30,7 @@ class Term:
 
 
 def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LexiconError(f"{path}: file not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"{path}: not valid UTF-8 YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise LexiconError(f"{path}: expected a mapping at the top level")
-    return data
+    return read_yaml(path, LexiconError)
 
 
 def load_terms(path: Path) -> list[Term]:

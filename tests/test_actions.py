@@ -214,7 +214,7 @@ def test_every_reply_the_actions_use_exists(domain):
     responses = set(re.findall(r'response="(utter_[a-z_]+)"', source))
     assert responses and responses <= set(domain["responses"])
     sent = set(re.findall(r'replies\.send\(\s*dispatcher,\s*"([a-z_]+)"', source))
-    assert sent == set(load_replies())
+    assert sent and sent <= set(load_replies())
 
 
 def test_intent_map_covers_only_domain_intents(domain):
