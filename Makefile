@@ -55,7 +55,7 @@ show: venv kb ## show one measure: make show N=22
 search: venv kb ## keyword search over the measures: make search Q=落户
 	$(PY) -m knowledge search "$(Q)"
 
-system-deps: ## install the Debian packages the tests need (PostgreSQL) when missing
+system-deps: ## install the Debian packages the tests need (PostgreSQL, Redis, Chromium) when missing
 	scripts/install_system_deps.sh
 
 lock: ## re-pin requirements.lock from requirements.in in a scratch venv

@@ -69,11 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         services.stop()
         return 1
+    wechat = (f"  WeChat         http://127.0.0.1:{settings.rasa_port}/webhooks/wechat/webhook"
+              f" (store: {'Redis' if settings.redis_url else 'in-process'})\n") if settings.wechat_enabled else ""
     print(
         "\n广西公安“放管服”政务问答助手 is running:\n"
         f"  action server  http://127.0.0.1:{settings.action_port}/webhook\n"
         f"  Rasa server    http://127.0.0.1:{settings.rasa_port}/  (REST: POST {services.rest_url})\n"
         f"  web chat       http://127.0.0.1:{settings.web_port}/\n"
+        f"{wechat}"
         f"  knowledge base {settings.database_url}\n"
         f"  tracker store  sqlite:///{settings.tracker_db}\n"
         "Press Ctrl-C to stop them all.\n",

@@ -134,17 +134,40 @@ def port_open(port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def running_bot(trained_model, tmp_path_factory):
-    """``python -m bot run`` on free ports, shared by the end-to-end tests of the session.
+def fake_wechat():
+    """A fake WeChat API (token and customer-service send) on loopback, recording requests."""
+    from tests.wechat_fake import fake_wechat_api
 
-    Its teardown is itself a test of Ctrl-C: SIGINT must stop both servers cleanly.
-    """
+    with fake_wechat_api() as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A throw-away Redis server on loopback for this test session (or ``TEST_REDIS_URL``)."""
+    from tests.wechat_fake import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+def wechat_env(fake_wechat) -> dict[str, str]:
+    """The WeChat channel's settings for a test server: on, safe mode possible, API faked."""
+    from tests import wechat_fake
+
+    return {"WECHAT_TOKEN": wechat_fake.TOKEN, "WECHAT_APP_ID": wechat_fake.APP_ID,
+            "WECHAT_APP_SECRET": wechat_fake.APP_SECRET, "WECHAT_AES_KEY": wechat_fake.AES_KEY,
+            "WECHAT_API_BASE": fake_wechat.url}
+
+
+def _run_bot(tmp: Path, extra_env: dict[str, str]):
+    """Start ``python -m bot run`` on free ports; yields its info dict; stops it with Ctrl-C
+    (the teardown checks that SIGINT stops every server cleanly)."""
     import signal
     import subprocess
     import sys
     import time
 
-    tmp = tmp_path_factory.mktemp("run")
     info = {
         "rasa_port": free_port(), "action_port": free_port(), "web_port": free_port(),
         "token": "test-token-" + os.urandom(6).hex(),
@@ -153,7 +176,7 @@ def running_bot(trained_model, tmp_path_factory):
     env = {**os.environ, "RASA_PORT": str(info["rasa_port"]), "ACTION_PORT": str(info["action_port"]),
            "WEB_PORT": str(info["web_port"]),
            "TRACKER_DB": str(info["tracker"]), "APP_DATABASE_URL": f"sqlite:///{info['app_db']}",
-           "RASA_API_TOKEN": info["token"]}
+           "RASA_API_TOKEN": info["token"], **extra_env}
     log = open(info["log_path"], "w+")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, text=True)
@@ -180,3 +203,23 @@ def running_bot(trained_model, tmp_path_factory):
     assert code == 0, f"bot run exited with {code} on Ctrl-C"
     for name in ("rasa_port", "action_port", "web_port"):
         assert not port_open(info[name]), f"the server on {name} outlived Ctrl-C"
+
+
+@pytest.fixture(scope="session")
+def running_bot(trained_model, tmp_path_factory, fake_wechat):
+    """``python -m bot run`` on free ports, shared by the end-to-end tests of the session.
+
+    The WeChat channel is on (against the fake WeChat API) with the in-process message store.
+    Its teardown is itself a test of Ctrl-C: SIGINT must stop every server cleanly.
+    """
+    # 4.5 s (WeChat's limit is 5) so that a slow test machine still gets passive replies.
+    yield from _run_bot(tmp_path_factory.mktemp("run"),
+                        {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "4.5", "REDIS_URL": ""})
+
+
+@pytest.fixture(scope="session")
+def slow_bot(trained_model, tmp_path_factory, fake_wechat, redis_url):
+    """A second ``python -m bot run`` whose WeChat channel never answers in time (timeout 1 ms),
+    so every answer goes through the customer-service API; its store is the test Redis server."""
+    yield from _run_bot(tmp_path_factory.mktemp("slow"),
+                        {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "0.001", "REDIS_URL": redis_url})
