@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.services import Services, service_env
 
+    if settings.rasa_api_token is None:
+        # The console reads NLU details from Rasa's HTTP API, which is never on without a token:
+        # make one for this run, shared only with our own processes.
+        import secrets
+        from dataclasses import replace
+
+        settings = replace(settings, rasa_api_token=secrets.token_urlsafe(24))
     services = Services(settings=settings, model=model)
     if args.command == "shell":
         services.start()
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  action server  http://127.0.0.1:{settings.action_port}/webhook\n"
         f"  Rasa server    http://127.0.0.1:{settings.rasa_port}/  (REST: POST {services.rest_url})\n"
         f"  web chat       http://127.0.0.1:{settings.web_port}/\n"
+        f"  staff console  http://127.0.0.1:{settings.web_port}/console  (accounts: python -m bot.console add-user NAME)\n"
         f"{wechat}"
         f"  knowledge base {settings.database_url}\n"
         f"  tracker store  sqlite:///{settings.tracker_db}\n"

@@ -99,6 +99,8 @@ class Settings:
     rasa_api_token: str | None
     web_host: str
     web_port: int
+    console_session_hours: float
+    console_secure_cookie: bool
     # The WeChat Official Account channel (bot/channels/wechat.py); on only when wechat_token is set.
     # (secrets are kept out of the dataclass repr, so logging the settings does not leak them)
     wechat_token: str | None = field(default=None, repr=False)
@@ -172,4 +174,7 @@ def load() -> Settings:
         redis_url=_env_url("REDIS_URL", None, ("redis", "rediss", "unix")),
         web_host=os.environ.get("WEB_HOST", "").strip() or "0.0.0.0",
         web_port=_env_port("WEB_PORT", 8080),
+        console_session_hours=_env_seconds("CONSOLE_SESSION_HOURS", 8.0, upper=24 * 30),
+        # Set CONSOLE_SECURE_COOKIE=1 when the console is served over HTTPS (behind a proxy).
+        console_secure_cookie=os.environ.get("CONSOLE_SECURE_COOKIE", "").strip().lower() in ("1", "true", "yes"),
     )

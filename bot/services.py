@@ -30,6 +30,11 @@ def service_env(settings: config.Settings) -> dict[str, str]:
         "ACTION_ENDPOINT_URL": settings.action_endpoint_url,
         "TRACKER_DB": str(settings.tracker_db),
         "DATABASE_URL": settings.database_url,
+        "APP_DATABASE_URL": settings.app_database_url,
+        "RASA_PORT": str(settings.rasa_port),
+        "ACTION_PORT": str(settings.action_port),
+        "WEB_PORT": str(settings.web_port),
+        **({"RASA_API_TOKEN": settings.rasa_api_token} if settings.rasa_api_token else {}),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
     }

@@ -75,9 +75,15 @@ async def message(request: web.Request) -> web.Response:
         return _json_error(503, "the assistant is unavailable")
 
 
-def make_app(rasa_url: str) -> web.Application:
-    """The aiohttp application forwarding to the Rasa server at ``rasa_url``."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+def make_app(rasa_url: str, settings: config.Settings | None = None) -> web.Application:
+    """The aiohttp application: resident page forwarding to the Rasa server at ``rasa_url``,
+    and the staff console."""
+    from bot import console
+    from knowledge.repository import KnowledgeBase
+
+    app = web.Application(client_max_size=console.MAX_CASE_BYTES + 4096)
+    app["settings"] = settings or config.load()
+    app["kb"] = KnowledgeBase(app["settings"].database_url)
     app["rasa_rest_url"] = rasa_url.rstrip("/") + "/webhooks/rest/webhook"
 
     async def _session(app: web.Application):
@@ -90,6 +96,7 @@ def make_app(rasa_url: str) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_post("/api/message", message)
     app.router.add_static("/static/", WEB_ROOT / "static")
+    console.add_routes(app)
     return app
 
 
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rasa-url", default=f"http://127.0.0.1:{settings.rasa_port}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(make_app(args.rasa_url), host=args.host, port=args.port, print=None)
+    web.run_app(make_app(args.rasa_url, settings), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

@@ -223,3 +223,23 @@ def slow_bot(trained_model, tmp_path_factory, fake_wechat, redis_url):
     so every answer goes through the customer-service API; its store is the test Redis server."""
     yield from _run_bot(tmp_path_factory.mktemp("slow"),
                         {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "0.001", "REDIS_URL": redis_url})
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """A headless Debian Chromium driven by selenium (flags as this machine needs them)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                 "--window-size=420,860", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

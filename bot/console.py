@@ -1,0 +1,285 @@
+"""The hall staff console at /console (same server as the resident page, ``bot.web``).
+
+Staff log in (accounts from ``python -m bot.console add-user NAME``; bcrypt hashes; sessions
+that expire), ask a question and see everything behind the answer, mark answers right or wrong,
+work through the review list built from real conversations, export the corrections as Rasa NLU
+YAML, and run the eval on an uploaded case file. Without a session every page redirects to the
+login page and every API answers 401.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+import uuid
+from functools import partial
+
+import yaml
+from aiohttp import ClientError, web
+
+from bot import config, review, store
+from bot.normalize import normalize_text
+
+log = logging.getLogger(__name__)
+
+COOKIE = "gxga_console"
+MAX_CASE_BYTES = 512 * 1024
+MAX_CASES = 1000
+
+
+def _settings(request: web.Request) -> config.Settings:
+    return request.app["settings"]
+
+
+def current_user(request: web.Request) -> str | None:
+    """The logged-in staff member, or None."""
+    return store.session_user(request.cookies.get(COOKIE), url=_settings(request).app_database_url)
+
+
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(config.PROJECT_ROOT / "web" / name, headers={"Cache-Control": "no-store"})
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """The login form (a failed attempt is shown by ?failed=1)."""
+    return _page("login.html")
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    """Check the credentials; on success set the session cookie and go to the console."""
+    form = await request.post()
+    username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
+    settings = _settings(request)
+    token = await asyncio.get_running_loop().run_in_executor(
+        None, partial(store.login, username, password, settings.console_session_hours, settings.app_database_url)
+    )
+    if token is None:
+        log.warning("console login failed for %r", username)
+        raise web.HTTPFound("/console/login?failed=1")
+    response = web.HTTPFound("/console")
+    response.set_cookie(COOKIE, token, max_age=int(settings.console_session_hours * 3600), httponly=True,
+                        samesite="Strict", path="/console", secure=settings.console_secure_cookie)
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session."""
+    store.logout(request.cookies.get(COOKIE), url=_settings(request).app_database_url)
+    response = web.HTTPFound("/console/login")
+    response.del_cookie(COOKIE, path="/console")
+    raise response
+
+
+async def console_page(request: web.Request) -> web.StreamResponse:
+    """The console (login required)."""
+    if current_user(request) is None:
+        raise web.HTTPFound("/console/login")
+    return _page("console.html")
+
+
+@web.middleware
+async def require_staff(request: web.Request, handler):
+    """401 for every /console/api/ call without a live session."""
+    if request.path.startswith("/console/api/"):
+        user = current_user(request)
+        if user is None:
+            return web.json_response({"error": "login required"}, status=401)
+        request["staff"] = user
+    return await handler(request)
+
+
+async def _json_body(request: web.Request, limit: int = 16 * 1024) -> dict:
+    raw = await request.read()
+    if len(raw) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}), content_type="application/json") from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json")
+    return body
+
+
+def _tokens(text: str) -> list[str]:
+    import jieba
+
+    return [t for t in jieba.lcut(text) if t.strip()]
+
+
+async def ask(request: web.Request) -> web.Response:
+    """Everything behind an answer: normalised text, tokens, intent ranking, entities, the reply
+    a resident would get, the cited measures with their full text."""
+    body = await _json_body(request)
+    question = body.get("text")
+    if not isinstance(question, str) or not question.strip() or len(question) > 2000:
+        return web.json_response({"error": "text must be 1-2000 characters"}, status=400)
+    settings, session = _settings(request), request.app["rasa_session"]
+    base = f"http://127.0.0.1:{settings.rasa_port}"
+    try:
+        async with session.post(f"{base}/model/parse", params={"token": settings.rasa_api_token or ""},
+                                json={"text": question}) as resp:
+            parsed = await resp.json() if resp.status == 200 else {}
+        sender = f"console-{request['staff']}-{uuid.uuid4().hex[:8]}"
+        async with session.post(f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": question}) as resp:
+            replies = await resp.json() if resp.status == 200 else []
+    except (ClientError, asyncio.TimeoutError):
+        return web.json_response({"error": "the Rasa server is unavailable"}, status=503)
+    cited = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
+    kb = request.app["kb"]
+    measures = [{"number": m.number, "label": m.label, "title": m.title, "section": m.section, "text": m.text}
+                for m in kb.measures(cited)] if cited else []
+    normalized = normalize_text(question)
+    return web.json_response({
+        "question": question,
+        "normalized": normalized,
+        "tokens": _tokens(normalized),
+        "intent": parsed.get("intent"),
+        "intent_ranking": (parsed.get("intent_ranking") or [])[:6],
+        "entities": parsed.get("entities") or [],
+        "replies": replies,
+        "cited": cited,
+        "measures": measures,
+    })
+
+
+async def add_review(request: web.Request) -> web.Response:
+    """Store a right/wrong verdict on an answer."""
+    body = await _json_body(request)
+    correct_measure = body.get("correct_measure")
+    try:
+        review_id = store.record_review(
+            username=request["staff"], question=str(body.get("question") or ""), intent=body.get("intent"),
+            cited=[int(n) for n in body.get("cited") or []], verdict=str(body.get("verdict") or ""),
+            correct_intent=(str(body["correct_intent"]) if body.get("correct_intent") else None),
+            correct_measure=int(correct_measure) if correct_measure not in (None, "") else None,
+            comment=str(body.get("comment") or ""), url=_settings(request).app_database_url,
+        )
+    except (TypeError, ValueError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"id": review_id}, status=201)
+
+
+async def review_list(request: web.Request) -> web.Response:
+    """Questions for review, grouped and most asked first."""
+    settings = _settings(request)
+    items = review.residents_questions(f"sqlite:///{settings.tracker_db}") if settings.tracker_db.exists() else []
+    for r in store.list_reviews(url=settings.app_database_url, verdict="wrong"):
+        items.append(review.Asked(sender=f"staff:{r.username}", text=r.question, intent=r.intent, confidence=None,
+                                  reasons={"staff_marked_wrong"}))
+    groups = review.group_questions(items)
+    return web.json_response({"groups": [g.__dict__ for g in groups]})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    """One resident conversation from the tracker store."""
+    settings = _settings(request)
+    sender = request.match_info["sender"][:255]
+    if not settings.tracker_db.exists():
+        return web.json_response({"turns": []})
+    return web.json_response({"sender": sender, "turns": review.conversation(f"sqlite:///{settings.tracker_db}", sender)})
+
+
+def export_yaml(reviews: list[store.ReviewRecord]) -> str:
+    """Rasa NLU YAML: the questions staff marked wrong, under their corrected intents."""
+    by_intent: dict[str, list[str]] = {}
+    for r in reviews:
+        if r.verdict == "wrong" and r.correct_intent and r.question.strip():
+            examples = by_intent.setdefault(r.correct_intent, [])
+            if r.question not in examples:
+                examples.append(r.question.replace("\n", " ").strip())
+    nlu = [{"intent": intent, "examples": "".join(f"- {q}\n" for q in qs)} for intent, qs in sorted(by_intent.items())]
+    header = "# Exported from the staff console: reviewed questions under their corrected intents.\n"
+    return header + yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False)
+
+
+async def export(request: web.Request) -> web.Response:
+    """Download the corrections as data/nlu YAML for maintainers to merge."""
+    text = export_yaml(store.list_reviews(url=_settings(request).app_database_url))
+    return web.Response(text=text, content_type="text/yaml", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="reviewed_nlu.yml"'})
+
+
+async def run_eval(request: web.Request) -> web.Response:
+    """Run the eval command on an uploaded case file (multipart field ``cases`` or a raw body)."""
+    import tempfile
+    from pathlib import Path
+
+    from bot.evaluate import CaseFileError, evaluate, load_cases
+
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        field = form.get("cases")
+        raw = field.file.read(MAX_CASE_BYTES + 1) if hasattr(field, "file") else str(field or "").encode()
+    else:
+        raw = await request.read()
+    if len(raw) > MAX_CASE_BYTES:
+        return web.json_response({"error": f"case file over {MAX_CASE_BYTES} bytes"}, status=413)
+    with tempfile.NamedTemporaryFile("wb", suffix=".yml", delete=False) as tmp:
+        tmp.write(raw)
+    try:
+        cases = load_cases(tmp.name)
+    except CaseFileError as exc:
+        return web.json_response({"error": str(exc).replace(tmp.name, "uploaded file")}, status=400)
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
+    if len(cases) > MAX_CASES:
+        return web.json_response({"error": f"at most {MAX_CASES} cases"}, status=413)
+    settings = _settings(request)
+    url = f"http://127.0.0.1:{settings.rasa_port}"
+    report = await asyncio.get_running_loop().run_in_executor(
+        None, partial(evaluate, cases, url=url, token=settings.rasa_api_token)
+    )
+    return web.json_response(report)
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """The logged-in staff member and the intents to choose from when correcting."""
+    from knowledge.intent_map import load_intent_map
+
+    specs = load_intent_map()
+    intents = [{"intent": s.intent, "label": s.label, "measures": list(s.measures)} for s in specs.values()]
+    return web.json_response({"user": request["staff"], "intents": intents})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the console on ``app`` (its middleware guards /console/api/)."""
+    app.middlewares.append(require_staff)
+    app.router.add_get("/console", console_page)
+    app.router.add_get("/console/", console_page)
+    app.router.add_get("/console/login", login_page)
+    app.router.add_post("/console/login", login_submit)
+    app.router.add_post("/console/logout", logout)
+    app.router.add_get("/console/api/whoami", whoami)
+    app.router.add_post("/console/api/ask", ask)
+    app.router.add_post("/console/api/reviews", add_review)
+    app.router.add_get("/console/api/review-list", review_list)
+    app.router.add_get("/console/api/conversation/{sender}", conversation)
+    app.router.add_get("/console/api/export", export)
+    app.router.add_post("/console/api/eval", run_eval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bot.console add-user NAME [--password-stdin]``: create a staff account."""
+    parser = argparse.ArgumentParser(prog="python -m bot.console")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add-user", help="create a console account")
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    args = parser.parse_args(argv)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    try:
+        store.add_staff_user(args.username, password, url=config.load().app_database_url)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created console account {args.username}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

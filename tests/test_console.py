@@ -1,0 +1,190 @@
+"""The staff console: login required everywhere, ask-and-inspect, verdicts, the review list from
+real conversations, export as NLU YAML, eval on an uploaded case file; in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+
+from bot import console, store
+from tests.conftest import ROOT
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_export_yaml_is_valid_nlu():
+    rows = [
+        store.ReviewRecord(1, datetime.now(timezone.utc), "a", "大学生落户呢", "followup_other_case", (), "wrong",
+                           "ask_settle_graduate_materials", 22, ""),
+        store.ReviewRecord(2, datetime.now(timezone.utc), "a", "身份证几天", "ask_id_card_issue_time", (26,), "right",
+                           None, None, ""),
+    ]
+    data = yaml.safe_load(console.export_yaml(rows))
+    assert data == {"version": "3.1", "nlu": [{"intent": "ask_settle_graduate_materials", "examples": "- 大学生落户呢\n"}]}
+
+
+@pytest.mark.parametrize(
+    "username, password, message",
+    [("a", PASSWORD, "username"), ("bob smith", PASSWORD, "username"), ("bob", "short", "password")],
+)
+def test_bad_accounts_are_refused(tmp_path, username, password, message):
+    with pytest.raises(ValueError, match=message):
+        store.add_staff_user(username, password, url=f"sqlite:///{tmp_path / 'a.db'}")
+
+
+def test_sessions_expire(tmp_path):
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store.add_staff_user("carol", PASSWORD, url=url)
+    token = store.login("carol", PASSWORD, hours=8, url=url)
+    assert store.session_user(token, url=url) == "carol"
+    from knowledge import db
+
+    with db.session_scope(url) as s:
+        for row in s.query(store.StaffSession).all():
+            row.expires_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert store.session_user(token, url=url) is None
+    assert store.login("carol", "wrong password!!", hours=8, url=url) is None
+    assert store.session_user("forged", url=url) is None
+
+
+def test_passwords_are_hashed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store.add_staff_user("dave", PASSWORD, url=url)
+    from knowledge import db
+
+    with db.session_scope(url) as s:
+        [user] = s.query(store.StaffUser).all()
+        assert PASSWORD not in user.password_hash and user.password_hash.startswith("$2b$12$")
+    with pytest.raises(ValueError, match="exists"):
+        store.add_staff_user("dave", PASSWORD, url=url)
+
+
+# --- end to end, against `python -m bot run` -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def staff(running_bot):
+    env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
+    result = subprocess.run([sys.executable, "-m", "bot.console", "add-user", "hall01", "--password-stdin"],
+                            cwd=ROOT, input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return {"username": "hall01", "password": PASSWORD}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path, method", [("/console/api/whoami", "GET"), ("/console/api/ask", "POST"),
+                                          ("/console/api/review-list", "GET"), ("/console/api/export", "GET"),
+                                          ("/console/api/eval", "POST"), ("/console/api/reviews", "POST")])
+def test_console_api_needs_login(running_bot, path, method):
+    req = urllib.request.Request(running_bot["web_url"] + path, data=b"{}" if method == "POST" else None, method=method,
+                                 headers={"Cookie": "gxga_console=forged-token"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == 401
+
+
+@pytest.mark.e2e
+def test_console_page_redirects_to_login(running_bot):
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        opener.open(running_bot["web_url"] + "/console", timeout=30)
+    assert info.value.code == 302 and info.value.headers["Location"] == "/console/login"
+
+
+@pytest.mark.e2e
+def test_wrong_password_is_refused(running_bot, staff):
+    opener = urllib.request.build_opener(_NoRedirect)
+    data = urllib.parse.urlencode({"username": "hall01", "password": "not the password"}).encode()
+    with pytest.raises(urllib.error.HTTPError) as info:
+        opener.open(running_bot["web_url"] + "/console/login", data=data, timeout=30)
+    assert info.value.headers["Location"] == "/console/login?failed=1"
+    assert "Set-Cookie" not in info.value.headers
+
+
+@pytest.mark.e2e
+def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.test_webchat import _wait
+
+    # A resident who got a fallback and gave 👎, so the review list has real conversations too.
+    def rest(text, sender):
+        req = urllib.request.Request(running_bot["url"] + "/webhooks/rest/webhook",
+                                     data=json.dumps({"sender": sender, "message": text}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+    rest("刻张", "resident-review-1")
+    rest("刻张", "resident-review-2")
+
+    web = running_bot["web_url"]
+    browser.get(web + "/console")
+    _wait(browser, lambda d: d.find_elements(By.ID, "username"))
+    browser.find_element(By.ID, "username").send_keys(staff["username"])
+    browser.find_element(By.ID, "password").send_keys(staff["password"])
+    browser.find_element(By.ID, "login").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "user").text == "hall01")
+
+    browser.find_element(By.ID, "question").send_keys("大学生落户呢")
+    browser.find_element(By.ID, "ask-button").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "normalized").text == "大学生落户呢")
+    assert "/" in browser.find_element(By.ID, "tokens").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#ranking tr")
+    assert browser.find_element(By.ID, "reply").text
+
+    browser.find_element(By.ID, "mark-wrong").click()
+    Select(browser.find_element(By.ID, "correct-intent")).select_by_value("ask_settle_graduate_materials")
+    browser.find_element(By.ID, "correct-measure").send_keys("22")
+    browser.find_element(By.ID, "comment").send_keys("应答毕业生落户材料")
+    browser.find_element(By.ID, "save-wrong").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "saved").is_displayed())
+
+    browser.find_element(By.ID, "tab-review").click()
+    rows = _wait(browser, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tbody tr")] or None)
+    assert any("大学生落户呢" in r and "staff_marked_wrong" in r for r in rows), rows
+    assert any("刻张" in r and "2" in r for r in rows), rows
+    browser.find_element(By.CSS_SELECTOR, "#groups tbody tr button").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "conversation").text)
+
+    exported = browser.execute_async_script(
+        "const done = arguments[0]; fetch('/console/api/export').then(r => r.text()).then(done);")
+    data = yaml.safe_load(exported)
+    assert {"intent": "ask_settle_graduate_materials", "examples": "- 大学生落户呢\n"} in data["nlu"]
+
+    shots = ROOT / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "console.png"))
+
+
+@pytest.mark.e2e
+def test_eval_upload(running_bot, staff):
+    opener = urllib.request.build_opener(_NoRedirect)
+    data = urllib.parse.urlencode({"username": "hall01", "password": PASSWORD}).encode()
+    try:
+        opener.open(running_bot["web_url"] + "/console/login", data=data, timeout=30)
+    except urllib.error.HTTPError as redirect:
+        cookie = redirect.headers["Set-Cookie"].split(";")[0]
+    cases = "- question: 身份证寄到乡下要等几天\n  measures: [26]\n- question: 明天会下雨吗\n  measures: [22]\n"
+    req = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=cases.encode(),
+                                 headers={"Cookie": cookie, "Content-Type": "text/yaml"})
+    report = json.loads(urllib.request.urlopen(req, timeout=120).read())
+    assert [c["correct"] for c in report["cases"]] == [True, False]
+    bad = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=b"- question: x\n  measures: [99]\n",
+                                 headers={"Cookie": cookie, "Content-Type": "text/yaml"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(bad, timeout=30)
+    assert info.value.code == 400 and "case 1" in json.loads(info.value.read())["error"]
