@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test venv kb train shell eval validate bench system-deps lock clean
+.PHONY: help run test venv kb train shell eval validate crossval bench system-deps lock clean
 CASES ?= tests/data/eval_cases.yml
 OUT ?= var/eval/results.json
 
@@ -41,8 +41,12 @@ shell: venv kb train ## chat with the assistant in the terminal (starts the acti
 eval: venv kb train ## run a case file through the real stack: make eval [CASES=tests/data/eval_cases.yml] [OUT=var/eval/results.json]
 	$(PY) -m bot eval $(CASES) --out $(OUT)
 
-validate: venv kb ## check the training data: rasa data validate --fail-on-warnings
-	$(PY) -m rasa data validate --fail-on-warnings
+validate: venv kb ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/validate.py)
+	$(PY) -m bot.validate
+
+crossval: venv kb ## 3-fold NLU cross-validation into var/crossval (report, confusion matrix, histogram); summary: bench/crossval_summary.py
+	$(PY) -m rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 3 --out var/crossval
+	$(PY) bench/crossval_summary.py var/crossval/intent_report.json
 
 bench: venv kb train ## benchmarks: knowledge base, NLU contenders (BM25, rasa init's pipeline, DIET), REST latency
 	$(PY) bench/bench_kb.py

@@ -1,5 +1,7 @@
-"""Rasa's own checks on the project data: `rasa data validate --fail-on-warnings` and the
-conversation tests in tests/test_stories.yml under `rasa test core`."""
+"""The conversation tests in tests/test_stories.yml under `rasa test core`.
+
+(`rasa data validate --fail-on-warnings` runs as part of `python -m bot.validate`, tested once in
+tests/test_validate.py.)"""
 
 from __future__ import annotations
 
@@ -10,14 +12,6 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-
-
-def test_rasa_data_validate_fail_on_warnings():
-    result = subprocess.run(
-        [sys.executable, "-m", "rasa", "data", "validate", "--fail-on-warnings"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 @pytest.mark.e2e
