@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test venv kb train shell eval validate crossval bench system-deps lock clean
+.PHONY: help run test venv kb train shell eval validate crossval bench system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml
 OUT ?= var/eval/results.json
 
@@ -15,6 +15,9 @@ help: ## list the targets
 
 run: venv kb train ## set everything up and start the action server and Rasa (Ctrl-C stops both)
 	$(PY) -m bot run
+
+cluster: venv system-deps kb train ## BOT_ENV=production on this machine: PostgreSQL, Redis, 2 Rasa + 2 action + 2 web servers behind nginx (CLUSTER_PORT 8000)
+	$(PY) -m bot.cluster
 
 test: venv system-deps kb ## set everything up and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

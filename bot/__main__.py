@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "eval":
         return _eval(args, settings)
+    if settings.production and args.command in ("run", "shell") and settings.production_problems():
+        # BOT_ENV=production shares every state between replicas; refuse a half-shared setup.
+        print("BOT_ENV=production, but:\n  " + "\n  ".join(settings.production_problems()), file=sys.stderr)
+        return 2
 
     from bot.training import ensure_model
 
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             services.processes.pop(name).kill()
         try:
             return subprocess.call(
-                [sys.executable, "-m", "rasa", "shell", "--model", str(model), "--endpoints", "endpoints.yml"],
+                [sys.executable, "-m", "rasa", "shell", "--model", str(model),
+                 "--endpoints", settings.endpoints_file.name],
                 cwd=config.PROJECT_ROOT, env=service_env(settings),
             )
         finally:
@@ -76,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         services.stop()
         return 1
+    lock = (f"  lock store     redis://{settings.lock_store_host}:{settings.lock_store_port}/{settings.lock_store_db}"
+            " (Rasa's RedisLockStore)\n") if settings.production else ""
     wechat = (f"  WeChat         http://127.0.0.1:{settings.rasa_port}/webhooks/wechat/webhook"
               f" (store: {'Redis' if settings.redis_url else 'in-process'})\n") if settings.wechat_enabled else ""
     print(
@@ -85,12 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         f"  web chat       http://127.0.0.1:{settings.web_port}/\n"
         f"  staff console  http://127.0.0.1:{settings.web_port}/console  (accounts: python -m bot.console add-user NAME)\n"
         f"{wechat}"
-        f"  knowledge base {settings.database_url}\n"
-        f"  tracker store  sqlite:///{settings.tracker_db}\n"
+        f"  knowledge base {_hide_password(settings.database_url)}\n"
+        f"  tracker store  {_hide_password(settings.tracker_url)}\n"
+        f"{lock}"
         "Press Ctrl-C to stop them all.\n",
         flush=True,
     )
     return services.watch()
+
+
+def _hide_password(url: str) -> str:
+    """``scheme://user:***@host/db`` for printing a database URL."""
+    import re
+
+    return re.sub(r"^([\w+]+://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _eval(args, settings: config.Settings) -> int:

@@ -74,6 +74,24 @@ def _env_url(name: str, default: str | None, schemes: tuple[str, ...]) -> str | 
     return raw
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative (0 turns the limit off)")
+    return value
+
+
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name, "").strip()
+    return tuple(x.strip() for x in raw.split(",") if x.strip()) if raw else default
+
+
 def _env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name, "").strip()
     path = Path(raw) if raw else default
@@ -101,6 +119,11 @@ class Settings:
     web_port: int
     console_session_hours: float
     console_secure_cookie: bool
+    rate_limit_sender: int
+    rate_limit_ip: int
+    max_message_chars: int
+    trusted_proxies: tuple[str, ...]
+    cors_origins: tuple[str, ...]
     # The WeChat Official Account channel (bot/channels/wechat.py); on only when wechat_token is set.
     # (secrets are kept out of the dataclass repr, so logging the settings does not leak them)
     wechat_token: str | None = field(default=None, repr=False)
@@ -110,6 +133,54 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_timeout: float = 4.0
     redis_url: str | None = None
+    # BOT_ENV=production (bot/services.py, bot/cluster.py): endpoints.production.yml, i.e. Rasa's
+    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and a RedisLockStore (LOCK_STORE_*).
+    bot_env: str = "embedded"
+    action_endpoint: str | None = None
+    tracker_db_host: str | None = None
+    tracker_db_port: int = 5432
+    tracker_db_name: str = "rasa_tracker"
+    tracker_db_user: str = "postgres"
+    tracker_db_password: str = field(default="", repr=False)
+    lock_store_host: str | None = None
+    lock_store_port: int = 6379
+    lock_store_db: int = 1
+    cluster_port: int = 8000  # CLUSTER_PORT: nginx in front of `make cluster`
+
+    @property
+    def production(self) -> bool:
+        """Whether ``BOT_ENV=production`` (PostgreSQL tracker store, Redis lock store)."""
+        return self.bot_env == "production"
+
+    @property
+    def endpoints_file(self) -> Path:
+        """The Rasa endpoints file for :attr:`bot_env`."""
+        return PROJECT_ROOT / ("endpoints.production.yml" if self.production else "endpoints.yml")
+
+    @property
+    def tracker_url(self) -> str:
+        """An SQLAlchemy URL of Rasa's tracker store (with the password: do not print it as is)."""
+        if self.production:
+            from urllib.parse import quote
+
+            password = f":{quote(self.tracker_db_password, safe='')}" if self.tracker_db_password else ""
+            return (f"postgresql+psycopg2://{quote(self.tracker_db_user, safe='')}{password}@{self.tracker_db_host}"
+                    f":{self.tracker_db_port}/{self.tracker_db_name}")
+        return f"sqlite:///{self.tracker_db}"
+
+    def production_problems(self) -> list[str]:
+        """What keeps these settings from running several replicas (empty when all is shared)."""
+        problems = []
+        if self.tracker_db_host is None:
+            problems.append("TRACKER_DB_HOST is not set (Rasa's tracker store on PostgreSQL)")
+        if self.lock_store_host is None:
+            problems.append("LOCK_STORE_HOST (or REDIS_URL) is not set (Rasa's lock store on Redis)")
+        if self.redis_url is None:
+            problems.append("REDIS_URL is not set (the WeChat channel's store would be per process)")
+        for name, url in (("DATABASE_URL", self.database_url), ("APP_DATABASE_URL", self.app_database_url)):
+            if url.startswith("sqlite"):
+                problems.append(f"{name} is SQLite ({url}); point it at PostgreSQL")
+        return problems
 
     @property
     def wechat_enabled(self) -> bool:
@@ -118,7 +189,9 @@ class Settings:
 
     @property
     def action_endpoint_url(self) -> str:
-        """The URL the Rasa server calls for custom actions."""
+        """The URL the Rasa server calls for custom actions (``ACTION_ENDPOINT_URL`` in production)."""
+        if self.production and self.action_endpoint:
+            return self.action_endpoint
         return f"http://127.0.0.1:{self.action_port}/webhook"
 
     @property
@@ -149,7 +222,12 @@ def load() -> Settings:
     app_database_url = os.environ.get("APP_DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'app.db'}"
     if "://" not in app_database_url:
         raise ConfigError(f"APP_DATABASE_URL={app_database_url!r} is not a database URL such as sqlite:///var/app.db")
+    bot_env = os.environ.get("BOT_ENV", "").strip().lower() or "embedded"
+    if bot_env not in ("embedded", "production"):
+        raise ConfigError(f"BOT_ENV={bot_env!r} must be 'embedded' (the default) or 'production'")
+    redis_url = _env_url("REDIS_URL", None, ("redis", "rediss", "unix"))
     return Settings(
+        **_production_settings(bot_env, redis_url),
         var_dir=var_dir,
         database_url=database_url,
         app_database_url=app_database_url,
@@ -171,10 +249,41 @@ def load() -> Settings:
         wechat_api_base=_env_url("WECHAT_API_BASE", "https://api.weixin.qq.com", ("https", "http")).rstrip("/"),
         # WeChat gives up on a reply after 5 s; the channel must answer (or say "success") before that.
         wechat_reply_timeout=_env_seconds("WECHAT_REPLY_TIMEOUT", 4.0, upper=5.0),
-        redis_url=_env_url("REDIS_URL", None, ("redis", "rediss", "unix")),
+        redis_url=redis_url,
         web_host=os.environ.get("WEB_HOST", "").strip() or "0.0.0.0",
         web_port=_env_port("WEB_PORT", 8080),
         console_session_hours=_env_seconds("CONSOLE_SESSION_HOURS", 8.0, upper=24 * 30),
         # Set CONSOLE_SECURE_COOKIE=1 when the console is served over HTTPS (behind a proxy).
         console_secure_cookie=os.environ.get("CONSOLE_SECURE_COOKIE", "").strip().lower() in ("1", "true", "yes"),
+        rate_limit_sender=_env_int("RATE_LIMIT_SENDER_PER_MIN", 20),
+        rate_limit_ip=_env_int("RATE_LIMIT_IP_PER_MIN", 120),
+        max_message_chars=_env_int("MAX_MESSAGE_CHARS", 1000),
+        trusted_proxies=_env_list("TRUSTED_PROXIES", ("127.0.0.1", "::1")),
+        cors_origins=_env_list("CORS_ORIGINS", ()),
     )
+
+
+def _production_settings(bot_env: str, redis_url: str | None) -> dict:
+    """The BOT_ENV=production knobs; the lock store defaults to REDIS_URL's host and port (db 1)."""
+    from urllib.parse import urlsplit
+
+    lock_host, lock_port = _env_text("LOCK_STORE_HOST"), _env_port("LOCK_STORE_PORT", 0)
+    if lock_host is None and redis_url and redis_url.startswith(("redis://", "rediss://")):
+        parsed = urlsplit(redis_url)
+        lock_host, lock_port = parsed.hostname, lock_port or parsed.port or 6379
+    raw_db = os.environ.get("LOCK_STORE_DB", "").strip() or "1"
+    if not raw_db.isdigit():
+        raise ConfigError(f"LOCK_STORE_DB={raw_db!r} is not a Redis database number")
+    return {
+        "bot_env": bot_env,
+        "action_endpoint": _env_url("ACTION_ENDPOINT_URL", None, ("http", "https")),
+        "tracker_db_host": _env_text("TRACKER_DB_HOST"),
+        "tracker_db_port": _env_port("TRACKER_DB_PORT", 5432),
+        "tracker_db_name": _env_text("TRACKER_DB_NAME") or "rasa_tracker",
+        "tracker_db_user": _env_text("TRACKER_DB_USER") or "postgres",
+        "tracker_db_password": os.environ.get("TRACKER_DB_PASSWORD", ""),
+        "lock_store_host": lock_host,
+        "lock_store_port": lock_port or 6379,
+        "lock_store_db": int(raw_db),
+        "cluster_port": _env_port("CLUSTER_PORT", 8000),
+    }

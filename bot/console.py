@@ -27,6 +27,13 @@ from bot.normalize import normalize_text
 log = logging.getLogger(__name__)
 
 COOKIE = "gxga_console"
+CSRF_COOKIE = "gxga_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+# Login throttling: this many failures per account or per client address in the window lock it out.
+LOGIN_FAILURES = 5
+LOGIN_FAILURES_PER_IP = 20  # a hall shares one address: lock accounts sooner than the address
+LOGIN_WINDOW_S = 15 * 60
+_failures = None
 MAX_CASE_BYTES = 512 * 1024
 MAX_CASES = 1000
 
@@ -44,20 +51,55 @@ def _page(name: str) -> web.FileResponse:
     return web.FileResponse(config.PROJECT_ROOT / "web" / name, headers={"Cache-Control": "no-store"})
 
 
+def _failure_counter():
+    global _failures
+    if _failures is None:
+        from bot.channels.guard import RateLimiter
+
+        _failures = RateLimiter()
+    return _failures
+
+
+def _csrf_ok(request: web.Request, submitted: str | None) -> bool:
+    """Double-submit check: the form field or header must equal the CSRF cookie."""
+    import hmac
+
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return bool(cookie and submitted and hmac.compare_digest(cookie, submitted))
+
+
+def _with_csrf_cookie(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Give the browser a CSRF token (readable by our page's script) if it has none."""
+    import secrets
+
+    if not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=False, samesite="Strict",
+                            path="/console", secure=_settings(request).console_secure_cookie)
+    return response
+
+
 async def login_page(request: web.Request) -> web.StreamResponse:
-    """The login form (a failed attempt is shown by ?failed=1)."""
-    return _page("login.html")
+    """The login form (?failed=1 after a wrong password, ?locked=1 when throttled)."""
+    return _with_csrf_cookie(request, _page("login.html"))
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """Check the credentials; on success set the session cookie and go to the console."""
+    """Check the CSRF token, the throttle and the credentials; on success set the session cookie."""
     form = await request.post()
+    if not _csrf_ok(request, str(form.get("csrf", ""))):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the login page")
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
-    settings = _settings(request)
+    settings, failures = _settings(request), _failure_counter()
+    limits = {f"user:{username.lower()}": LOGIN_FAILURES, f"ip:{request.remote}": LOGIN_FAILURES_PER_IP}
+    if any(failures.count(k, LOGIN_WINDOW_S) >= n for k, n in limits.items()):
+        log.warning("console login throttled for %r from %s", username, request.remote)
+        raise web.HTTPFound("/console/login?locked=1")
     token = await asyncio.get_running_loop().run_in_executor(
         None, partial(store.login, username, password, settings.console_session_hours, settings.app_database_url)
     )
     if token is None:
+        for k in limits:
+            failures.record(k)
         log.warning("console login failed for %r", username)
         raise web.HTTPFound("/console/login?failed=1")
     response = web.HTTPFound("/console")
@@ -67,7 +109,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    """End the session."""
+    """End the session (the form carries the CSRF token)."""
+    form = await request.post()
+    if not _csrf_ok(request, str(form.get("csrf", ""))):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong")
     store.logout(request.cookies.get(COOKIE), url=_settings(request).app_database_url)
     response = web.HTTPFound("/console/login")
     response.del_cookie(COOKIE, path="/console")
@@ -78,7 +123,7 @@ async def console_page(request: web.Request) -> web.StreamResponse:
     """The console (login required)."""
     if current_user(request) is None:
         raise web.HTTPFound("/console/login")
-    return _page("console.html")
+    return _with_csrf_cookie(request, _page("console.html"))
 
 
 @web.middleware
@@ -88,6 +133,8 @@ async def require_staff(request: web.Request, handler):
         user = current_user(request)
         if user is None:
             return web.json_response({"error": "login required"}, status=401)
+        if request.method == "POST" and not _csrf_ok(request, request.headers.get(CSRF_HEADER)):
+            return web.json_response({"error": "CSRF token missing or wrong: reload the console"}, status=403)
         request["staff"] = user
     return await handler(request)
 

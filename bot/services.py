@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def service_env(settings: config.Settings) -> dict[str, str]:
-    """The environment the services run in: endpoints.yml is filled from these variables."""
+    """The environment the services run in: the endpoints file is filled from these variables
+    (``endpoints.yml``; with ``BOT_ENV=production`` ``endpoints.production.yml``, see :func:`production_env`)."""
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
@@ -37,6 +38,23 @@ def service_env(settings: config.Settings) -> dict[str, str]:
         **({"RASA_API_TOKEN": settings.rasa_api_token} if settings.rasa_api_token else {}),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
+        **(production_env(settings) if settings.production else {}),
+    }
+
+
+def production_env(settings: config.Settings) -> dict[str, str]:
+    """The variables ``endpoints.production.yml`` names (Rasa expands each ``${VAR}``; all must be set)."""
+    return {
+        "BOT_ENV": "production",
+        "TRACKER_DB_HOST": settings.tracker_db_host or "",
+        "TRACKER_DB_PORT": str(settings.tracker_db_port),
+        "TRACKER_DB_NAME": settings.tracker_db_name,
+        "TRACKER_DB_USER": settings.tracker_db_user,
+        "TRACKER_DB_PASSWORD": settings.tracker_db_password,
+        "LOCK_STORE_HOST": settings.lock_store_host or "",
+        "LOCK_STORE_PORT": str(settings.lock_store_port),
+        "LOCK_STORE_DB": str(settings.lock_store_db),
+        **({"REDIS_URL": settings.redis_url} if settings.redis_url else {}),
     }
 
 
@@ -47,27 +65,38 @@ class Services:
     settings: config.Settings
     model: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # More environment for the processes (bot.cluster: settings that are not in Settings' fields).
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # Another endpoints file for Rasa (default: settings.endpoints_file; bench/bench_lock_store.py).
+    endpoints: Path | None = None
 
     @property
     def rest_url(self) -> str:
         """The REST channel's webhook."""
         return f"http://127.0.0.1:{self.settings.rasa_port}/webhooks/rest/webhook"
 
-    def start(self, log_dir: Path | None = None) -> None:
-        """Start both processes (each in its own process group) without waiting for them."""
-        env = service_env(self.settings)
+    def start(self, log_dir: Path | None = None, only: tuple[str, ...] | None = None) -> None:
+        """Start the processes (each in its own process group) without waiting for them.
+
+        ``only`` names the ones to start ("actions", "rasa", "web"; default all three); a name
+        started again replaces its entry in :attr:`processes` (``bot.cluster`` restarts a replica so).
+        """
+        env = {**service_env(self.settings), **self.extra_env}
         root = config.PROJECT_ROOT
         commands = {
             "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
                         "--port", str(self.settings.action_port)],
             "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
-                     "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                     "--endpoints", str(self.endpoints or self.settings.endpoints_file.name),
+                     "--credentials", "credentials.yml",
                      "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
-                     "--cors", "*"] + self._api_args(),
+                     ] + self._cors_args() + self._api_args(),
             "web": [sys.executable, "-m", "bot.web", "--port", str(self.settings.web_port),
                     "--host", self.settings.web_host, "--rasa-url", f"http://127.0.0.1:{self.settings.rasa_port}"],
         }
         for name, cmd in commands.items():
+            if only is not None and name not in only:
+                continue
             out = None
             if log_dir is not None:
                 log_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +105,11 @@ class Services:
                 cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,
             )
+
+    def _cors_args(self) -> list[str]:
+        # Browsers talk to bot.web (same origin); other origins only when configured.
+        origins = self.settings.cors_origins
+        return ["--cors", *origins] if origins else []
 
     def _api_args(self) -> list[str]:
         # Rasa's HTTP API (tracker, parse, model) is only ever on with a token.

@@ -65,7 +65,13 @@ async def message(request: web.Request) -> web.Response:
         return _json_error(413, f"message over {MAX_MESSAGE_CHARS} characters")
     session: ClientSession = request.app["rasa_session"]
     try:
-        async with session.post(request.app["rasa_rest_url"], json={"sender": f"web-{sender}", "message": text}) as resp:
+        # The REST channel limits per client IP: tell it who the resident is.
+        forwarded = request.headers.get("X-Forwarded-For")
+        hops = f"{forwarded}, {request.remote}" if forwarded else (request.remote or "")
+        async with session.post(request.app["rasa_rest_url"], json={"sender": f"web-{sender}", "message": text},
+                                headers={"X-Forwarded-For": hops}) as resp:
+            if resp.status == 429:
+                return web.json_response(await resp.json(), status=429)
             if resp.status != 200:
                 log.warning("Rasa answered %s for sender %s", resp.status, sender)
                 return _json_error(502, "the assistant could not answer")

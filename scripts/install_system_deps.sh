@@ -5,6 +5,8 @@
 #   chromium, chromium-driver, fonts-wqy-microhei
 #                 - the web chat page is tested in a real headless Chromium (with a CJK font, so
 #                   the screenshot shows Chinese).
+#   nginx         - `make cluster` and tests/test_cluster.py put it in front of the Rasa replicas
+#                   and the web servers (run in the foreground from var/cluster, never as a service).
 # Idempotent; does nothing when everything is present. Needs root (or sudo) on Debian.
 set -euo pipefail
 need=()
@@ -13,6 +15,7 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}"
 SUDO=""

@@ -104,14 +104,59 @@ def test_console_page_redirects_to_login(running_bot):
     assert info.value.code == 302 and info.value.headers["Location"] == "/console/login"
 
 
+def _csrf(web_url: str) -> str:
+    with urllib.request.urlopen(web_url + "/console/login", timeout=30) as resp:
+        cookie = resp.headers["Set-Cookie"]
+    assert "gxga_csrf=" in cookie and "SameSite=Strict" in cookie
+    return cookie.split(";")[0].split("=", 1)[1]
+
+
+def _login(web_url: str, username: str, password: str, csrf: str | None = None, send_csrf: bool = True):
+    """POST the login form; returns the redirect (HTTPError from the no-redirect opener)."""
+    csrf = csrf or _csrf(web_url)
+    opener = urllib.request.build_opener(_NoRedirect)
+    fields = {"username": username, "password": password, **({"csrf": csrf} if send_csrf else {})}
+    req = urllib.request.Request(web_url + "/console/login", data=urllib.parse.urlencode(fields).encode(),
+                                 headers={"Cookie": f"gxga_csrf={csrf}"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        opener.open(req, timeout=30)
+    return info.value, csrf
+
+
 @pytest.mark.e2e
 def test_wrong_password_is_refused(running_bot, staff):
-    opener = urllib.request.build_opener(_NoRedirect)
-    data = urllib.parse.urlencode({"username": "hall01", "password": "not the password"}).encode()
+    redirect, _ = _login(running_bot["web_url"], "hall01", "not the password")
+    assert redirect.headers["Location"] == "/console/login?failed=1"
+    assert "gxga_console" not in (redirect.headers.get("Set-Cookie") or "")
+
+
+@pytest.mark.e2e
+def test_login_without_csrf_token_is_forbidden(running_bot, staff):
+    refused, _ = _login(running_bot["web_url"], "hall01", PASSWORD, send_csrf=False)
+    assert refused.code == 403
+
+
+@pytest.mark.e2e
+def test_repeated_failures_lock_the_account(running_bot, staff, tmp_path):
+    web = running_bot["web_url"]
+    env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
+    subprocess.run([sys.executable, "-m", "bot.console", "add-user", "target01", "--password-stdin"], cwd=ROOT,
+                   input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120, check=True)
+    locations = [_login(web, "target01", f"guess {i}")[0].headers["Location"] for i in range(console.LOGIN_FAILURES + 1)]
+    assert locations[-1] == "/console/login?locked=1"
+    assert _login(web, "target01", PASSWORD)[0].headers["Location"] == "/console/login?locked=1"
+
+
+@pytest.mark.e2e
+def test_console_posts_need_the_csrf_header(running_bot, staff):
+    redirect, csrf = _login(running_bot["web_url"], "hall01", PASSWORD)
+    session = redirect.headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in redirect.headers["Set-Cookie"] and "SameSite=Strict" in redirect.headers["Set-Cookie"]
+    req = urllib.request.Request(running_bot["web_url"] + "/console/api/ask", data=json.dumps({"text": "你好"}).encode(),
+                                 headers={"Cookie": f"{session}; gxga_csrf={csrf}", "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as info:
-        opener.open(running_bot["web_url"] + "/console/login", data=data, timeout=30)
-    assert info.value.headers["Location"] == "/console/login?failed=1"
-    assert "Set-Cookie" not in info.value.headers
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == 403
 
 
 @pytest.mark.e2e
@@ -172,19 +217,15 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
 
 @pytest.mark.e2e
 def test_eval_upload(running_bot, staff):
-    opener = urllib.request.build_opener(_NoRedirect)
-    data = urllib.parse.urlencode({"username": "hall01", "password": PASSWORD}).encode()
-    try:
-        opener.open(running_bot["web_url"] + "/console/login", data=data, timeout=30)
-    except urllib.error.HTTPError as redirect:
-        cookie = redirect.headers["Set-Cookie"].split(";")[0]
+    redirect, csrf = _login(running_bot["web_url"], "hall01", PASSWORD)
+    cookie = f'{redirect.headers["Set-Cookie"].split(";")[0]}; gxga_csrf={csrf}'
+    headers = {"Cookie": cookie, "Content-Type": "text/yaml", "X-CSRF-Token": csrf}
     cases = "- question: 身份证寄到乡下要等几天\n  measures: [26]\n- question: 明天会下雨吗\n  measures: [22]\n"
-    req = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=cases.encode(),
-                                 headers={"Cookie": cookie, "Content-Type": "text/yaml"})
+    req = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=cases.encode(), headers=headers)
     report = json.loads(urllib.request.urlopen(req, timeout=120).read())
     assert [c["correct"] for c in report["cases"]] == [True, False]
     bad = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=b"- question: x\n  measures: [99]\n",
-                                 headers={"Cookie": cookie, "Content-Type": "text/yaml"})
+                                 headers=headers)
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=30)
     assert info.value.code == 400 and "case 1" in json.loads(info.value.read())["error"]

@@ -3,8 +3,9 @@
 ``POST /webhooks/rest/webhook`` with ``{"sender": "...", "message": "..."}`` as Rasa's own
 ``RestInput``, but: a body that is not a JSON object, or a sender or message of the wrong type,
 gets 400 with a JSON error instead of a server error; a body over :data:`MAX_BODY_BYTES` gets
-413; an empty or whitespace-only message is treated as not understood (the assistant then says
-what it can answer) rather than silently ignored.
+413; and every message goes through :mod:`bot.channels.guard` (rate limits, length, privacy
+redaction, an apology when the dialogue gave no answer, an empty message treated as not
+understood rather than silently ignored).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import config
+from bot.channels import guard
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_SENDER_CHARS = 128
-# An empty message is handed to the dialogue as "NLU did not understand".
-EMPTY_MESSAGE = "/nlu_fallback"
 
 
 def _error(status: int, message: str) -> HTTPResponse:
@@ -37,9 +39,12 @@ class RestInput(InputChannel):
         """The URL segment: /webhooks/rest/webhook, as Rasa's own REST channel."""
         return "rest"
 
+    def __init__(self) -> None:
+        self.settings = config.load()
+
     @classmethod
     def from_credentials(cls, credentials: Optional[dict[Text, Any]]) -> "RestInput":
-        """No credentials are needed."""
+        """No credentials are needed (limits come from bot.config)."""
         return cls()
 
     @staticmethod
@@ -60,8 +65,7 @@ class RestInput(InputChannel):
             text = ""
         if not isinstance(text, str):
             return _error(400, "message must be a string")
-        sender = str(sender).strip()[:MAX_SENDER_CHARS]
-        return sender, (text if text.strip() else EMPTY_MESSAGE)
+        return str(sender).strip()[:MAX_SENDER_CHARS], text
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """GET / (health) and POST /webhook."""
@@ -77,11 +81,16 @@ class RestInput(InputChannel):
             if isinstance(parsed, HTTPResponse):
                 return parsed
             sender, text = parsed
+            ip = guard.client_ip(request.ip, request.headers.get("X-Forwarded-For"), self.settings)
+            prepared = guard.prepare(text, sender, ip, self.settings)
+            if prepared.refused:
+                status = 429 if prepared.refused == "rate_limited" else 200
+                return response.json(guard.reply_messages([prepared.refused], sender), status=status)
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name()))
-            except Exception:  # noqa: BLE001 - the resident gets whatever was collected, never a trace
+                await on_new_message(UserMessage(prepared.text, collector, sender, input_channel=self.name()))
+            except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
                 log.exception("REST message from %s failed", sender)
-            return response.json(collector.messages)
+            return response.json(guard.finish(collector.messages, prepared, sender))
 
         return hook

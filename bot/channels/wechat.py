@@ -59,6 +59,7 @@ from wechatpy.utils import check_signature
 
 from actions.replies import render
 from bot import config
+from bot.channels import guard
 from bot.channels.wechat_store import MessageStore, make_store
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,6 @@ QUOTA_ERRORS = {
     45047: "too many customer-service messages since the user last wrote",
 }
 GREET = "/greet"
-EMPTY_MESSAGE = "/nlu_fallback"
 SUBSCRIBE_EVENTS = {"subscribe", "subscribe_scan"}
 
 _HOSTILE_XML = re.compile(rb"<!\s*(?:doctype|entity)", re.IGNORECASE)
@@ -493,12 +493,13 @@ class WeChatChannel:
             payloads = _json(await _quietly(self.store.get(buttons_key), "read the last buttons"), [])
             if isinstance(payloads, list) and 1 <= number <= len(payloads) and isinstance(payloads[number - 1], str):
                 text, chosen = payloads[number - 1], True
-        if not text.strip():
-            text = EMPTY_MESSAGE
+        prepared = guard.prepare(text, openid, None, self.settings)
+        if prepared.refused:
+            return render(prepared.refused)["text"]
         collector = CollectingOutputChannel()
         failed = False
         try:
-            await on_new_message(UserMessage(text, collector, openid, input_channel=WeChatInput.name(),
+            await on_new_message(UserMessage(prepared.text, collector, openid, input_channel=WeChatInput.name(),
                                              message_id=incoming.key))
         except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
             log.exception("WeChat message %s failed", incoming.key)
@@ -506,6 +507,10 @@ class WeChatChannel:
         answer, buttons = render_messages(collector.messages)
         if not answer and failed:
             answer = render("wechat_unavailable")["text"]
+        elif not answer:
+            answer = render("unavailable")["text"]
+        for notice in prepared.notices:
+            answer = f"{answer}\n\n{render(notice)['text']}"
         if buttons:
             payloads = [b["payload"] for b in buttons]
             await _quietly(self.store.set(buttons_key, json.dumps(payloads, ensure_ascii=False), BUTTONS_TTL),

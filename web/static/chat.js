@@ -84,7 +84,11 @@
     });
   }
 
+  let pending = false;
   function send(text, shown) {
+    // One message at a time: a second one sent before the answer would race it in the dialogue.
+    if (pending) return Promise.resolve();
+    pending = true;
     if (shown !== null) add({ from: "user", text: shown || text });
     status.textContent = strings.thinking;
     return fetch("/api/message", {
@@ -98,7 +102,7 @@
       addBotMessages(messages);
     }).catch(function () {
       status.textContent = strings.unavailable;
-    });
+    }).then(function () { pending = false; });
   }
 
   form.addEventListener("submit", function (e) {

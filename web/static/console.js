@@ -3,9 +3,14 @@
   "use strict";
   const $ = function (id) { return document.getElementById(id); };
   let last = null;
+  const csrfMatch = document.cookie.match(/(?:^|; )gxga_csrf=([^;]*)/);
+  const csrf = csrfMatch ? decodeURIComponent(csrfMatch[1]) : "";
+  document.querySelectorAll("input.csrf").forEach(function (el) { el.value = csrf; });
 
   function api(path, options) {
-    return fetch("/console/api/" + path, Object.assign({ credentials: "same-origin" }, options || {})).then(function (r) {
+    const opts = Object.assign({ credentials: "same-origin" }, options || {});
+    opts.headers = Object.assign({ "X-CSRF-Token": csrf }, opts.headers || {});
+    return fetch("/console/api/" + path, opts).then(function (r) {
       if (r.status === 401) { location.href = "/console/login"; throw new Error("login required"); }
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
