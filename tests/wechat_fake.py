@@ -11,10 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -22,7 +19,6 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -165,50 +161,16 @@ def fake_wechat_api() -> Iterator[FakeWeChatAPI]:
         server.server_close()
 
 
-class RedisUnavailable(RuntimeError):
-    """No redis-server binary: the message says how to get one."""
-
-
 @contextmanager
 def redis_server() -> Iterator[str]:
     """Yield the URL of a throw-away Redis server on loopback (or ``TEST_REDIS_URL``)."""
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
-    if binary is None:
-        raise RedisUnavailable("redis-server is not installed: run `make system-deps` (apt-get install redis-server)")
-    workdir = Path(tempfile.mkdtemp(prefix="gxga-redis-"))
-    port = free_port()
-    log = open(workdir / "redis.log", "wb")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--protected-mode", "yes"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RedisUnavailable(f"redis-server did not start:\n{(workdir / 'redis.log').read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+    from bot.localdb import redis_server as local_redis
+
+    with local_redis() as url:
+        yield url
 
 
 # -- requests as WeChat sends them ------------------------------------------------------------
