@@ -13,7 +13,7 @@ OUT ?= var/eval/results.json
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: venv kb train ## set everything up and start the action server and Rasa (Ctrl-C stops both)
+run: venv kb train ## set everything up and start the action server, Rasa and the web page + console (Ctrl-C stops all)
 	$(PY) -m bot run
 
 cluster: venv system-deps kb train ## BOT_ENV=production on this machine: PostgreSQL, Redis, 2 Rasa + 2 action + 2 web servers behind nginx (CLUSTER_PORT 8000)

@@ -1,6 +1,6 @@
 """Command line: ``python -m bot train|run|shell``.
 
-``run`` prints where each service listens and stops both on Ctrl-C.
+``run`` prints where each service listens and stops them all on Ctrl-C.
 """
 
 from __future__ import annotations
