@@ -29,14 +29,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot import config, localdb
-from bot.services import Services, service_env
+from bot.services import Services, service_env, wait_until_up
 
 log = logging.getLogger(__name__)
 
@@ -307,24 +305,14 @@ class Cluster:
         services.start(log_dir=self.workdir / "logs" / label, only=only)
 
     def _wait_http(self, checks: dict[str, str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        pending = dict(checks)
-        while pending:
-            for name, url in list(pending.items()):
-                if name == "nginx" and self.nginx is not None and self.nginx.poll() is not None:
-                    error_log = self.workdir / "logs" / "nginx-error.log"
-                    text = error_log.read_text(errors="replace")[-2000:] if error_log.exists() else ""
-                    raise ClusterError(f"nginx exited with code {self.nginx.returncode}:\n{text}")
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        if response.status == 200:
-                            del pending[name]
-                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                    pass
-            if pending and time.monotonic() > deadline:
-                raise ClusterError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
-            if pending:
-                time.sleep(0.2)
+        def dead(name: str) -> str | None:
+            if name != "nginx" or self.nginx is None or self.nginx.poll() is None:
+                return None
+            error_log = self.workdir / "logs" / "nginx-error.log"
+            text = error_log.read_text(errors="replace")[-2000:] if error_log.exists() else ""
+            return f"nginx exited with code {self.nginx.returncode}:\n{text}"
+
+        wait_until_up(checks, timeout, dead, interval=0.2, error=ClusterError)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop nginx, the web servers, the replicas, then Redis and PostgreSQL (those we started)."""

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from bot import config
 
@@ -56,6 +57,41 @@ def production_env(settings: config.Settings) -> dict[str, str]:
         "LOCK_STORE_DB": str(settings.lock_store_db),
         **({"REDIS_URL": settings.redis_url} if settings.redis_url else {}),
     }
+
+
+def wait_until_up(
+    checks: dict[str, str], timeout: float, dead: Callable[[str], str | None] = lambda name: None,
+    interval: float = 0.3, error: type[Exception] = RuntimeError,
+) -> None:
+    """Poll each named URL until it answers 200.
+
+    Args:
+        checks: name → health URL.
+        timeout: seconds before giving up.
+        dead: called with a pending name; a message means that service died (stop waiting).
+        interval: seconds between rounds.
+        error: the exception type raised.
+
+    Raises:
+        error: a service died, or ``timeout`` passed with some still down (they are named).
+    """
+    deadline = time.monotonic() + timeout
+    pending = dict(checks)
+    while pending:
+        for name, url in list(pending.items()):
+            problem = dead(name)
+            if problem:
+                raise error(problem)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        del pending[name]
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+        if pending and time.monotonic() > deadline:
+            raise error(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+        if pending:
+            time.sleep(interval)
 
 
 @dataclass
@@ -117,7 +153,7 @@ class Services:
         return ["--enable-api", "--auth-token", token] if token else []
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        """Block until both answer HTTP.
+        """Block until every started service answers HTTP.
 
         Raises:
             RuntimeError: a process exited, or ``timeout`` seconds passed.
@@ -127,26 +163,15 @@ class Services:
             "rasa": f"http://127.0.0.1:{self.settings.rasa_port}/",
             "web": f"http://127.0.0.1:{self.settings.web_port}/health",
         }
-        deadline = time.monotonic() + timeout
-        pending = {name: url for name, url in checks.items() if name in self.processes}
-        while pending:
-            for name, url in list(pending.items()):
-                proc = self.processes[name]
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} server exited with code {proc.returncode} while starting")
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        if response.status == 200:
-                            del pending[name]
-                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                    pass
-            if pending and time.monotonic() > deadline:
-                raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
-            if pending:
-                time.sleep(0.5)
+
+        def exited(name: str) -> str | None:
+            proc = self.processes[name]
+            return None if proc.poll() is None else f"{name} server exited with code {proc.returncode} while starting"
+
+        wait_until_up({n: u for n, u in checks.items() if n in self.processes}, timeout, exited)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop both: SIGTERM to each process group, SIGKILL to what is left after ``timeout``."""
+        """Stop them all: SIGTERM to each process group, SIGKILL to what is left after ``timeout``."""
         for proc in self.processes.values():
             if proc.poll() is None:
                 try:
