@@ -146,6 +146,8 @@ class Settings:
     lock_store_port: int = 6379
     lock_store_db: int = 1
     cluster_port: int = 8000  # CLUSTER_PORT: nginx in front of `make cluster`
+    # RASA_URL: where the web server and the console reach Rasa (a Service or nginx in production).
+    rasa_api_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -193,6 +195,11 @@ class Settings:
         if self.production and self.action_endpoint:
             return self.action_endpoint
         return f"http://127.0.0.1:{self.action_port}/webhook"
+
+    @property
+    def rasa_url(self) -> str:
+        """The Rasa server the web page and the staff console call (``RASA_URL``, else this host's)."""
+        return self.rasa_api_url or f"http://127.0.0.1:{self.rasa_port}"
 
     @property
     def nlu_documents_path(self) -> Path:
@@ -286,4 +293,5 @@ def _production_settings(bot_env: str, redis_url: str | None) -> dict:
         "lock_store_port": lock_port or 6379,
         "lock_store_db": int(raw_db),
         "cluster_port": _env_port("CLUSTER_PORT", 8000),
+        "rasa_api_url": (_env_url("RASA_URL", None, ("http", "https")) or "").rstrip("/") or None,
     }

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text as sql
 
+from bot import config
 from bot.normalize import normalize_text
 from bot.privacy import redact
 from knowledge import db
 
 LOW_CONFIDENCE = 0.5
+RECENT_EVENTS = 20_000
 # Conversations the system itself holds (console tests, evaluation, benchmarks) are not residents'.
 SYSTEM_SENDERS = ("console-", "eval-", "bench-", "warmup")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -47,14 +49,28 @@ class ReviewGroup:
     examples: list[str]
 
 
-def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE) -> list[Asked]:
-    """Questions from the tracker store that fell back, had low confidence or got 👎."""
-    stmt = sql("SELECT sender_id, type_name, intent_name, data FROM events WHERE type_name = 'user' ORDER BY sender_id, id")
+def tracker_url_for(settings: config.Settings) -> str | None:
+    """The tracker store to read: PostgreSQL in production, else the SQLite file once Rasa made it."""
+    if settings.production or settings.tracker_db.exists():
+        return settings.tracker_url
+    return None
+
+
+def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: int = RECENT_EVENTS) -> list[Asked]:
+    """Questions from the tracker store that fell back, had low confidence or got 👎.
+
+    Args:
+        tracker_url: SQLAlchemy URL of Rasa's tracker store.
+        low: confidence under which a question is listed.
+        recent: how many of the newest user messages are read (the table grows without end).
+    """
+    stmt = sql("SELECT id, sender_id, intent_name, data FROM events WHERE type_name = 'user' "
+               "ORDER BY id DESC LIMIT :recent")
     with db.get_engine(tracker_url).connect() as conn:
-        rows = conn.execute(stmt).all()
+        rows = sorted(conn.execute(stmt, {"recent": recent}).all(), key=lambda r: (r[1], r[0]))
     listed: list[Asked] = []
     last: Asked | None = None
-    for sender, _type, intent, data in rows:
+    for _id, sender, intent, data in rows:
         if sender.startswith(SYSTEM_SENDERS):
             continue
         try:

@@ -128,7 +128,7 @@ class Services:
                      "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
                      ] + self._cors_args() + self._api_args(),
             "web": [sys.executable, "-m", "bot.web", "--port", str(self.settings.web_port),
-                    "--host", self.settings.web_host, "--rasa-url", f"http://127.0.0.1:{self.settings.rasa_port}"],
+                    "--host", self.settings.web_host, "--rasa-url", self.settings.rasa_url],
         }
         for name, cmd in commands.items():
             if only is not None and name not in only:

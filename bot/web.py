@@ -90,7 +90,8 @@ def make_app(rasa_url: str, settings: config.Settings | None = None) -> web.Appl
     app = web.Application(client_max_size=console.MAX_CASE_BYTES + 4096)
     app["settings"] = settings or config.load()
     app["kb"] = KnowledgeBase(app["settings"].database_url)
-    app["rasa_rest_url"] = rasa_url.rstrip("/") + "/webhooks/rest/webhook"
+    app["rasa_url"] = rasa_url.rstrip("/")
+    app["rasa_rest_url"] = app["rasa_url"] + "/webhooks/rest/webhook"
 
     async def _session(app: web.Application):
         app["rasa_session"] = ClientSession(timeout=ClientTimeout(total=RASA_TIMEOUT_S))
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.web")
     parser.add_argument("--port", type=int, default=settings.web_port)
     parser.add_argument("--host", default=settings.web_host)
-    parser.add_argument("--rasa-url", default=f"http://127.0.0.1:{settings.rasa_port}")
+    parser.add_argument("--rasa-url", default=settings.rasa_url, help="the Rasa server (default: RASA_URL)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     web.run_app(make_app(args.rasa_url, settings), host=args.host, port=args.port, print=None)
