@@ -20,6 +20,7 @@ from functools import partial
 
 import yaml
 from aiohttp import ClientError, web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import config, review, store
 from bot.normalize import normalize_text
@@ -33,7 +34,6 @@ CSRF_HEADER = "X-CSRF-Token"
 LOGIN_FAILURES = 5
 LOGIN_FAILURES_PER_IP = 20  # a hall shares one address: lock accounts sooner than the address
 LOGIN_WINDOW_S = 15 * 60
-_failures = None
 MAX_CASE_BYTES = 512 * 1024
 MAX_CASES = 1000
 
@@ -51,13 +51,11 @@ def _page(name: str) -> web.FileResponse:
     return web.FileResponse(config.PROJECT_ROOT / "web" / name, headers={"Cache-Control": "no-store"})
 
 
-def _failure_counter():
-    global _failures
-    if _failures is None:
-        from bot.channels.guard import RateLimiter
+def _failure_counter(settings: config.Settings):
+    """The login-failure counters: in Redis (shared by every replica) when REDIS_URL is set."""
+    from bot.channels.guard import limiter_for
 
-        _failures = RateLimiter()
-    return _failures
+    return limiter_for(settings, namespace="console")
 
 
 def _csrf_ok(request: web.Request, submitted: str | None) -> bool:
@@ -89,7 +87,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not _csrf_ok(request, str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the login page")
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
-    settings, failures = _settings(request), _failure_counter()
+    settings = _settings(request)
+    failures = _failure_counter(settings)
     limits = {f"user:{username.lower()}": LOGIN_FAILURES, f"ip:{request.remote}": LOGIN_FAILURES_PER_IP}
     if any(failures.count(k, LOGIN_WINDOW_S) >= n for k, n in limits.items()):
         log.warning("console login throttled for %r from %s", username, request.remote)
@@ -166,7 +165,7 @@ async def ask(request: web.Request) -> web.Response:
     if not isinstance(question, str) or not question.strip() or len(question) > 2000:
         return web.json_response({"error": "text must be 1-2000 characters"}, status=400)
     settings, session = _settings(request), request.app["rasa_session"]
-    base = f"http://127.0.0.1:{settings.rasa_port}"
+    base = request.app["rasa_url"]
     try:
         async with session.post(f"{base}/model/parse", params={"token": settings.rasa_api_token or ""},
                                 json={"text": question}) as resp:
@@ -214,7 +213,12 @@ async def add_review(request: web.Request) -> web.Response:
 async def review_list(request: web.Request) -> web.Response:
     """Questions for review, grouped and most asked first."""
     settings = _settings(request)
-    items = review.residents_questions(f"sqlite:///{settings.tracker_db}") if settings.tracker_db.exists() else []
+    tracker_url = review.tracker_url_for(settings)
+    try:
+        items = review.residents_questions(tracker_url) if tracker_url else []
+    except SQLAlchemyError as exc:
+        log.warning("tracker store unreadable for the review list: %s", type(exc).__name__)
+        return web.json_response({"error": "the conversation store is unavailable"}, status=503)
     for r in store.list_reviews(url=settings.app_database_url, verdict="wrong"):
         items.append(review.Asked(sender=f"staff:{r.username}", text=r.question, intent=r.intent, confidence=None,
                                   reasons={"staff_marked_wrong"}))
@@ -226,9 +230,13 @@ async def conversation(request: web.Request) -> web.Response:
     """One resident conversation from the tracker store."""
     settings = _settings(request)
     sender = request.match_info["sender"][:255]
-    if not settings.tracker_db.exists():
-        return web.json_response({"turns": []})
-    return web.json_response({"sender": sender, "turns": review.conversation(f"sqlite:///{settings.tracker_db}", sender)})
+    tracker_url = review.tracker_url_for(settings)
+    try:
+        turns = review.conversation(tracker_url, sender) if tracker_url else []
+    except SQLAlchemyError as exc:
+        log.warning("tracker store unreadable for a conversation: %s", type(exc).__name__)
+        return web.json_response({"error": "the conversation store is unavailable"}, status=503)
+    return web.json_response({"sender": sender, "turns": turns})
 
 
 def export_yaml(reviews: list[store.ReviewRecord]) -> str:
@@ -277,7 +285,7 @@ async def run_eval(request: web.Request) -> web.Response:
     if len(cases) > MAX_CASES:
         return web.json_response({"error": f"at most {MAX_CASES} cases"}, status=413)
     settings = _settings(request)
-    url = f"http://127.0.0.1:{settings.rasa_port}"
+    url = request.app["rasa_url"]
     report = await asyncio.get_running_loop().run_in_executor(
         None, partial(evaluate, cases, url=url, token=settings.rasa_api_token)
     )
