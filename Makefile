@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test venv kb train shell eval validate crossval bench system-deps lock clean cluster
+.PHONY: help run test venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml
 OUT ?= var/eval/results.json
 
@@ -55,6 +55,15 @@ bench: venv kb train ## benchmarks: knowledge base, NLU contenders (BM25, rasa i
 	$(PY) bench/bench_kb.py
 	$(PY) bench/compare_nlu.py --configs config.yml bench/configs/diet.yml bench/configs/rasa_init_default.yml
 	$(PY) bench/bench_rest.py
+
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: bench/load/requirements.lock scripts/find_python310.sh
+	@set -e; py=$$(scripts/find_python310.sh); rm -rf $(BENCH_VENV); $$py -m venv $(BENCH_VENV); \
+	$(BENCH_VENV)/bin/pip install --quiet 'pip==24.0'; $(BENCH_VENV)/bin/pip install --quiet -r bench/load/requirements.lock
+	@touch $@
+
+bench-load: venv system-deps kb train $(BENCH_VENV)/.installed ## load test (locust, 50 conversations) on make run and make cluster: table + plot in bench/reports/
+	$(PY) bench/bench_load.py $(BENCH_ARGS)
 
 show: venv kb ## show one measure: make show N=22
 	$(PY) -m knowledge show $(N)
