@@ -52,3 +52,21 @@ def test_invalid_responses_raise_the_same_error(result):
     assert fast.value.message.startswith(slow.value.message)
     assert "Failed to validate Action server response" in fast.value.message
     assert list(fast.value.absolute_path) == list(slow.value.absolute_path)
+
+
+def test_classifier_patch_keeps_the_probabilities():
+    import numpy as np
+    import scipy.sparse as sp
+    from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    assert LogisticRegressionClassifier.process.__module__ == "bot.rasa_patches"
+    rng = np.random.default_rng(7)
+    X = sp.random(60, 300, density=0.05, format="csr", random_state=7)
+    y = rng.integers(0, 5, 60)
+    clf = LogisticRegression(max_iter=200).fit(X, y)
+    before = clf.predict_proba(X)
+    rasa_patches.fortran_coefficients(clf)
+    assert clf.coef_.flags.f_contiguous and clf.coef_.T.flags.c_contiguous
+    assert np.array_equal(clf.predict_proba(X), before)
+    rasa_patches.fortran_coefficients(None)  # nothing fitted yet: left alone

@@ -4,7 +4,7 @@ Runs in its own virtualenv (``.venv-bench``, pinned in ``bench/load/requirements
 and gevent do not belong in the Rasa environment), so it needs nothing from the project. Each
 simulated resident holds one conversation after another: a new sender id, 3 to 6 turns taken
 from the evaluation cases (single questions, follow-up pairs, a thank-you), with a think time
-between turns. Settings come from the environment:
+between turns (and before the first, so arrivals are spread). Settings come from the environment:
 
 - ``LOAD_CONVERSATIONS``: JSON file, a list of conversations, each a list of turns (required);
 - ``LOAD_THINK``: ``"MIN,MAX"`` seconds between turns (``"0,0"``: as fast as answers come);
@@ -61,6 +61,8 @@ class Resident(FastHttpUser):
     def on_start(self) -> None:
         self._turns: list[str] = []
         self._sender = ""
+        # residents arrive spread over one think time, not all in the same instant
+        time.sleep(random.uniform(0, THINK_MAX))
 
     def _next_turn(self) -> str:
         if not self._turns:
