@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import config  # noqa: E402
-from bot.evaluate import Client, _free_port, _percentile, load_cases  # noqa: E402
+from bot.evaluate import Client, _percentile, load_cases  # noqa: E402
+from bot.localdb import free_port  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.training import ensure_model  # noqa: E402
 
@@ -35,7 +36,7 @@ def main() -> None:
     settings = config.load()
     model = ensure_model(settings)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = replace(settings, rasa_port=_free_port(), action_port=_free_port(), rasa_host="127.0.0.1",
+        settings = replace(settings, rasa_port=free_port(), action_port=free_port(), rasa_host="127.0.0.1",
                            tracker_db=Path(tmp) / "tracker.db", rasa_api_token=secrets.token_urlsafe(16),
                            app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}")
         services = Services(settings=settings, model=model)

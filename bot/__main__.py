@@ -27,10 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--token", help="its API token, to read back intents (default: RASA_API_TOKEN)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = config.load()
-    except config.ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    settings = config.load_or_report()
+    if settings is None:
         return 2
 
     if args.command == "eval":
@@ -40,12 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         print("BOT_ENV=production, but:\n  " + "\n  ".join(settings.production_problems()), file=sys.stderr)
         return 2
 
-    from bot.training import ensure_model
+    from bot.training import model_or_report
 
-    try:
-        model = ensure_model(settings)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    model = model_or_report(settings)
+    if model is None:
         return 1
     if args.command == "train":
         print(f"model: {model}")

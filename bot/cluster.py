@@ -402,18 +402,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="nginx.conf, logs, PostgreSQL's data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = config.load()
-        port = args.port or settings.cluster_port
-    except config.ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    settings = config.load_or_report()
+    if settings is None:
         return 2
-    from bot.training import ensure_model
+    port = args.port or settings.cluster_port
+    from bot.training import model_or_report
 
-    try:
-        model = ensure_model(settings)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    model = model_or_report(settings)
+    if model is None:
         return 1
 
     stopping: dict[str, int | None] = {"signal": None}

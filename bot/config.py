@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,6 +269,16 @@ def load() -> Settings:
         trusted_proxies=_env_list("TRUSTED_PROXIES", ("127.0.0.1", "::1")),
         cors_origins=_env_list("CORS_ORIGINS", ()),
     )
+
+
+def load_or_report() -> Settings | None:
+    """:func:`load` for command-line entry points: None (the problem printed to stderr) when the
+    environment is unusable."""
+    try:
+        return load()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return None
 
 
 def _production_settings(bot_env: str, redis_url: str | None) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import statistics
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 
+from bot.localdb import free_port
 from knowledge.yamlfile import read_yaml
 
 
@@ -187,12 +187,6 @@ def summarise(results: list[dict]) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def evaluate(cases: list[Case], url: str | None = None, token: str | None = None) -> dict:
     """Run all cases against ``url`` or against servers started for the purpose."""
     if url:
@@ -208,7 +202,7 @@ def evaluate(cases: list[Case], url: str | None = None, token: str | None = None
     model = ensure_model(settings)
     with tempfile.TemporaryDirectory(prefix="gxga-eval-") as tmp:
         settings = replace(
-            settings, rasa_port=_free_port(), action_port=_free_port(), rasa_host="127.0.0.1",
+            settings, rasa_port=free_port(), action_port=free_port(), rasa_host="127.0.0.1",
             tracker_db=Path(tmp) / "tracker.db", rasa_api_token=secrets.token_urlsafe(24),
             app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}",
         )

@@ -71,3 +71,13 @@ def ensure_model(settings: config.Settings | None = None, root: Path = config.PR
     if result.returncode != 0 or not target.is_file():
         raise RuntimeError(f"rasa train failed (exit {result.returncode}); see its output above")
     return target
+
+
+
+def model_or_report(settings: config.Settings) -> Path | None:
+    """:func:`ensure_model` for command-line entry points: None (the error printed) when it fails."""
+    try:
+        return ensure_model(settings)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

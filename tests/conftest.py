@@ -115,13 +115,7 @@ def trained_model() -> Path:
     return ensure_model(settings)
 
 
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bot.localdb import free_port  # noqa: E402  (the tests' import of it stays tests.conftest.free_port)
 
 
 def port_open(port: int) -> bool:
