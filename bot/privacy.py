@@ -3,22 +3,82 @@
 Only numbers that really are such numbers are replaced: an 18-digit ID needs a valid birth date
 and check digit, a card number must pass the Luhn check, a mobile number is 11 digits starting
 1[3-9]. Ordinary figures in questions (800平方米, 15个工作日, 12389) are left alone.
+
+Numbers are found the way the NLU normaliser (:mod:`bot.normalize`) will later read them:
+full-width digits (１３８…, typed in a Chinese IME's 全角 mode) count as digits, and zero-width
+or other invisible characters inside a number do not hide it. The whole span as typed is
+replaced, so neither the raw text nor its normalised form reaches the tracker store.
+
+The placeholders (``[身份证号]`` …, shown in the staff console) are data, in
+``knowledge/privacy.yml``; they are read once. ``ID_PLACEHOLDER``, ``PHONE_PLACEHOLDER`` and
+``CARD_PLACEHOLDER`` are module attributes resolved from that file on first use.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Callable, Mapping
 
-ID_PLACEHOLDER = "[身份证号]"
-PHONE_PLACEHOLDER = "[手机号]"
-CARD_PLACEHOLDER = "[银行卡号]"
+from knowledge.yamlfile import read_yaml
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "privacy.yml"
+# The kinds of number, as keys under ``placeholders:`` in knowledge/privacy.yml.
+KINDS = ("id_card", "mobile", "bank_card")
+_CONSTANTS = {"ID_PLACEHOLDER": "id_card", "PHONE_PLACEHOLDER": "mobile", "CARD_PLACEHOLDER": "bank_card"}
 
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx])(?![0-9A-Za-z])")
 _PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d[- ]?\d{4}[- ]?\d{4})(?!\d)")
 _CARD_RE = re.compile(r"(?<!\d)(\d(?:[- ]?\d){15,18})(?!\d)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+class PrivacyDataError(ValueError):
+    """``knowledge/privacy.yml`` is missing or malformed; the message names the file and the key."""
+
+
+@lru_cache(maxsize=4)
+def load_placeholders(path: Path = DEFAULT_PATH) -> Mapping[str, str]:
+    """The placeholder for each kind of number, read once from ``path``.
+
+    Args:
+        path: the YAML file with a ``placeholders:`` mapping of :data:`KINDS` to texts.
+
+    Returns:
+        A read-only mapping ``{"id_card": ..., "mobile": ..., "bank_card": ...}``.
+
+    Raises:
+        PrivacyDataError: the file is missing or not YAML, a kind is missing or unknown, or a
+            placeholder is empty, not a text, or contains a digit.
+    """
+    raw = read_yaml(path, PrivacyDataError).get("placeholders")
+    if not isinstance(raw, dict):
+        raise PrivacyDataError(f"{path}: expected a 'placeholders:' mapping of {', '.join(KINDS)}")
+    missing = [kind for kind in KINDS if kind not in raw]
+    unknown = sorted(str(key) for key in raw if key not in KINDS)
+    if missing or unknown:
+        found = "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
+                                        unknown and f"unknown {', '.join(unknown)}"]))
+        raise PrivacyDataError(f"{path}: placeholders: {found} (expected exactly {', '.join(KINDS)})")
+    for kind in KINDS:
+        value = raw[kind]
+        if not isinstance(value, str) or not value.strip() or any(ch.isdigit() for ch in value):
+            raise PrivacyDataError(f"{path}: placeholders.{kind} must be a non-empty text without digits, "
+                                   f"not {value!r}")
+    return MappingProxyType({kind: raw[kind] for kind in KINDS})
+
+
+def __getattr__(name: str) -> str:
+    """``ID_PLACEHOLDER``, ``PHONE_PLACEHOLDER`` and ``CARD_PLACEHOLDER``, from the data file."""
+    if name in _CONSTANTS:
+        return load_placeholders()[_CONSTANTS[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_valid_id_number(value: str) -> bool:
@@ -44,18 +104,63 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """``text`` as the normaliser will read it, one character per kept character, and for each
+    the index it came from: invisible characters dropped, each character NFKC-folded when that
+    gives one character (full width → ASCII), runs of white space as one space."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) in _INVISIBLE and not ch.isspace():
+            continue
+        folded = unicodedata.normalize("NFKC", ch)
+        folded = folded if len(folded) == 1 else ch
+        if folded.isspace():
+            if chars and chars[-1] == " ":
+                continue
+            folded = " "
+        chars.append(folded)
+        origin.append(i)
+    return "".join(chars), origin
+
+
+def _replace(text: str, pattern: re.Pattern, placeholder_for: Callable[[re.Match], str | None]) -> str:
+    """``text`` with each match of ``pattern`` (searched in its skeleton) that ``placeholder_for``
+    accepts replaced, as typed, by the placeholder it returns."""
+    probe, origin = _skeleton(text)
+    out, last = [], 0
+    for match in pattern.finditer(probe):
+        placeholder = placeholder_for(match)
+        if placeholder is None:
+            continue
+        start, end = origin[match.start()], origin[match.end() - 1] + 1
+        out += [text[last:start], placeholder]
+        last = end
+    return "".join(out) + text[last:] if out else text
+
+
 def redact(text: str) -> str:
-    """``text`` with every ID, mobile and bank-card number replaced by a placeholder."""
+    """``text`` with every ID, mobile and bank-card number replaced by a placeholder.
+
+    Raises:
+        PrivacyDataError: ``knowledge/privacy.yml`` is broken (nothing is stored unredacted).
+    """
     if not text:
         return text or ""
-    text = _ID_RE.sub(lambda m: ID_PLACEHOLDER if is_valid_id_number(m.group(1)) else m.group(0), text)
+    placeholders = load_placeholders()
+    if not any(ch.isdigit() for ch in text):
+        return text
 
-    def _card(m: re.Match) -> str:
+    def _id(m: re.Match) -> str | None:
+        return placeholders["id_card"] if is_valid_id_number(m.group(1)) else None
+
+    def _card(m: re.Match) -> str | None:
         digits = re.sub(r"\D", "", m.group(1))
-        return CARD_PLACEHOLDER if 16 <= len(digits) <= 19 and luhn_ok(digits) else m.group(0)
+        return placeholders["bank_card"] if 16 <= len(digits) <= 19 and luhn_ok(digits) else None
 
-    text = _CARD_RE.sub(_card, text)
-    return _PHONE_RE.sub(PHONE_PLACEHOLDER, text)
+    text = _replace(text, _ID_RE, _id)
+    text = _replace(text, _CARD_RE, _card)
+    return _replace(text, _PHONE_RE, lambda m: placeholders["mobile"])
 
 
 def contains_personal_number(text: str) -> bool:

@@ -18,6 +18,7 @@ copy): the product then takes about 1/40 of the time, with identical probabiliti
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -66,15 +67,16 @@ def _patch_classifier() -> None:
     from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 
     original = LogisticRegressionClassifier.process
-    if getattr(original, "__module__", "") == __name__:
+    if getattr(original, "_gxga_patched", False):
         return
 
+    # functools.wraps keeps the signature's annotations, which Rasa's graph validation requires.
+    @functools.wraps(original)
     def process(self, messages):
         fortran_coefficients(getattr(self, "clf", None))
         return original(self, messages)
 
-    process.__module__ = __name__
-    process.__doc__ = original.__doc__
+    process._gxga_patched = True
     LogisticRegressionClassifier.process = process
 
 

@@ -39,6 +39,8 @@ def service_env(settings: config.Settings) -> dict[str, str]:
         **({"RASA_API_TOKEN": settings.rasa_api_token} if settings.rasa_api_token else {}),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
+        # no telemetry or Sentry error reports from a government service unless told to
+        "RASA_TELEMETRY_ENABLED": os.environ.get("RASA_TELEMETRY_ENABLED", "false"),
         **(production_env(settings) if settings.production else {}),
     }
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import functools
+import re
 
+import pytest
+import yaml
+
+from bot import privacy
+from bot.normalize import normalize_text
 from bot.privacy import CARD_PLACEHOLDER, ID_PLACEHOLDER, PHONE_PLACEHOLDER, is_valid_id_number, luhn_ok, redact
 
 VALID_ID = "11010519491231002X"  # the standard's published example
@@ -32,3 +38,62 @@ def test_known_values():
 )
 def test_redact(text, expected):
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("手机１３８１２３４５６７８", f"手机{PHONE_PLACEHOLDER}"),  # full width (全角), as IMEs type
+        ("身份证１１０１０５１９４９１２３１００２Ｘ", f"身份证{ID_PLACEHOLDER}"),
+        ("电话138\u200b1234\u200b5678好", f"电话{PHONE_PLACEHOLDER}好"),  # zero-width spaces inside
+        ("电话 138  1234\u30005678。", f"电话 {PHONE_PLACEHOLDER}。"),
+        ("卡号６２２２ ０２１２ ３４５６ ７８９０ １２８", f"卡号{CARD_PLACEHOLDER}"),
+        ("１５个工作日，８００平方米", "１５个工作日，８００平方米"),
+    ],
+    ids=["fullwidth-mobile", "fullwidth-id", "zero-width", "ideographic-space", "fullwidth-card", "fullwidth-ordinary"],
+)
+def test_redact_sees_numbers_as_the_normaliser_will(text, expected):
+    assert redact(text) == expected
+    if expected != text:  # what NLU stores after normalising has no digits left
+        assert not any(ch.isdigit() for ch in normalize_text(expected))
+
+
+def test_placeholders_come_from_the_data_file():
+    data = yaml.safe_load(privacy.DEFAULT_PATH.read_text(encoding="utf-8"))["placeholders"]
+    assert dict(privacy.load_placeholders()) == data
+    assert (ID_PLACEHOLDER, PHONE_PLACEHOLDER, CARD_PLACEHOLDER) == (data["id_card"], data["mobile"], data["bank_card"])
+    assert privacy.load_placeholders() is privacy.load_placeholders()  # read once
+    with pytest.raises(AttributeError):
+        privacy.NOT_A_PLACEHOLDER  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "file not found"),
+        ("placeholders: [x", "not valid UTF-8 YAML"),
+        ("version: 1\n", "expected a 'placeholders:' mapping"),
+        ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n", "missing bank_card"),
+        ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n  bank_card: '[卡]'\n  passport: '[护照]'\n",
+         "unknown passport"),
+        ("placeholders:\n  id_card: ''\n  mobile: '[手机]'\n  bank_card: '[卡]'\n", "placeholders.id_card"),
+        ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机1]'\n  bank_card: '[卡]'\n", "placeholders.mobile"),
+        ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n  bank_card: [1]\n", "placeholders.bank_card"),
+    ],
+    ids=["missing-file", "not-yaml", "no-mapping", "missing-kind", "unknown-kind", "empty", "digit", "not-text"],
+)
+def test_broken_placeholder_file_is_named(tmp_path, content, message):
+    path = tmp_path / "privacy.yml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(privacy.PrivacyDataError, match=re.escape(message)) as info:
+        privacy.load_placeholders(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_redact_fails_closed_when_the_file_is_broken(tmp_path, monkeypatch):
+    broken = tmp_path / "privacy.yml"
+    broken.write_text("placeholders: {}\n", encoding="utf-8")
+    monkeypatch.setattr(privacy, "load_placeholders", functools.partial(privacy.load_placeholders, broken))
+    with pytest.raises(privacy.PrivacyDataError, match="missing id_card"):
+        redact("电话13812345678")

@@ -60,7 +60,10 @@ def test_classifier_patch_keeps_the_probabilities():
     from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
     from sklearn.linear_model import LogisticRegression
 
-    assert LogisticRegressionClassifier.process.__module__ == "bot.rasa_patches"
+    assert LogisticRegressionClassifier.process._gxga_patched
+    import typing
+
+    assert typing.get_type_hints(LogisticRegressionClassifier.process)["return"] is not None
     rng = np.random.default_rng(7)
     X = sp.random(60, 300, density=0.05, format="csr", random_state=7)
     y = rng.integers(0, 5, 60)
@@ -70,3 +73,18 @@ def test_classifier_patch_keeps_the_probabilities():
     assert clf.coef_.flags.f_contiguous and clf.coef_.T.flags.c_contiguous
     assert np.array_equal(clf.predict_proba(X), before)
     rasa_patches.fortran_coefficients(None)  # nothing fitted yet: left alone
+
+
+def test_the_pipeline_still_passes_rasas_graph_validation():
+    """What `rasa train` checks first (it needs the patched methods' type annotations)."""
+    import rasa.engine.validation
+    from rasa.engine.recipes.recipe import Recipe
+    from rasa.shared.data import TrainingType
+    from rasa.shared.utils.io import read_yaml_file
+
+    from bot.config import PROJECT_ROOT
+
+    config = read_yaml_file(PROJECT_ROOT / "config.yml")
+    recipe = Recipe.recipe_for_name(config.get("recipe"))
+    model_configuration = recipe.graph_config_for_recipe(config, {}, training_type=TrainingType.BOTH)
+    rasa.engine.validation.validate(model_configuration)

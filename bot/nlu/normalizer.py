@@ -20,9 +20,22 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.normalize import MAX_CHARS, normalize_text
 
 
+def _without_placeholders(text: str) -> str:
+    """``text`` with the privacy placeholders (bot/privacy.py) blanked out for NLU only: the stored
+    text keeps them, but "[身份证号]" must not make a 居住证 question look like an ID-card one."""
+    from bot.privacy import load_placeholders
+
+    blanked = text
+    for placeholder in load_placeholders().values():
+        blanked = blanked.replace(placeholder, " ")
+    blanked = " ".join(blanked.split())
+    return blanked or text
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
 class TextNormalizer(GraphComponent):
-    """Rewrites ``message.text`` in place: t2s, NFKC, control characters, repeats, length."""
+    """Rewrites ``message.text`` in place: t2s, NFKC, control characters, repeats, length, and
+    privacy placeholders blanked."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -46,7 +59,8 @@ class TextNormalizer(GraphComponent):
     def _normalize(self, message: Message) -> None:
         text = message.get(TEXT)
         if isinstance(text, str):
-            message.set(TEXT, normalize_text(text, self._max_chars) or text[: self._max_chars])
+            text = normalize_text(text, self._max_chars) or text[: self._max_chars]
+            message.set(TEXT, _without_placeholders(text))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Normalise every training example (so traditional examples train the simplified form)."""
