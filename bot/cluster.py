@@ -361,9 +361,12 @@ class Cluster:
                 found[f"web-{i}"] = proc.pid
         if self.nginx is not None and self.nginx.poll() is None:
             found["nginx"] = self.nginx.pid
-        pidfile = self.workdir / "postgres" / "data" / "postmaster.pid"
-        if self.postgres_url is None and self.persistent and pidfile.exists():
-            found["postgres"] = int(pidfile.read_text().split()[0])
+        if self.postgres_url is None and self.pg_url:
+            # the postmaster of the server we started (its backends are its children)
+            port = urlsplit(self.pg_url).port
+            out = subprocess.run(["pgrep", "-o", "-f", f"postgres -D .* -p {port} "], capture_output=True, text=True)
+            if out.stdout.split():
+                found["postgres"] = int(out.stdout.split()[0])
         if self.redis_url is None and self.redis_in_use:
             port = urlsplit(self.redis_in_use).port
             out = subprocess.run(["pgrep", "-f", f"redis-server 127.0.0.1:{port}"], capture_output=True, text=True)
