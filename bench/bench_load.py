@@ -119,6 +119,22 @@ class PeakMemory:
         self._thread.join()
 
 
+@contextmanager
+def keep_logs_on_failure(tmp: Path) -> Iterator[None]:
+    """Copy the services' logs to var/load-logs/ if the block fails (the temporary folder goes)."""
+    try:
+        yield
+    except BaseException:
+        import shutil
+
+        kept = ROOT / "var" / "load-logs"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(tmp, kept, ignore=shutil.ignore_patterns("*.jsonl", "postgres", "pg*", "*.rdb"),
+                        dirs_exist_ok=True)
+        print(f"logs kept in {kept}", file=sys.stderr)
+        raise
+
+
 def warm_up(url: str, n: int = 12) -> None:
     """A few questions first, so every replica has loaded its model and opened its pools."""
     for i in range(n):
@@ -281,7 +297,7 @@ def main() -> None:
             print(f"cold start {i + 1}: {colds[-1]:.1f} s", flush=True)
         for target_name in args.targets:
             stack = embedded(model, tmp) if target_name == "run" else clustered(model, tmp, int(target_name[-1]))
-            with stack as target:
+            with keep_logs_on_failure(tmp), stack as target:
                 warm_up(target.url)
                 for scenario in args.scenarios:
                     result = run_locust(target, scenario, args, tmp)

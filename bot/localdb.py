@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import random
 import re
 import shutil
 import socket
@@ -34,8 +35,30 @@ class RedisUnavailable(RuntimeError):
     """No redis-server binary, or it did not start: the message says how to get one."""
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now."""
+    """A TCP port free on loopback right now, below the kernel's ephemeral range when possible.
+
+    The kernel's own choice (bind to port 0) comes from the ephemeral range, which outgoing
+    connections also use: under load a port picked so could become some client connection's local
+    port before the server binds it. Ports are therefore tried at random below that range first.
+    """
+    upper = min(_ephemeral_start(), 65536)
+    rng = random.SystemRandom()
+    for _ in range(50):
+        port = rng.randrange(max(1024, upper - 12000), upper)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
