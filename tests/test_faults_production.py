@@ -119,37 +119,33 @@ def test_answers_before_faults(stack):
     assert status == 200 and measures_of(messages)[:1] == [26], messages
 
 
+def outage_then_recovery(cluster, server: Restartable, question: str, measure: int) -> None:
+    """Stop ``server``: REST and the page get an apology. Start it again: ``question`` is answered
+    from ``measure`` again, with no restart of anything else."""
+    server.stop()
+    assert_apology(*ask(cluster.url, f"down-{uuid.uuid4().hex[:8]}", question))
+    page = requests.post(cluster.url + "/api/message", json={"sender": uuid.uuid4().hex, "message": question},
+                         timeout=60)
+    assert_apology(page.status_code, page.json())
+    server.start()
+    seconds, attempts = answered_again(cluster.url, question, measure)
+    print(f"answered again {seconds:.1f}s after the restart, {attempts} attempt(s)")
+
+
 def test_postgres_restarted_while_serving(stack):
-    cluster, pg = stack["cluster"], stack["pg"]
+    cluster = stack["cluster"]
     resident = f"pg-{uuid.uuid4().hex[:8]}"
     status, first = ask(cluster.url, resident, "居住证怎么办理")
     assert status == 200 and measures_of(first)[:1] == [24], first
 
-    pg.stop()
-    assert_apology(*ask(cluster.url, f"pg-{uuid.uuid4().hex[:8]}", "身份证多久能拿到"))
-    page = requests.post(cluster.url + "/api/message", json={"sender": uuid.uuid4().hex, "message": "刻章要什么材料"},
-                         timeout=60)
-    assert_apology(page.status_code, page.json())
-
-    pg.start()
-    seconds, attempts = answered_again(cluster.url, "身份证多久能拿到", 26)
-    print(f"PostgreSQL back: answered again after {seconds:.1f}s, {attempts} attempt(s)")
+    outage_then_recovery(cluster, stack["pg"], "身份证多久能拿到", 26)
     # the conversation from before the outage is still in PostgreSQL: the follow-up keeps its topic
     status, follow_up = ask(cluster.url, resident, "那办好了能干什么")
     assert status == 200 and measures_of(follow_up)[:1] == [24] and "上牌" in text_of(follow_up), follow_up
 
 
 def test_redis_restarted_while_serving(stack):
-    cluster, redis = stack["cluster"], stack["redis"]
-    redis.stop()
-    assert_apology(*ask(cluster.url, f"rd-{uuid.uuid4().hex[:8]}", "毕业生落户需要什么"))
-    page = requests.post(cluster.url + "/api/message", json={"sender": uuid.uuid4().hex, "message": "毕业生落户"},
-                         timeout=60)
-    assert_apology(page.status_code, page.json())
-
-    redis.start()
-    seconds, attempts = answered_again(cluster.url, "毕业生落户需要什么", 22)
-    print(f"Redis back: answered again after {seconds:.1f}s, {attempts} attempt(s)")
+    outage_then_recovery(stack["cluster"], stack["redis"], "毕业生落户需要什么", 22)
 
 
 def _kb_connections(cluster, allow: bool) -> None:
