@@ -59,6 +59,7 @@ class Paths:
     replies: Path
     actions: Path
     config: Path
+    privacy: Path = PROJECT_ROOT / "knowledge" / "privacy.yml"
 
     @classmethod
     def defaults(cls) -> "Paths":
@@ -73,6 +74,7 @@ class Paths:
             replies=PROJECT_ROOT / "knowledge" / "replies.yml",
             actions=PROJECT_ROOT / "actions",
             config=PROJECT_ROOT / "config.yml",
+            privacy=PROJECT_ROOT / "knowledge" / "privacy.yml",
         )
 
     @property
@@ -525,6 +527,19 @@ def check_documents(inputs: Inputs) -> Iterator[Problem]:
                       "run `make kb` (it rewrites the file; do not edit it by hand)")
 
 
+def check_privacy(inputs: Inputs) -> Iterator[Problem]:
+    """knowledge/privacy.yml gives each kind of personal number a placeholder (redaction refuses
+    to run without them, so a broken file would stop every channel)."""
+    from bot.privacy import PrivacyDataError, load_placeholders
+
+    path = inputs.paths.privacy
+    try:
+        load_placeholders.__wrapped__(path)
+    except PrivacyDataError as exc:
+        yield Problem("privacy", show(path), str(exc).removeprefix(f"{path}: "),
+                      "give each of id_card, mobile and bank_card a short text without digits under `placeholders:`")
+
+
 @dataclass(frozen=True)
 class Check:
     key: str
@@ -552,6 +567,8 @@ CHECKS: tuple[Check, ...] = (
           "action_answer_measure", check_answer_rules),
     Check("documents", "data/nlu/documents.yml equals what `make kb` generates from the lexicon and aliases",
           check_documents),
+    Check("privacy", "knowledge/privacy.yml has a placeholder without digits for each kind of personal number",
+          check_privacy),
 )
 
 
@@ -614,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         "intents": "the intent → measure map", "aliases": "the alias table", "lexicon": "the term lexicon",
         "cases": "the evaluation cases", "source": "the notice", "replies": "the action replies",
         "actions": "the actions package (folder of .py files)", "config": "the Rasa config (for rasa data validate)",
+        "privacy": "the redaction placeholders",
     }
     for name, what in options.items():
         parser.add_argument(f"--{name}", type=Path, default=getattr(d, name),

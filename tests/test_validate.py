@@ -38,11 +38,12 @@ def copy(tmp_path) -> Paths:
     """The project's domain, data, intent map, alias table, lexicon and eval cases copied to tmp_path."""
     d = Paths.defaults()
     shutil.copytree(d.data, tmp_path / "data")
-    for name in ("domain", "intents", "aliases", "lexicon", "cases"):
+    for name in ("domain", "intents", "aliases", "lexicon", "cases", "privacy"):
         shutil.copy(getattr(d, name), tmp_path / getattr(d, name).name)
     return dataclasses.replace(
         d, domain=tmp_path / "domain.yml", data=tmp_path / "data", intents=tmp_path / "intents.yml",
         aliases=tmp_path / "aliases.yml", lexicon=tmp_path / "lexicon.yml", cases=tmp_path / "eval_cases.yml",
+        privacy=tmp_path / "privacy.yml",
     )
 
 
@@ -111,6 +112,10 @@ def leaked_eval_case(p: Paths) -> None:
     _edit_yaml(p.data / "nlu" / "residents.yml", change)
 
 
+def placeholder_with_digits(p: Paths) -> None:
+    _edit_yaml(p.privacy, lambda d: d["placeholders"].update({"mobile": "[138手机号]"}))
+
+
 BREAKAGES = {
     # name: (how to break the copy, check, file named, words the problem must contain)
     "unmapped ask_ intent": (unmapped_ask_intent, "domain-intents", "domain.yml",
@@ -123,6 +128,8 @@ BREAKAGES = {
                          ["ask_seal_engraving", "has 5 training examples", f"fewer than {MIN_EXAMPLES}"]),
     "rule with a missing response": (missing_response, "responses", "data/rules/conversation.yml",
                                      ["'say sorry'", "utter_sorry", "not in", "domain.yml"]),
+    "placeholder with digits": (placeholder_with_digits, "privacy", "privacy.yml",
+                                ["placeholders.mobile", "without digits"]),
     "eval case in the training data": (leaked_eval_case, "eval-leak", "data/nlu/residents.yml",
                                        ["ask_settle_graduate_materials", "case 1 of", "eval_cases.yml"]),
 }
