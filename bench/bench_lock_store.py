@@ -1,8 +1,9 @@
-"""What Rasa's lock store does for one conversation answered by two replicas at once.
+"""What the lock store does for one conversation answered by two replicas at once.
 
 Starts the cluster of ``make cluster`` (``bot.cluster.Cluster``, temporary folders, free ports)
-twice: with ``endpoints.production.yml`` (RedisLockStore shared by the replicas) and with the same
-file minus ``lock_store`` (Rasa's default InMemoryLockStore, one per replica). Each round sends
+three times: with ``endpoints.production.yml`` (our AtomicRedisLockStore shared by the replicas),
+with Rasa's own ``RedisLockStore`` instead, and with no ``lock_store`` (Rasa's default
+InMemoryLockStore, one per replica). Each round sends
 ``--messages`` different questions of ONE new conversation at the same moment, alternately to
 replica A and B directly, then counts the user messages stored in the tracker store
 (PostgreSQL). Prints one row per configuration:
@@ -83,16 +84,21 @@ def main() -> None:
           f"{args.rounds} conversations\n")
     print("| lock store | sent | HTTP 200 | user messages stored | conversations with lost messages | "
           "latency p50 s | max s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    run("RedisLockStore (endpoints.production.yml)", None, model, args)
+    run("AtomicRedisLockStore (endpoints.production.yml, bot/lock_store.py)", None, model, args)
     with tempfile.TemporaryDirectory(prefix="gxga-endpoints-") as tmp:
-        endpoints = yaml.safe_load((ROOT / "endpoints.production.yml").read_text(encoding="utf-8"))
-        endpoints.pop("lock_store")
-        variant = Path(tmp) / "endpoints.no-lock.yml"
-        # Written back with the ${VAR}s unquoted, as Rasa needs them.
-        text = yaml.safe_dump(endpoints, allow_unicode=True, sort_keys=False)
-        variant.write_text(text.replace("'${", "${").replace("}'", "}"), encoding="utf-8")
-        run("InMemoryLockStore per replica (no lock_store)", variant, model, args)
+        def variant(name: str, change) -> Path:
+            endpoints = yaml.safe_load((ROOT / "endpoints.production.yml").read_text(encoding="utf-8"))
+            change(endpoints)
+            path = Path(tmp) / f"endpoints.{name}.yml"
+            # Written back with the ${VAR}s unquoted, as Rasa needs them.
+            text = yaml.safe_dump(endpoints, allow_unicode=True, sort_keys=False)
+            path.write_text(text.replace("'${", "${").replace("}'", "}"), encoding="utf-8")
+            return path
 
+        run("Rasa's RedisLockStore (type: redis)", variant("rasa-redis", lambda e: e["lock_store"].update(type="redis")),
+            model, args)
+        run("InMemoryLockStore per replica (no lock_store)", variant("no-lock", lambda e: e.pop("lock_store")),
+            model, args)
 
 if __name__ == "__main__":
     main()

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         services.stop()
         return 1
     lock = (f"  lock store     redis://{settings.lock_store_host}:{settings.lock_store_port}/{settings.lock_store_db}"
-            " (Rasa's RedisLockStore)\n") if settings.production else ""
+            " (lock store: bot.lock_store.AtomicRedisLockStore)\n") if settings.production else ""
     wechat = (f"  WeChat         http://127.0.0.1:{settings.rasa_port}/webhooks/wechat/webhook"
               f" (store: {'Redis' if settings.redis_url else 'in-process'})\n") if settings.wechat_enabled else ""
     print(

@@ -135,7 +135,7 @@ class Settings:
     wechat_reply_timeout: float = 4.0
     redis_url: str | None = None
     # BOT_ENV=production (bot/services.py, bot/cluster.py): endpoints.production.yml, i.e. Rasa's
-    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and a RedisLockStore (LOCK_STORE_*).
+    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and the Redis lock store of bot/lock_store.py (LOCK_STORE_*).
     bot_env: str = "embedded"
     action_endpoint: str | None = None
     tracker_db_host: str | None = None

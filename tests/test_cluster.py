@@ -8,6 +8,7 @@ servers, nginx in front. The unit tests at the top need no servers.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import threading
@@ -48,8 +49,16 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
     assert endpoints.tracker_store.type == "SQL" and endpoints.tracker_store.url == "pg"
     assert endpoints.tracker_store.kwargs == {"dialect": "postgresql", "port": "5433", "db": "tracker",
                                               "username": "rasa", "password": ""}
-    assert endpoints.lock_store.type == "redis" and endpoints.lock_store.url == "redis"
+    assert endpoints.lock_store.type == "bot.lock_store.AtomicRedisLockStore" and endpoints.lock_store.url == "redis"
     assert endpoints.lock_store.kwargs["port"] == "6380" and endpoints.lock_store.kwargs["db"] == "1"
+    # Rasa's own factory builds our class from it (it connects lazily, so no Redis is needed here)
+    from rasa.core.lock_store import LockStore
+
+    from bot.lock_store import AtomicRedisLockStore
+
+    store = LockStore.create(endpoints.lock_store)
+    assert isinstance(store, AtomicRedisLockStore) and store.key_prefix == "gxga:lock:"
+    assert store.red.connection_pool.connection_kwargs["port"] == 6380
 
 
 def test_bot_env_selects_the_endpoints_and_passes_every_variable(monkeypatch):
@@ -176,6 +185,37 @@ def test_restarted_replica_resumes_the_conversation_from_postgres(cluster):
     resp, follow_up = ask(b, sender, "那办好了能干什么")
     assert resp.status_code == 200
     assert measures_of(follow_up)[:1] == [24] and "上牌" in text_of(follow_up), follow_up
+
+
+@pytest.mark.e2e
+def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stored(cluster):
+    """The lock store race (bot/lock_store.py): six questions of ONE conversation at the same
+    moment, alternately to replica A and B; every one is answered and every one is stored."""
+    import sqlalchemy as sa
+
+    if not replica_running(cluster, 1):
+        cluster.start_replica(1)
+    questions = ["毕业生落户需要什么", "身份证快递要几天", "港澳商务签注能办几次", "刻章要交什么材料",
+                 "驾照到期会有短信提醒吗", "居住证怎么办理"]
+    engine = sa.create_engine(cluster.databases["tracker"], future=True)
+    try:
+        for _round in range(3):
+            sender = f"same-{uuid.uuid4().hex[:8]}"
+            barrier = threading.Barrier(len(questions))
+
+            def send(i: int):
+                barrier.wait()
+                return ask(cluster.rasa_urls[i % 2], sender, questions[i], timeout=120)
+
+            with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+                outcomes = list(pool.map(send, range(len(questions))))
+            assert all(resp.status_code == 200 and measures_of(messages) for resp, messages in outcomes), outcomes
+            with engine.connect() as conn:
+                stored = conn.execute(sa.text("SELECT data FROM events WHERE sender_id = :s AND type_name = 'user'"),
+                                      {"s": sender}).scalars().all()
+            assert sorted(json.loads(d)["text"] for d in stored) == sorted(questions)
+    finally:
+        engine.dispose()
 
 
 # Ten turns per conversation; all but the last ("thank you") are answered from a measure.
