@@ -121,18 +121,7 @@ class Services:
         """
         env = {**service_env(self.settings), **self.extra_env}
         root = config.PROJECT_ROOT
-        commands = {
-            "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                        "--port", str(self.settings.action_port)],
-            "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
-                     "--endpoints", str(self.endpoints or self.settings.endpoints_file.name),
-                     "--credentials", "credentials.yml",
-                     "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
-                     ] + self._cors_args() + self._api_args(),
-            "web": [sys.executable, "-m", "bot.web", "--port", str(self.settings.web_port),
-                    "--host", self.settings.web_host, "--rasa-url", self.settings.rasa_url],
-        }
-        for name, cmd in commands.items():
+        for name, cmd in self.commands().items():
             if only is not None and name not in only:
                 continue
             out = None
@@ -144,6 +133,20 @@ class Services:
                 start_new_session=True,
             )
 
+    def commands(self) -> dict[str, list[str]]:
+        """The command line of each service ("actions", "rasa", "web")."""
+        return {
+            "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                        "--port", str(self.settings.action_port)],
+            "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
+                     "--endpoints", str(self.endpoints or self.settings.endpoints_file.name),
+                     "--credentials", "credentials.yml",
+                     "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
+                     ] + self._cors_args() + self._api_args(),
+            "web": [sys.executable, "-m", "bot.web", "--port", str(self.settings.web_port),
+                    "--host", self.settings.web_host, "--rasa-url", self.settings.rasa_url],
+        }
+
     def _cors_args(self) -> list[str]:
         # Browsers talk to bot.web (same origin); other origins only when configured.
         origins = self.settings.cors_origins
@@ -152,7 +155,8 @@ class Services:
     def _api_args(self) -> list[str]:
         # Rasa's HTTP API (tracker, parse, model) is only ever on with a token.
         token = self.settings.rasa_api_token
-        return ["--enable-api", "--auth-token", token] if token else []
+        # one argument with "=": a random token may start with "-", which argparse would take for an option
+        return ["--enable-api", f"--auth-token={token}"] if token else []
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until every started service answers HTTP.
