@@ -260,3 +260,19 @@ def test_fuzz_rest_endpoint(running_bot, text):
     status, replies = rest(running_bot, text)
     assert status in (200, 429) and isinstance(replies, list)
     assert all("Traceback" not in (r.get("text") or "") for r in replies)
+
+
+def test_broken_privacy_data_refuses_politely_and_stores_nothing(monkeypatch, caplog):
+    """With knowledge/privacy.yml broken nothing can be redacted: the message is refused with
+    the apology, never passed on raw."""
+    from bot import config
+    from bot.channels import guard
+    from bot.privacy import PrivacyDataError
+
+    def broken(*_args, **_kwargs):
+        raise PrivacyDataError("knowledge/privacy.yml: placeholders.mobile must be a non-empty text without digits")
+
+    monkeypatch.setattr("bot.privacy.load_placeholders", broken)
+    prepared = guard.prepare("我的手机13812345678收不到短信", "s-broken-privacy", None, config.load())
+    assert prepared.refused == "unavailable" and prepared.text == ""
+    assert "13812345678" not in caplog.text and "privacy.yml" in caplog.text

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 
 from bot import config
-from bot.privacy import redact
+from bot.privacy import PrivacyDataError, redact
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,12 @@ def prepare(text: str, sender: str, ip: str | None, settings: config.Settings | 
         return Prepared(text="", refused="rate_limited")
     if len(text) > settings.max_message_chars:
         return Prepared(text="", refused="too_long")
-    cleaned = redact(text)
+    try:
+        cleaned = redact(text)
+    except PrivacyDataError as exc:
+        # nothing may be stored unredacted: refuse politely until the data file is mended
+        log.error("redaction unavailable, message refused: %s", exc)
+        return Prepared(text="", refused="unavailable")
     notices = ["privacy_notice"] if cleaned != text else []
     return Prepared(text=cleaned if cleaned.strip() else EMPTY_MESSAGE, notices=notices)
 
