@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot import config, localdb  # noqa: E402
 from bot.cluster import Cluster, _tree_rss_kb  # noqa: E402
-from bot.evaluate import load_cases  # noqa: E402
+from bot.evaluate import _percentile as percentile, load_cases  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.training import ensure_model  # noqa: E402
 
@@ -141,12 +141,6 @@ def warm_up(url: str, n: int = 12) -> None:
         resp = requests.post(f"{url}/webhooks/rest/webhook", timeout=60,
                              json={"sender": f"warmup-{i}", "message": "居住证怎么办理"})
         resp.raise_for_status()
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..1)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else 0.0
 
 
 def run_locust(target: Target, scenario: str, args, tmp: Path) -> dict:

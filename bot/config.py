@@ -22,14 +22,22 @@ class ConfigError(ValueError):
     """A setting from the environment is malformed; the message names the variable."""
 
 
-def _env_port(name: str, default: int) -> int:
+def _env_whole(name: str, what: str) -> tuple[int, str] | None:
+    """``(value, raw text)`` of an integer variable, None when unset; ConfigError saying it is not ``what``."""
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
-        port = int(raw)
+        return int(raw), raw
     except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a port number (1-65535)") from exc
+        raise ConfigError(f"{name}={raw!r} is not {what}") from exc
+
+
+def _env_port(name: str, default: int) -> int:
+    found = _env_whole(name, "a port number (1-65535)")
+    if found is None:
+        return default
+    port, raw = found
     if not 0 < port < 65536:
         raise ConfigError(f"{name}={raw!r} is out of range: a port is 1-65535")
     return port
@@ -76,13 +84,10 @@ def _env_url(name: str, default: str | None, schemes: tuple[str, ...]) -> str | 
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
+    found = _env_whole(name, "a whole number")
+    if found is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+    value, raw = found
     if value < 0:
         raise ConfigError(f"{name}={raw!r} must not be negative (0 turns the limit off)")
     return value
