@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help run test venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
-CASES ?= tests/data/eval_cases.yml
+CASES ?= tests/data/eval_cases.yml tests/data/near_scope_cases.yml tests/data/dialogue_cases.yml tests/data/heldout_cases.yml
 OUT ?= var/eval/results.json
 
 help: ## list the targets
@@ -41,7 +41,7 @@ train: venv kb ## train the Rasa model unless one for the current data and confi
 shell: venv kb train ## chat with the assistant in the terminal (starts the action server too)
 	$(PY) -m bot shell
 
-eval: venv kb train ## run a case file through the real stack: make eval [CASES=tests/data/eval_cases.yml] [OUT=var/eval/results.json]
+eval: venv kb train ## run the case files through the real stack, report by tag: make eval [CASES="a.yml b.yml"] [OUT=var/eval/results.json]
 	$(PY) -m bot eval $(CASES) --out $(OUT)
 
 validate: venv kb ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/validate.py)

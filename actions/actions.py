@@ -9,6 +9,7 @@ never a stack trace.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -16,23 +17,20 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions import answering, replies
-from knowledge.intent_map import (
-    IntentMapError,
-    IntentSpec,
-    load_aspect_labels,
-    load_entity_focus,
-    load_followups,
-    load_intent_map,
-)
+from actions import answerability, answering, replies
+from actions.loaded import KnowledgeCache, Loaded
+from knowledge.gazetteer import GazetteerMissing
+from knowledge.intent_map import IntentMapError, IntentSpec, load_entity_focus, load_intent_map
 from knowledge.repository import KnowledgeBase, KnowledgeBaseMissing
+from knowledge.vocabulary import Topic, VocabularyError, load_topics
 
 log = logging.getLogger(__name__)
 
-KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError)
+KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError, VocabularyError, GazetteerMissing)
 CASE_SLOTS = ("pickup_method", "area")
 
 _kb: KnowledgeBase | None = None
+_cache: KnowledgeCache | None = None
 
 
 def knowledge_base() -> KnowledgeBase:
@@ -41,6 +39,15 @@ def knowledge_base() -> KnowledgeBase:
     if _kb is None:
         _kb = KnowledgeBase()
     return _kb
+
+
+def loaded() -> Loaded:
+    """The knowledge base as held in memory (re-read when ``make kb`` changed it)."""
+    global _cache
+    kb = knowledge_base()
+    if _cache is None or _cache.kb is not kb:
+        _cache = KnowledgeCache(kb)
+    return _cache.get()
 
 
 def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
@@ -53,138 +60,214 @@ def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
     }
 
 
-def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, spec: IntentSpec) -> list:
-    """Answer ``spec`` from the knowledge base and return the slot events that keep the context."""
-    kb = knowledge_base()
-    measure = kb.measure(spec.primary)
-    if measure is None:
-        log.error("intent %r maps to measure %s, which is not in the knowledge base", spec.intent, spec.primary)
-        replies.send(dispatcher, "kb_unavailable")
-        return []
-    document = kb.document()
-    region = answering.other_region(
-        tracker.latest_message.get("text") or "", tracker.latest_message.get("entities") or [], spec
-    )
-    if region:
-        replies.send(dispatcher, "other_region", region=region, doc_title=document.title)
-        return []
-    case = {slot: tracker.get_slot(slot) for slot in CASE_SLOTS}
-    extra = answering.entity_words(case, load_entity_focus())
-    answer = answering.compose(document, measure, spec, extra)
-    city = tracker.get_slot("city")
-    if answering.outside_pilot(spec, city):
-        replies.send(dispatcher, "pilot_only", city=city, pilot=spec.pilot)
-    replies.send(
-        dispatcher, "measure_answer",
-        json_message=citation_payload(answer.measures, tracker),
-        measure_number=str(measure.number),
-        **answer.template_values(),
-    )
-    for other in kb.measures(spec.measures[1:]):
-        related = answering.related_sentences(other, spec)
-        if related:
-            replies.send(dispatcher, "also_see", measure_label=other.label, measure_title=other.title, answer=related)
+def _context_slots(spec: IntentSpec, cited: list[int]) -> list:
     return [
-        SlotSet("cited_measures", [str(n) for n in answer.measures]),
+        SlotSet("cited_measures", [str(n) for n in cited]),
         SlotSet("topic", spec.topic),
         SlotSet("last_intent", spec.intent),
     ]
 
 
+def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, spec: IntentSpec,
+                 decision: answerability.Decision | None = None) -> list:
+    """Answer ``spec`` from the knowledge base and return the slot events that keep the context."""
+    memory = loaded()
+    measure = memory.measures.get(spec.primary)
+    if measure is None:
+        log.error("intent %r maps to measure %s, which is not in the knowledge base", spec.intent, spec.primary)
+        replies.send(dispatcher, "kb_unavailable")
+        return []
+    case = {slot: tracker.get_slot(slot) for slot in CASE_SLOTS}
+    extra = answering.entity_words(case, load_entity_focus())
+    wording = spec
+    if decision is not None and decision.support is not None and decision.aspect_override:
+        asked = [a for a in decision.question.aspects if not memory.analyser.aspect(a).generic]
+        if asked and spec.aspect not in asked:
+            # A follow-up ("要在哪办") asks its own aspect of the previous topic: pick the
+            # sentences that say it, not those for what the previous question asked.
+            extra = tuple(extra) + decision.support.focus
+            wording = replace(spec, focus=(), facts=memory.analyser.aspect(asked[0]).facts)
+    answer = answering.compose(memory.document, measure, wording, extra)
+    city = tracker.get_slot("city")
+    if answering.outside_pilot(spec, city):
+        replies.send(dispatcher, "pilot_only", city=city, pilot=spec.pilot)
+    payload = citation_payload(answer.measures, tracker)
+    if decision is not None:
+        payload["answerability"] = decision.to_json()
+    replies.send(
+        dispatcher, "measure_answer", json_message=payload,
+        measure_number=str(measure.number), **answer.template_values(),
+    )
+    for other in memory.measures_of(spec.measures[1:]):
+        related = answering.related_sentences(other, spec)
+        if related:
+            replies.send(dispatcher, "also_see", measure_label=other.label, measure_title=other.title, answer=related)
+    return _context_slots(spec, list(answer.measures))
+
+
+def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decision: answerability.Decision) -> list:
+    """Say honestly what the notice does not say, point to the closest measure, say where to ask."""
+    memory = loaded()
+    analyser = memory.analyser
+    support = decision.support
+    spec, question = decision.spec, decision.question
+    subject = next(iter(question.topic_words), None) or (spec.label if spec else None) or (
+        decision.topic.label if decision.topic else "")
+    if support is not None and support.unknown_object is not None:
+        what = replies.render("not_covered_object", object=support.unknown_object.word)["text"]
+    elif support is not None and support.missing_aspect is not None:
+        what = replies.render("not_covered_aspect", subject=subject,
+                              aspect=analyser.aspect(support.missing_aspect).label)["text"]
+    else:
+        what = replies.render("not_covered_subject", subject=subject)["text"]
+    related = memory.measures.get(spec.primary) if spec else None
+    if related is None and decision.topic is not None:
+        related = memory.measures.get(decision.topic.measures[0])
+    payload = {
+        "measures": [], "related": [related.number] if related else [],
+        **{k: v for k, v in citation_payload([], tracker).items() if k != "measures"},
+        "answerability": decision.to_json(),
+    }
+    where = answerability.where_to_ask(analyser.vocabulary, decision)
+    if related is None:
+        replies.send(dispatcher, "not_covered", json_message=payload, what=what, where=where)
+        return []
+    replies.send(
+        dispatcher, "not_covered_related", json_message=payload, what=what, where=where,
+        measure_label=related.label, measure_title=related.title, measure_number=str(related.number),
+    )
+    return [SlotSet("cited_measures", [str(related.number)]), SlotSet("topic", spec.topic if spec else None),
+            SlotSet("last_intent", spec.intent if spec else None)]
+
+
+def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, decision: answerability.Decision,
+                   specs: dict[str, IntentSpec]) -> list:
+    """List what the notice says on a topic, one line and one button per measure."""
+    memory = loaded()
+    measures = memory.measures_of(decision.overview_measures)
+    by_primary: dict[int, str] = {}
+    for spec in specs.values():
+        by_primary.setdefault(spec.primary, spec.intent)
+    lines = "\n".join(
+        replies.render("overview_line", measure_label=m.label, measure_title=m.title)["text"] for m in measures
+    )
+    buttons = [
+        {"title": replies.render("overview_button", measure_label=m.label, measure_title=m.title)["text"],
+         "payload": f"/{by_primary[m.number]}" if m.number in by_primary
+         else f'/show_measure{{"measure_number":"{m.number}"}}'}
+        for m in measures
+    ]
+    payload = {**citation_payload([m.number for m in measures], tracker), "topic": decision.topic.name,
+               "answerability": decision.to_json()}
+    replies.send(dispatcher, "topic_overview", json_message=payload, buttons=buttons,
+                 topic_label=decision.topic.label, lines=lines, doc_title=memory.document.title)
+    return [SlotSet("cited_measures", [str(m.number) for m in measures])]
+
+
+def respond(dispatcher: CollectingDispatcher, tracker: Tracker) -> list:
+    """Reply to the latest message: analyse it, decide, and send the reply the decision names."""
+    latest = tracker.latest_message
+    text = latest.get("text") or ""
+    intent_info = latest.get("intent") or {}
+    intent = intent_info.get("name")
+    if not answering.looks_like_a_question(text):
+        replies.send(dispatcher, "default")
+        return []
+    specs = load_intent_map()
+    memory = loaded()
+    if text.startswith("/") and intent in specs:
+        # A button the assistant offered names its intent exactly; there is nothing to judge.
+        return utter_answer(dispatcher, tracker, specs[intent])
+    analyser = memory.analyser
+    question = analyser.analyse(text)
+    previous = specs.get(tracker.get_slot("last_intent") or "")
+    ctx = answerability.Context(specs=specs, topics=load_topics(), measures=memory.measures_of, previous=previous)
+    decision = answerability.decide(
+        analyser, question, intent, float(intent_info.get("confidence") or 0.0),
+        latest.get("intent_ranking") or [], ctx,
+    )
+    log.debug("answerability for %r: %s", intent, decision.to_json())
+    if decision.kind == "answer":
+        return utter_answer(dispatcher, tracker, decision.spec, decision)
+    if decision.kind == "not_covered":
+        return utter_not_covered(dispatcher, tracker, decision)
+    if decision.kind == "overview":
+        return utter_overview(dispatcher, tracker, decision, specs)
+    if decision.kind == "other_region":
+        replies.send(dispatcher, "other_region", region=question.region, doc_title=memory.document.title,
+                     json_message={"answerability": decision.to_json()})
+        return []
+    if decision.kind == "clarify":
+        return clarify(dispatcher, tracker, specs, decision.topic)
+    if decision.kind == "ask_topic":
+        replies.send(dispatcher, "ask_topic")
+        return []
+    replies.send(dispatcher, "out_of_scope", json_message={"answerability": decision.to_json()})
+    return []
+
+
 class ActionAnswerMeasure(Action):
-    """Answer the latest question from the measure(s) its intent maps to, citing them."""
+    """Answer the latest question from the measure(s) its intent maps to, citing them, when
+    they answer what is asked (:mod:`actions.answerability`); else say honestly what the notice
+    does not cover. Out-of-scope questions come here too: they may name a topic it covers."""
 
     def name(self) -> str:
         return "action_answer_measure"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if not answering.looks_like_a_question(tracker.latest_message.get("text") or ""):
-            replies.send(dispatcher, "default")
-            return []
         try:
-            spec = load_intent_map().get(intent)
-            if spec is None:
-                log.warning("intent %r has no entry in knowledge/intents.yml", intent)
-                dispatcher.utter_message(response="utter_out_of_scope")
-                return []
-            return utter_answer(dispatcher, tracker, spec)
+            return respond(dispatcher, tracker)
         except KB_ERRORS:
-            log.exception("knowledge base unavailable while answering %r", intent)
+            log.exception("knowledge base unavailable while answering %r", tracker.get_intent_of_latest_message())
             replies.send(dispatcher, "kb_unavailable")
             return []
 
 
-class ActionAnswerFollowup(Action):
-    """Answer "那要多久" / "那农村呢" about the topic of the previous answer."""
+class ActionAnswerFollowup(ActionAnswerMeasure):
+    """Answer "那要多久" / "那农村呢" about the topic of the previous answer (the same decision as
+    :class:`ActionAnswerMeasure`: a short message naming no topic continues the previous one)."""
 
     def name(self) -> str:
         return "action_answer_followup"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        topic, last_intent = tracker.get_slot("topic"), tracker.get_slot("last_intent")
-        try:
-            specs = load_intent_map()
-            if not topic or last_intent not in specs:
-                # Nothing to follow up on: the message stands alone ("大学生落户呢"), so take
-                # its best topical reading, if NLU saw one.
-                standalone = answering.best_topical_intent(tracker.latest_message.get("intent_ranking") or [], specs)
-                if standalone is None:
-                    replies.send(dispatcher, "ask_topic")
-                    return []
-                return utter_answer(dispatcher, tracker, standalone)
-            if intent == "followup_other_case":
-                return utter_answer(dispatcher, tracker, specs[last_intent])
-            followup = load_followups().get(intent)
-            if followup is None:
-                replies.send(dispatcher, "ask_topic")
-                return []
-            kb = knowledge_base()
-            facts_by_measure = {m.number: {f.type for f in m.facts} for m in kb.measures(specs[last_intent].measures)}
-            spec = answering.followup_spec(specs, last_intent, topic, followup, facts_by_measure)
-            if spec is None:
-                replies.send(
-                    dispatcher, "aspect_not_covered",
-                    topic_label=specs[last_intent].label,
-                    aspect_label=load_aspect_labels()[followup.aspect],
-                )
-                return []
-            return utter_answer(dispatcher, tracker, spec)
-        except KB_ERRORS:
-            log.exception("knowledge base unavailable while answering follow-up %r", intent)
-            replies.send(dispatcher, "kb_unavailable")
-            return []
+
+def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, specs: dict[str, IntentSpec],
+            topic: Topic | None = None) -> list:
+    """Offer the likely questions as buttons (only the named topic's, when one is named), else
+    say what is covered."""
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    if topic is not None:
+        ranking = [{"name": name, "confidence": 1.0} for name in topic.intents]
+    top = next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
+    if top == "out_of_scope":
+        replies.send(dispatcher, "out_of_scope")
+        return []
+    titles = {n: m.title for n, m in loaded().measures.items()}
+    choices = answering.clarify_choices(ranking, specs, titles)
+    if not choices:
+        replies.send(dispatcher, "default")
+        return []
+    replies.send(
+        dispatcher, "did_you_mean",
+        buttons=[{"title": c.title, "payload": f"/{c.intent}"} for c in choices],
+    )
+    return []
 
 
 class ActionClarifyQuestion(Action):
-    """When NLU is unsure: offer the likely questions as buttons, else say what is covered."""
+    """When NLU is unsure: a question that still names a topic is decided as any other; else
+    offer the likely questions as buttons, or say what is covered."""
 
     def name(self) -> str:
         return "action_clarify_question"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        ranking = tracker.latest_message.get("intent_ranking") or []
-        top = next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
-        if top == "out_of_scope":
-            dispatcher.utter_message(response="utter_out_of_scope")
-            return []
         try:
-            specs = load_intent_map()
-            titles = {m.number: m.title for m in knowledge_base().measures()}
+            return respond(dispatcher, tracker)
         except KB_ERRORS:
             log.exception("knowledge base unavailable while clarifying")
             replies.send(dispatcher, "default")
             return []
-        choices = answering.clarify_choices(ranking, specs, titles)
-        if not choices:
-            replies.send(dispatcher, "default")
-            return []
-        replies.send(
-            dispatcher, "did_you_mean",
-            buttons=[{"title": c.title, "payload": f"/{c.intent}"} for c in choices],
-        )
-        return []
 
 
 class ActionShowMeasureText(Action):

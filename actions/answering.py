@@ -4,10 +4,10 @@ offer when unsure. Pure functions over dataclasses; the wording lives in ``domai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from knowledge.intent_map import Followup, IntentSpec, intents_for_topic
+from knowledge.intent_map import IntentSpec
 from knowledge.repository import DocumentInfo, MeasureInfo, SentenceInfo
 
 # A phone screen shows about this many characters without scrolling far.
@@ -106,68 +106,11 @@ def related_sentences(measure: MeasureInfo, spec: IntentSpec) -> str:
     return shorten([s for s in measure.sentences if s.position > 0 and any(w in s.text for w in spec.focus)])
 
 
-def best_topical_intent(ranking: Iterable[Mapping], specs: Mapping[str, IntentSpec]) -> IntentSpec | None:
-    """The highest-ranked intent that maps to a measure, if NLU gave it at least
-    :data:`CLARIFY_MIN_CONFIDENCE`."""
-    for item in ranking:
-        spec = specs.get(item.get("name"))
-        if spec is not None:
-            return spec if float(item.get("confidence") or 0.0) >= CLARIFY_MIN_CONFIDENCE else None
-    return None
-
-
-# "老家湖南", "户口在湖北", "湖南人", "从广东来": the region is where the resident comes from,
-# not where the service is asked for, so the Guangxi notice still applies.
-_ORIGIN_BEFORE = ("老家", "户口在", "户籍在", "户口是", "籍贯", "从", "来自", "我是")
-_ORIGIN_AFTER = ("人", "户口", "户籍", "籍", "老家", "来的", "过来", "来桂", "来广西", "的户口")
-
-
-def other_region(text: str, entities: Iterable[Mapping], spec: IntentSpec) -> str | None:
-    """The other province or city a question asks about, when the notice (Guangxi only) cannot
-    answer it: one is named as the place of the service, no Guangxi place is named, and the
-    intent is not itself about people from other provinces."""
-    if spec.other_regions_ok or "广西" in text or "在桂" in text:
-        return None
-    regions = [e for e in entities if e.get("entity") == "other_region"]
-    if not regions or any(e.get("entity") == "city" for e in entities):
-        return None
-    for e in regions:
-        start, end = int(e.get("start") or 0), int(e.get("end") or 0)
-        before, after = text[max(0, start - 3):start], text[end:end + 3]
-        if any(before.endswith(m) for m in _ORIGIN_BEFORE) or any(after.startswith(m) for m in _ORIGIN_AFTER):
-            continue
-        return str(e.get("value"))
-    return None
-
-
 def outside_pilot(spec: IntentSpec, city: str | None) -> bool:
     """True when the measure is a pilot in one place and the resident names another city."""
     if not spec.pilot or not city:
         return False
     return city.rstrip("市") != spec.pilot.rstrip("市")
-
-
-def followup_spec(
-    specs: Mapping[str, IntentSpec], last_intent: str | None, topic: str | None, followup: Followup,
-    measure_facts: Mapping[int, set[str]],
-) -> IntentSpec | None:
-    """The intent that answers a follow-up on ``topic``, or None when the notice does not say.
-
-    An intent of the same topic and the asked aspect wins; otherwise the last intent, narrowed
-    to the fact types that answer the aspect, if its measure has such facts.
-    """
-    if not topic:
-        return None
-    same_topic = intents_for_topic(dict(specs), topic)
-    for spec in same_topic:
-        if spec.aspect == followup.aspect:
-            return spec
-    base = specs.get(last_intent or "") or (same_topic[0] if same_topic else None)
-    if base is None or not followup.facts:
-        return None
-    if not measure_facts.get(base.primary, set()) & set(followup.facts):
-        return None
-    return replace(base, aspect=followup.aspect, facts=followup.facts, focus=())
 
 
 @dataclass(frozen=True)

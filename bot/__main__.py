@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start the action server and the Rasa server (REST channel)")
     sub.add_parser("shell", help="chat in the terminal")
     ev = sub.add_parser("eval", help="run a case file through the real stack and report accuracy")
-    ev.add_argument("cases", help="YAML case file (see bot/evaluate.py)")
+    ev.add_argument("cases", nargs="+", help="YAML case file(s) (see bot/evaluate.py); their cases are run together")
     ev.add_argument("--out", help="write per-case results and the summary as JSON here")
     ev.add_argument("--url", help="a running Rasa server (default: start one for the run)")
     ev.add_argument("--token", help="its API token, to read back intents (default: RASA_API_TOKEN)")
@@ -111,7 +111,7 @@ def _eval(args, settings: config.Settings) -> int:
     from bot.evaluate import CaseFileError, evaluate, format_summary, load_cases
 
     try:
-        cases = load_cases(args.cases)
+        cases = [case for path in args.cases for case in load_cases(path)]
     except CaseFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -250,6 +250,30 @@ class KnowledgeBase:
             targets = s.execute(select(models.Alias.term)).scalars().all()
         return tuple(sorted(set(terms) | set(targets)))
 
+    def vocabulary(self) -> frozenset[str]:
+        """Every word the knowledge base knows: lexicon terms, their canonical names, aliases and
+        alias targets."""
+        with self._session() as s:
+            rows = s.execute(select(models.Term.term, models.Term.canonical)).all()
+            aliases = s.execute(select(models.Alias.alias, models.Alias.term)).all()
+        return frozenset(w for pair in (*rows, *aliases) for w in pair)
+
+    def segment(self, text: str) -> list[str]:
+        """``text`` cut by jieba with the knowledge base's terms kept whole."""
+        return _segment(text or "", self._userdict_words)
+
+    @staticmethod
+    def add_rare_words(words: Iterable[str]) -> None:
+        """Teach the segmenter words it lacks (place names) at a low frequency, so that they are
+        cut whole where nothing likelier competes (靖西刻章) and not where something does
+        (出海安全 keeps 出海 and 安全 rather than 海安)."""
+        import jieba
+
+        jieba.dt.check_initialized()
+        for w in words:
+            if len(w) > 1 and w not in jieba.dt.FREQ:
+                jieba.add_word(w, RARE_WORD_FREQ)
+
     def measure_count(self) -> int:
         """How many measures are stored."""
         with self._session() as s:
@@ -267,6 +291,7 @@ _QUESTION_WORDS = frozenset(
 
 
 _added_to_jieba: set[str] = set()
+RARE_WORD_FREQ = 10
 
 
 def _segment(text: str, words: Sequence[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """RegexEntityExtractor that uses every lookup table and regex of the training data.
 
 Rasa's own extractor only keeps the lookup tables whose name is an entity annotated in some
-training example. Our entities (city, document, pickup_method, area, other_region) come from
+training example. Our entities (city, document, pickup_method, area, measure_number) come from
 lookup tables alone — annotating them in 2,000 examples would only repeat the tables — so this
 subclass keeps them all. Chinese has no word boundaries, so configure it with
 ``use_word_boundaries: false``.

@@ -1,0 +1,586 @@
+"""Decide, after NLU, whether a measure really answers the question, and what to reply if not.
+
+NLU picks the intent whose training examples look most like the question; that says what the
+question is *about*, not whether the notice answers what it *asks*. "居住证有效期几年" is about
+居住证, and measure （二十四） is about 居住证, but it says nothing of a validity period: citing it
+would be wrong guidance that looks official. So every answer passes through :func:`decide`:
+
+1. :class:`Analyser` reads the question: the asked part of a long story, the aspects asked
+   (费用, 有效期, 补办 … from ``knowledge/answerability.yml``), the objects named (another agency's
+   business such as 结婚证, or a document word the knowledge base does not know), the topics
+   named (``knowledge/topics.yml``), and a place outside Guangxi where the service is wanted
+   (the gazetteer of :mod:`knowledge.gazetteer`).
+2. :func:`decide` settles which intent the question continues (a short follow-up that names no
+   topic stays with the previous one; a story's incidental topic gives way to the asked one),
+   then checks with :func:`support` that the intent's measures say what is asked. If they do
+   not, another intent NLU ranked that does is taken, else the honest ``not_covered`` reply
+   names what the notice does not say, with the measure only as a related pointer.
+3. A question that names a topic but no measure ("出入境证件怎么办") gets the topic's overview.
+
+Pure functions over dataclasses: the knowledge base, the intent map and the vocabulary are
+passed in, so the tests drive every branch with real data and no servers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+from knowledge.gazetteer import Gazetteer
+from knowledge.intent_map import IntentSpec
+from knowledge.repository import MeasureInfo
+from knowledge.vocabulary import Agency, Topic, Vocabulary
+
+# A message at most this long that names no topic of its own is read as a follow-up.
+FOLLOWUP_MAX_CHARS = 16
+# A message at least this long, in at least this many clauses, is read as a story then a question.
+STORY_MIN_CHARS = 30
+STORY_MIN_CLAUSES = 3
+# The asked clause is extended by the one before it when shorter than this ("是真的吗").
+ASKED_MIN_CHARS = 8
+ASKED_MAX_EXTRA = 2
+# How many of NLU's ranked intents may take over when the chosen one does not answer.
+RESCUE_CANDIDATES = 5
+RESCUE_MIN_CONFIDENCE = 0.02
+# A follow-up intent with no conversation before it takes NLU's best reading above this.
+STANDALONE_MIN_CONFIDENCE = 0.12
+# A general question on a topic without a primary intent gets the overview when NLU's choice
+# is weaker than this.
+OVERVIEW_MAX_CONFIDENCE = 0.5
+# A document word the knowledge base does not know (学生证) makes NLU's choice unanswerable only
+# when NLU is less sure than this; another agency's business (结婚证) always does.
+UNKNOWN_DOCUMENT_MAX_CONFIDENCE = 0.5
+# A question that names one topic while NLU chose an intent of another, whose measures never
+# name it, is steered to the named topic when NLU's choice is weaker than this.
+OFF_TOPIC_MAX_CONFIDENCE = 0.6
+# Document words are at least this long (证书 alone, 验证, 行证 are not documents).
+MIN_DOCUMENT_CHARS = 3
+
+_CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;、\n]+|\s{1,}")
+_QUESTION_MARKERS = ("吗", "呢", "吧", "么", "?", "？", "怎么", "什么", "啥", "多久", "几", "哪", "能不能", "可不可以",
+                     "是否", "要不要", "需不需要", "有没有", "是不是", "咋", "如何", "多少", "可以", "能否", "行不行")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# "老家湖南", "户口在湖北", "湖南人", "从广东来": where the resident comes from, not where the
+# service is asked for, so the Guangxi notice still applies.
+_ORIGIN_BEFORE = ("老家", "户口在", "户籍在", "户口是", "籍贯", "从", "来自", "我是", "原来在", "以前在", "之前在")
+_ORIGIN_AFTER = ("人,", "人，", "人在", "人来", "人想", "人能", "人可以", "人要", "人的", "户口", "户籍", "籍", "老家", "来的", "过来", "来桂", "来广西", "的户口", "来南宁", "来柳州", "来桂林",
+                 "到南宁", "到广西", "到柳州", "到桂林", "毕业", "的大学", "读的")
+_GUANGXI_WORDS = ("广西", "在桂", "区内", "全区", "我区", "本区")
+
+
+@dataclass(frozen=True)
+class ObjectMention:
+    """Something the question names that an answer must speak about."""
+
+    word: str
+    # another agency's business (民政 …), PERSONS for people (老婆 → 配偶), None for a document word
+    agency: str | None = None
+
+
+PERSONS = "persons"
+
+
+@dataclass(frozen=True)
+class Question:
+    """What :class:`Analyser` read from one message."""
+
+    text: str
+    asked: str
+    is_story: bool
+    aspects: tuple[str, ...]
+    objects: tuple[ObjectMention, ...]
+    topics: tuple[str, ...]
+    story_topics: tuple[str, ...]
+    topic_words: tuple[str, ...]
+    region: str | None
+    has_guangxi_place: bool
+    noisy: bool = False
+
+    @property
+    def context_free(self) -> bool:
+        """Short and naming no topic or object: it only makes sense after an earlier answer."""
+        return (len(_compact(self.text)) <= FOLLOWUP_MAX_CHARS and not self.topics and not self.story_topics
+                and all(o.agency == PERSONS for o in self.objects))
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether measures answer a question, and if not, why."""
+
+    supported: bool
+    missing_aspect: str | None = None
+    unknown_object: ObjectMention | None = None
+    focus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to reply. ``kind`` is one of :data:`KINDS`."""
+
+    kind: str
+    question: Question
+    spec: IntentSpec | None = None
+    topic: Topic | None = None
+    support: Support | None = None
+    reason: str = ""
+    overview_measures: tuple[int, ...] = ()
+    aspect_override: bool = False
+
+    def to_json(self) -> dict:
+        """For the REST payload and the staff console: the decision and its reason."""
+        return {
+            "decision": self.kind,
+            "intent": self.spec.intent if self.spec else None,
+            "topic": self.topic.name if self.topic else None,
+            "aspects": list(self.question.aspects),
+            "objects": [asdict(o) for o in self.question.objects],
+            "missing_aspect": self.support.missing_aspect if self.support else None,
+            "unknown_object": self.support.unknown_object.word if self.support and self.support.unknown_object else None,
+            "asked": self.question.asked if self.question.is_story else None,
+            "region": self.question.region,
+            "reason": self.reason,
+        }
+
+
+KINDS = ("answer", "not_covered", "overview", "other_region", "out_of_scope", "clarify", "ask_topic")
+
+
+def _compact(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _find_spans(text: str, words: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Non-overlapping occurrences of ``words`` in ``text``, longest word first."""
+    taken = [False] * len(text)
+    spans = []
+    for word in sorted(set(words), key=len, reverse=True):
+        start = text.find(word)
+        while start != -1:
+            end = start + len(word)
+            if not any(taken[start:end]):
+                spans.append((start, end, word))
+                for i in range(start, end):
+                    taken[i] = True
+            start = text.find(word, start + 1)
+    return sorted(spans)
+
+
+class Analyser:
+    """Reads questions with the project's vocabulary, topics, gazetteer and knowledge-base words.
+
+    Args:
+        vocabulary: ``knowledge/answerability.yml``.
+        topics: ``knowledge/topics.yml``.
+        known_words: words the knowledge base knows (lexicon terms, aliases and their targets).
+        aliases: what residents say → the notice's word (暂住证 → 居住证).
+        segment: cuts a text into words (jieba with the knowledge base's terms).
+        gazetteer: finds places in a text.
+        add_words: makes ``segment`` know more words (the place names, so that a place is cut as
+            one word where it is one).
+    """
+
+    def __init__(self, vocabulary: Vocabulary, topics: Mapping[str, Topic], known_words: Iterable[str],
+                 aliases: Mapping[str, str], segment: Callable[[str], list[str]], gazetteer: Gazetteer,
+                 add_words: Callable[[Iterable[str]], None] | None = None):
+        self.vocabulary = vocabulary
+        self.topics = dict(topics)
+        self.known_words = frozenset(known_words)
+        self.aliases = dict(aliases)
+        self.segment = segment
+        self.gazetteer = gazetteer
+        self._ask_words = {w: a.name for a in reversed(vocabulary.aspects) for w in a.asks}
+        self._weak_words = {w: a.name for a in vocabulary.aspects for w in a.weak_asks}
+        self._agency_words = {w: ag.name for ag in vocabulary.agencies for w in ag.objects}
+        self._topic_words = {w: t.name for t in reversed(list(topics.values())) for w in t.words}
+        # A longer word of the knowledge base hides the topic word inside it: 户口簿 is a
+        # document, not a question about 户口.
+        self._topic_blockers = [w for w in self.known_words if len(w) > 1 and w not in self._topic_words]
+        if add_words is not None:
+            add_words(gazetteer.names())
+        self._aspects = {a.name: a for a in vocabulary.aspects}
+
+    def analyse(self, text: str) -> Question:
+        """Read one message (already normalised: simplified, half-width)."""
+        text = (text or "").strip()
+        asked, is_story = asked_part(text, lambda clause: bool(self._topics(clause)[0]))
+        topics, topic_words = self._topics(asked)
+        story_topics: tuple[str, ...] = ()
+        if is_story:
+            all_topics, _ = self._topics(text)
+            story_topics = tuple(t for t in all_topics if t not in topics)
+        region, guangxi = self._region(text)
+        return Question(
+            text=text, asked=asked, is_story=is_story, aspects=self._aspects_of(asked),
+            objects=self._objects(asked), topics=topics, story_topics=story_topics, topic_words=topic_words,
+            region=region, has_guangxi_place=guangxi, noisy=is_noisy(text),
+        )
+
+    def aspect(self, name: str):
+        """The :class:`~knowledge.vocabulary.Aspect` called ``name``."""
+        return self._aspects[name]
+
+    def _aspects_of(self, text: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for _, _, word in _find_spans(text, self._ask_words):
+            name = self._ask_words[word]
+            if name not in found:
+                found.append(name)
+        for aspect in self.vocabulary.aspects:
+            if aspect.ask_suffix and aspect.name not in found and any(
+                len(t) > len(aspect.ask_suffix) and t.endswith(aspect.ask_suffix) and t not in aspect.ask_suffix_except
+                for t in self.segment(text)
+            ):
+                found.append(aspect.name)
+        specific = [a for a in found if not self._aspects[a].generic]
+        if not specific:
+            for _, _, word in _find_spans(text, self._weak_words):
+                if self._weak_words[word] not in found:
+                    found.append(self._weak_words[word])
+        return tuple(found)
+
+    def _topics(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        topics: list[str] = []
+        words: list[str] = []
+        for _, _, word in _find_spans(text, [*self._topic_words, *self._topic_blockers]):
+            name = self._topic_words.get(word)
+            if name is None:
+                continue
+            if name not in topics:
+                topics.append(name)
+            if word not in words:
+                words.append(word)
+        return tuple(topics), tuple(words)
+
+    def _resolve(self, text: str) -> str:
+        if not self.aliases:
+            return text
+        for _, _, word in sorted(_find_spans(text, self.aliases), reverse=True):
+            text = text.replace(word, self.aliases[word])
+        return text
+
+    def _objects(self, text: str) -> tuple[ObjectMention, ...]:
+        found: list[ObjectMention] = []
+        agency_spans = _find_spans(text, self._agency_words)
+        for _, _, word in agency_spans:
+            found.append(ObjectMention(word=word, agency=self._agency_words[word]))
+        for _, _, word in _find_spans(text, self.vocabulary.persons):
+            found.append(ObjectMention(word=word, agency=PERSONS))
+        covered = "".join(w for _, _, w in agency_spans)
+        for token in self.segment(text):
+            token = token.strip()
+            if len(token) < 2 or not _CJK.match(token) or token in covered:
+                continue
+            if len(token) >= MIN_DOCUMENT_CHARS and token.endswith(self.vocabulary.document_suffixes) \
+                    and token not in self.known_words and token not in self.aliases \
+                    and not any(o.word == token for o in found):
+                found.append(ObjectMention(word=token))
+        return tuple(found)
+
+    def _region(self, text: str) -> tuple[str | None, bool]:
+        """The first place outside Guangxi where the service is asked for, and whether a
+        Guangxi place (not merely the resident's origin) is named. A place counts only where it
+        is a word of its own (出海安全 does not name 海安)."""
+        other, guangxi = None, False
+        for _, end, word in _find_spans(text, _GUANGXI_WORDS):
+            guangxi = guangxi or not _is_origin(text, end - len(word), end)
+        bounds, position = {0}, 0
+        for token in self.segment(text):
+            position += len(token)
+            bounds.add(position)
+        for mention in self.gazetteer.find(text):
+            if mention.start not in bounds:
+                continue
+            origin = _is_origin(text, mention.start, mention.end)
+            if mention.place.in_guangxi:
+                guangxi = guangxi or not origin
+            elif not origin and other is None:
+                other = mention.text
+        return (None if guangxi else other), guangxi
+
+
+_CODE_CHARS = frozenset("{}<>=;$`|\\\"'")
+
+
+def is_noisy(text: str) -> bool:
+    """True for text that looks like code or an injection attempt around a few Chinese words
+    ("{{7*7}}怎么办居住证", "落户' OR '1'='1'"): NLU's reading of it is not to be trusted."""
+    code = sum(1 for ch in text if ch in _CODE_CHARS)
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    cjk = len(_CJK.findall(text))
+    return code >= 2 or latin > max(6, 2 * cjk)
+
+
+def _is_origin(text: str, start: int, end: int) -> bool:
+    """True when the place at ``text[start:end]`` is where the resident comes from."""
+    before, after = text[max(0, start - 4):start], text[end:end + 4]
+    return any(before.endswith(m) for m in _ORIGIN_BEFORE) or after.startswith(_ORIGIN_AFTER) \
+        or after in ("人", "人吗", "人呢")
+
+
+def asked_part(text: str, names_topic: Callable[[str], bool] = lambda clause: True) -> tuple[str, bool]:
+    """The part of a message that asks, and whether the message is a story.
+
+    A story is long and has several clauses; its asked part is the last clause with a question
+    marker, together with the clauses before it while it is very short ("是真的吗") or names no
+    topic ("多少天能给我答复" after "想投诉一下"), at most :data:`ASKED_MAX_EXTRA` of them.
+    """
+    clauses = [c for c in _CLAUSE_SPLIT.split(text) if c]
+    if len(text) < STORY_MIN_CHARS or len(clauses) < STORY_MIN_CLAUSES:
+        return text, False
+    index = next((i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in _QUESTION_MARKERS)),
+                 len(clauses) - 1)
+    asked = clauses[index]
+    start = index
+    while start > 0 and index - start < ASKED_MAX_EXTRA and (len(asked) < ASKED_MIN_CHARS or not names_topic(asked)):
+        start -= 1
+        asked = clauses[start] + "，" + asked
+    return asked, True
+
+
+def measure_text(measures: Sequence[MeasureInfo]) -> str:
+    """All the text of ``measures`` (title and sentences)."""
+    return "\n".join(m.text for m in measures)
+
+
+def support(analyser: Analyser, question: Question, measures: Sequence[MeasureInfo],
+            trust_documents: bool = False) -> Support:
+    """Whether ``measures`` say what ``question`` asks.
+
+    Every decisive aspect asked (费用, 有效期, 补办 …) must be supported; of the other aspects, at
+    least one (generic "how" questions are always supported). Every object named must occur in
+    the measures' text, itself or as the word its alias stands for.
+    """
+    text = measure_text(measures)
+    aliases = analyser.aliases
+    for obj in question.objects:
+        same = analyser.vocabulary.persons.get(obj.word) if obj.agency == PERSONS else aliases.get(obj.word)
+        if obj.word in text or (same and same in text) or (trust_documents and obj.agency is None):
+            continue
+        stem = obj.word
+        for suffix in analyser.vocabulary.document_suffixes:
+            if obj.agency is None and stem.endswith(suffix) and len(stem) - len(suffix) >= 2:
+                stem = stem[: -len(suffix)]
+                break
+        if obj.agency is None and stem != obj.word and stem in text:
+            continue
+        return Support(False, unknown_object=obj)
+    fact_types = {f.type for m in measures for f in m.facts}
+    focus: list[str] = []
+    optional_ok, optional_missing, decisive_ok = False, None, False
+    for name in question.aspects:
+        aspect = analyser.aspect(name)
+        if aspect.generic:
+            continue
+        words = [w for w in aspect.supported_by if w in text]
+        ok = bool(words) or bool(set(aspect.facts) & fact_types)
+        focus.extend(w for w in words if w not in focus)
+        if aspect.decisive and not ok:
+            return Support(False, missing_aspect=name)
+        decisive_ok = decisive_ok or aspect.decisive
+        if not aspect.decisive:
+            optional_ok = optional_ok or ok
+            if not ok and optional_missing is None:
+                optional_missing = name
+    if optional_missing is not None and not optional_ok and not decisive_ok:
+        return Support(False, missing_aspect=optional_missing)
+    return Support(True, focus=tuple(focus))
+
+
+@dataclass
+class Context:
+    """What :func:`decide` needs besides the question."""
+
+    specs: Mapping[str, IntentSpec]
+    topics: Mapping[str, Topic]
+    measures: Callable[[Sequence[int]], list[MeasureInfo]]
+    previous: IntentSpec | None = None
+    topic_of_intent: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.topic_of_intent:
+            self.topic_of_intent = {i: t.name for t in self.topics.values() for i in t.intents}
+
+    def topic_of(self, spec: IntentSpec | None) -> Topic | None:
+        """The broad topic of an intent."""
+        name = self.topic_of_intent.get(spec.intent) if spec else None
+        return self.topics.get(name) if name else None
+
+
+def decide(analyser: Analyser, question: Question, intent: str | None, confidence: float,
+           ranking: Sequence[Mapping], ctx: Context) -> Decision:
+    """The reply for ``question`` given NLU's ``intent`` and ``ranking``; see the module doc."""
+    spec = ctx.specs.get(intent or "")
+    if question.region and not (spec and spec.other_regions_ok):
+        return Decision("other_region", question, spec=spec, reason=f"问的是{question.region}的业务，文件只适用于广西")
+    if question.noisy:
+        named = ctx.topics.get(question.topics[0]) if question.topics else None
+        return Decision("clarify", question, topic=named, reason="问题夹杂代码或大量非中文字符，不据此引用措施")
+    ranked = [(ctx.specs[r["name"]], float(r.get("confidence") or 0.0)) for r in ranking if r.get("name") in ctx.specs]
+    continued = False
+
+    previous = ctx.previous
+    followup_intent = bool(intent and intent.startswith("followup_"))
+    if previous is not None and followup_intent and question.topics \
+            and ctx.topic_of(previous) is not None and ctx.topic_of(previous).name not in question.topics \
+            and not _continues(question, previous, ctx):
+        # "那身份证呢": a follow-up that names another topic moves there.
+        spec, confidence = _best_in_topics(ranked, question.topics, ctx), 1.0
+    elif previous is not None and (question.context_free or followup_intent or _continues(question, previous, ctx)):
+        spec = _same_topic_for_aspects(question, ctx, previous, spec)
+        continued, confidence = True, 1.0
+    elif question.topics and spec is not None:
+        current = ctx.topic_of(spec)
+        off_topic = current is None or current.name not in question.topics
+        # A story's incidental topic gives way to the asked one; so does an unsure intent whose
+        # measures never name the topic the question names.
+        if off_topic and not _names_any(ctx.measures(spec.measures), question.topic_words, analyser.aliases) \
+                and (question.is_story or confidence < OFF_TOPIC_MAX_CONFIDENCE):
+            switched = _best_in_topics(ranked, question.topics, ctx)
+            if switched is not None:
+                spec, confidence = switched, 1.0
+    if spec is None and intent and intent.startswith("followup_"):
+        # A follow-up with nothing before it ("大学生落户呢") stands alone: take NLU's best
+        # topical reading, if it saw one.
+        spec = next((c for c, score in ranked if score >= STANDALONE_MIN_CONFIDENCE), None)
+
+    if spec is None:
+        return _without_intent(analyser, question, intent, ctx)
+
+    topic = ctx.topic_of(spec)
+    trust = confidence >= UNKNOWN_DOCUMENT_MAX_CONFIDENCE
+    found = support(analyser, question, ctx.measures(spec.measures), trust_documents=trust)
+    if found.supported:
+        if _wants_overview(question, topic, confidence, continued):
+            return _overview(question, topic, first=spec.primary, spec=spec)
+        return Decision("answer", question, spec=spec, topic=topic, support=found,
+                        reason="所引措施写到了所问内容", aspect_override=continued)
+    for candidate, score in ranked[:RESCUE_CANDIDATES]:
+        if candidate.intent == spec.intent or score < RESCUE_MIN_CONFIDENCE:
+            continue
+        if not _may_take_over(question, candidate, topic, ctx):
+            continue
+        alternative = support(analyser, question, ctx.measures(candidate.measures), trust_documents=trust)
+        if alternative.supported and (question.aspects or question.objects):
+            return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
+                            reason=f"{spec.intent} 的措施没有写到所问内容，改由 {candidate.intent} 回答")
+    return Decision("not_covered", question, spec=spec, topic=topic, support=found,
+                    reason=_not_covered_reason(analyser, found, spec))
+
+
+def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:
+    """A short message whose topic words the previous answer's measures name ("那办出入境证件呢"
+    after the weekend pilot, which covers 出入境证件 too)."""
+    if len(_compact(question.text)) > FOLLOWUP_MAX_CHARS or not question.topic_words \
+            or any(o.agency != PERSONS for o in question.objects):
+        return False
+    return all(w in measure_text(ctx.measures(previous.measures)) for w in question.topic_words)
+
+
+def _names_any(measures: Sequence[MeasureInfo], words: Sequence[str], aliases: Mapping[str, str]) -> bool:
+    text = measure_text(measures)
+    return any(w in text or aliases.get(w, "\0") in text for w in words)
+
+
+def _same_topic_for_aspects(question: Question, ctx: Context, previous: IntentSpec,
+                            nlu_choice: IntentSpec | None) -> IntentSpec:
+    """The intent a follow-up continues: of the previous intent's measures, the one that asks
+    what the follow-up asks (居住证的用处 after its conditions); else NLU's choice when it is on
+    the same measures; else the previous intent itself."""
+    wanted = {_INTENT_ASPECT.get(a, a) for a in question.aspects}
+    topic = ctx.topic_of(previous)
+    if topic is not None and wanted:
+        for name in topic.intents:
+            candidate = ctx.specs.get(name)
+            if candidate is not None and candidate.aspect in wanted and candidate.measures == previous.measures:
+                return candidate
+    if nlu_choice is not None and nlu_choice.measures == previous.measures:
+        return nlu_choice
+    return previous
+
+
+# The aspects of knowledge/answerability.yml that the intent map's aspects name differently.
+_INTENT_ASPECT = {"process": "overview"}
+
+
+def _best_in_topics(ranked: Sequence[tuple[IntentSpec, float]], topics: Sequence[str], ctx: Context) -> IntentSpec | None:
+    for candidate, _ in ranked:
+        t = ctx.topic_of(candidate)
+        if t is not None and t.name in topics:
+            return candidate
+    first = ctx.topics.get(topics[0])
+    if first is not None and first.primary:
+        return ctx.specs.get(first.primary)
+    return None
+
+
+def _may_take_over(question: Question, candidate: IntentSpec, topic: Topic | None, ctx: Context) -> bool:
+    """A ranked intent may answer instead when it is on the chosen intent's topic, or when its
+    measures name every topic word of the question."""
+    if topic is not None and ctx.topic_of(candidate) is topic:
+        return True
+    if not question.topic_words:
+        return False
+    text = measure_text(ctx.measures(candidate.measures))
+    return all(w in text for w in question.topic_words)
+
+
+def _wants_overview(question: Question, topic: Topic | None, confidence: float, continued: bool) -> bool:
+    if continued or topic is None or not topic.overview or topic.name not in question.topics:
+        return False
+    if any(a != "process" for a in question.aspects) or question.objects:
+        return False
+    return confidence < OVERVIEW_MAX_CONFIDENCE
+
+
+def _overview(question: Question, topic: Topic, first: int | None = None, spec: IntentSpec | None = None) -> Decision:
+    order = list(topic.measures)
+    if first is not None:
+        order = [first] + [n for n in order if n != first]
+    return Decision("overview", question, spec=spec, topic=topic, overview_measures=tuple(order),
+                    reason=f"问题只点到了“{topic.label}”这一主题，没有对应单独一项措施")
+
+
+def _without_intent(analyser: Analyser, question: Question, intent: str | None, ctx: Context) -> Decision:
+    """NLU found no answering intent (out of scope, unsure, a follow-up with nothing before it)."""
+    names = question.topics or question.story_topics
+    if not names:
+        if intent == "nlu_fallback":
+            return Decision("clarify", question, reason="没有识别出主题")
+        if intent and intent.startswith("followup_"):
+            return Decision("ask_topic", question, reason="追问之前没有话题")
+        return Decision("out_of_scope", question, reason="问题不涉及文件的主题")
+    topic = ctx.topics[names[0]]
+    specific = [a for a in question.aspects if not analyser.aspect(a).generic]
+    spec = ctx.specs.get(topic.primary or "")
+    if not specific and not question.objects:
+        if spec is not None and intent != "out_of_scope" and not topic.overview:
+            return Decision("answer", question, spec=spec, topic=topic, support=Support(True),
+                            reason=f"问题点到了“{topic.label}”，由该主题的主要措施回答")
+        return _overview(question, topic)
+    related = spec or next((ctx.specs[i] for i in topic.intents if i in ctx.specs), None)
+    found = support(analyser, question, ctx.measures(topic.measures[:1]))
+    if spec is not None and found.supported and intent != "out_of_scope":
+        return Decision("answer", question, spec=spec, topic=topic, support=found,
+                        reason=f"问题点到了“{topic.label}”，主要措施写到了所问内容")
+    return Decision("not_covered", question, spec=related, topic=topic, support=found,
+                    reason=_not_covered_reason(analyser, found, related))
+
+
+def _not_covered_reason(analyser: Analyser, found: Support, spec: IntentSpec | None) -> str:
+    where = f"第{','.join(str(n) for n in spec.measures)}项" if spec else "文件"
+    if found.unknown_object is not None:
+        return f"{where}没有提到“{found.unknown_object.word}”"
+    if found.missing_aspect is not None:
+        return f"{where}没有写到{analyser.aspect(found.missing_aspect).label}"
+    return f"{where}没有写到所问内容"
+
+
+def where_to_ask(vocabulary: Vocabulary, decision: Decision) -> str:
+    """Where the resident should ask: the agency of an object named, else the default."""
+    obj = decision.support.unknown_object if decision.support else None
+    if obj is not None and obj.agency:
+        agency: Agency | None = next((a for a in vocabulary.agencies if a.name == obj.agency), None)
+        if agency is not None:
+            return agency.where
+    return vocabulary.default_where

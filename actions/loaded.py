@@ -1,0 +1,82 @@
+"""The knowledge base held in the action server's memory, and the question analyser built on it.
+
+Fifty measures with their sentences and facts are a few hundred kilobytes, so they are read
+once and answered from memory. The build digest the knowledge base records is checked at most
+every :data:`RECHECK_SECONDS`; when ``make kb`` has rebuilt it with other content, everything is
+read again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from actions.answerability import Analyser
+from knowledge.gazetteer import Gazetteer
+from knowledge.repository import DocumentInfo, KnowledgeBase, MeasureInfo
+from knowledge.vocabulary import load_topics, load_vocabulary
+
+RECHECK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One consistent reading of the knowledge base."""
+
+    document: DocumentInfo
+    measures: dict[int, MeasureInfo]
+    analyser: Analyser
+
+    def measures_of(self, numbers: Sequence[int]) -> list[MeasureInfo]:
+        """The measures numbered ``numbers`` that exist, in the order given."""
+        return [self.measures[n] for n in numbers if n in self.measures]
+
+
+class KnowledgeCache:
+    """Reads a :class:`KnowledgeBase` into a :class:`Loaded` and keeps it while its digest holds.
+
+    Errors of the database (SQLAlchemy's, :class:`~knowledge.repository.KnowledgeBaseMissing`)
+    propagate, so the caller answers with the ``kb_unavailable`` apology.
+    """
+
+    _gazetteer: Gazetteer | None = None
+    _gazetteer_lock = threading.Lock()
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        self._loaded: Loaded | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> Loaded:
+        """The current reading (re-read when the digest changed)."""
+        now = time.monotonic()
+        loaded = self._loaded
+        if loaded is not None and now - self._checked < RECHECK_SECONDS:
+            return loaded
+        with self._lock:
+            document = self.kb.document()
+            if self._loaded is None or self._loaded.document.content_digest != document.content_digest:
+                self._loaded = self._read(document)
+            self._checked = time.monotonic()
+            return self._loaded
+
+    def _read(self, document: DocumentInfo) -> Loaded:
+        measures = {m.number: m for m in self.kb.measures()}
+        analyser = Analyser(
+            vocabulary=load_vocabulary(), topics=load_topics(), known_words=self.kb.vocabulary(),
+            aliases=self.kb.aliases(), segment=self.kb.segment,
+            gazetteer=self.gazetteer("\n".join(m.text for m in measures.values())),
+            add_words=self.kb.add_rare_words,
+        )
+        return Loaded(document=document, measures=measures, analyser=analyser)
+
+    @classmethod
+    def gazetteer(cls, notice_text: str) -> Gazetteer:
+        """One gazetteer per process (building it reads about 3,500 places and jieba's dictionary)."""
+        with cls._gazetteer_lock:
+            if cls._gazetteer is None:
+                cls._gazetteer = Gazetteer(reserved_text=notice_text)
+            return cls._gazetteer
