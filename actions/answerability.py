@@ -38,7 +38,7 @@ FOLLOWUP_MAX_CHARS = 16
 STORY_MIN_CHARS = 30
 STORY_MIN_CLAUSES = 3
 # The asked clause is extended by the one before it when shorter than this ("是真的吗").
-ASKED_MIN_CHARS = 8
+ASKED_MIN_CHARS = 12
 ASKED_MAX_EXTRA = 2
 # How many of NLU's ranked intents may take over when the chosen one does not answer.
 RESCUE_CANDIDATES = 5
@@ -53,7 +53,7 @@ OVERVIEW_MAX_CONFIDENCE = 0.5
 UNKNOWN_DOCUMENT_MAX_CONFIDENCE = 0.5
 # A question that names one topic while NLU chose an intent of another, whose measures never
 # name it, is steered to the named topic when NLU's choice is weaker than this.
-OFF_TOPIC_MAX_CONFIDENCE = 0.6
+OFF_TOPIC_MAX_CONFIDENCE = 0.35
 # Document words are at least this long (证书 alone, 验证, 行证 are not documents).
 MIN_DOCUMENT_CHARS = 3
 
@@ -64,7 +64,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # "老家湖南", "户口在湖北", "湖南人", "从广东来": where the resident comes from, not where the
 # service is asked for, so the Guangxi notice still applies.
 _ORIGIN_BEFORE = ("老家", "户口在", "户籍在", "户口是", "籍贯", "从", "来自", "我是", "原来在", "以前在", "之前在")
-_ORIGIN_AFTER = ("人,", "人，", "人在", "人来", "人想", "人能", "人可以", "人要", "人的", "户口", "户籍", "籍", "老家", "来的", "过来", "来桂", "来广西", "的户口", "来南宁", "来柳州", "来桂林",
+_ORIGIN_AFTER = ("员工", "的员工", "同事", "的同事", "职工", "的职工", "人,", "人，", "人在", "人来", "人想", "人能", "人可以", "人要", "人的", "户口", "户籍", "籍", "老家", "来的", "过来", "来桂", "来广西", "的户口", "来南宁", "来柳州", "来桂林",
                  "到南宁", "到广西", "到柳州", "到桂林", "毕业", "的大学", "读的")
 _GUANGXI_WORDS = ("广西", "在桂", "区内", "全区", "我区", "本区")
 
@@ -154,7 +154,7 @@ def _find_spans(text: str, words: Iterable[str]) -> list[tuple[int, int, str]]:
     """Non-overlapping occurrences of ``words`` in ``text``, longest word first."""
     taken = [False] * len(text)
     spans = []
-    for word in sorted(set(words), key=len, reverse=True):
+    for word in sorted(set(words), key=lambda w: (-len(w), w)):
         start = text.find(word)
         while start != -1:
             end = start + len(word)
@@ -203,7 +203,8 @@ class Analyser:
     def analyse(self, text: str) -> Question:
         """Read one message (already normalised: simplified, half-width)."""
         text = (text or "").strip()
-        asked, is_story = asked_part(text, lambda clause: bool(self._topics(clause)[0]))
+        asked, is_story = asked_part(text)
+        core = asked.rsplit("，", 1)[-1] if is_story else asked
         topics, topic_words = self._topics(asked)
         story_topics: tuple[str, ...] = ()
         if is_story:
@@ -211,7 +212,7 @@ class Analyser:
             story_topics = tuple(t for t in all_topics if t not in topics)
         region, guangxi = self._region(text)
         return Question(
-            text=text, asked=asked, is_story=is_story, aspects=self._aspects_of(asked),
+            text=text, asked=asked, is_story=is_story, aspects=self._aspects_of(core),
             objects=self._objects(asked), topics=topics, story_topics=story_topics, topic_words=topic_words,
             region=region, has_guangxi_place=guangxi, noisy=is_noisy(text),
         )
@@ -226,12 +227,7 @@ class Analyser:
             name = self._ask_words[word]
             if name not in found:
                 found.append(name)
-        for aspect in self.vocabulary.aspects:
-            if aspect.ask_suffix and aspect.name not in found and any(
-                len(t) > len(aspect.ask_suffix) and t.endswith(aspect.ask_suffix) and t not in aspect.ask_suffix_except
-                for t in self.segment(text)
-            ):
-                found.append(aspect.name)
+
         specific = [a for a in found if not self._aspects[a].generic]
         if not specific:
             for _, _, word in _find_spans(text, self._weak_words):
@@ -318,12 +314,13 @@ def _is_origin(text: str, start: int, end: int) -> bool:
         or after in ("人", "人吗", "人呢")
 
 
-def asked_part(text: str, names_topic: Callable[[str], bool] = lambda clause: True) -> tuple[str, bool]:
+def asked_part(text: str) -> tuple[str, bool]:
     """The part of a message that asks, and whether the message is a story.
 
     A story is long and has several clauses; its asked part is the last clause with a question
-    marker, together with the clauses before it while it is very short ("是真的吗") or names no
-    topic ("多少天能给我答复" after "想投诉一下"), at most :data:`ASKED_MAX_EXTRA` of them.
+    marker, together with the clauses before it while it is short ("是真的吗", "多少天能给我答复"
+    after "想投诉一下"), at most :data:`ASKED_MAX_EXTRA` of them. The aspects are read from the
+    last clause alone, the topics from all of the asked part.
     """
     clauses = [c for c in _CLAUSE_SPLIT.split(text) if c]
     if len(text) < STORY_MIN_CHARS or len(clauses) < STORY_MIN_CLAUSES:
@@ -332,7 +329,7 @@ def asked_part(text: str, names_topic: Callable[[str], bool] = lambda clause: Tr
                  len(clauses) - 1)
     asked = clauses[index]
     start = index
-    while start > 0 and index - start < ASKED_MAX_EXTRA and (len(asked) < ASKED_MIN_CHARS or not names_topic(asked)):
+    while start > 0 and index - start < ASKED_MAX_EXTRA and len(asked) < ASKED_MIN_CHARS:
         start -= 1
         asked = clauses[start] + "，" + asked
     return asked, True
@@ -344,16 +341,20 @@ def measure_text(measures: Sequence[MeasureInfo]) -> str:
 
 
 def support(analyser: Analyser, question: Question, measures: Sequence[MeasureInfo],
-            trust_documents: bool = False) -> Support:
+            trust_documents: bool = False, follow_up: bool = False) -> Support:
     """Whether ``measures`` say what ``question`` asks.
 
     Every decisive aspect asked (费用, 有效期, 补办 …) must be supported; of the other aspects, at
     least one (generic "how" questions are always supported). Every object named must occur in
-    the measures' text, itself or as the word its alias stands for.
+    the measures' text, itself or as the word its alias stands for; documents the knowledge base
+    does not know are let pass with ``trust_documents``, and people (老婆 → 配偶) are checked only
+    in a ``follow_up`` (a first question's intent was already chosen for who asks).
     """
     text = measure_text(measures)
     aliases = analyser.aliases
     for obj in question.objects:
+        if obj.agency == PERSONS and not follow_up:
+            continue
         same = analyser.vocabulary.persons.get(obj.word) if obj.agency == PERSONS else aliases.get(obj.word)
         if obj.word in text or (same and same in text) or (trust_documents and obj.agency is None):
             continue
@@ -411,7 +412,7 @@ def decide(analyser: Analyser, question: Question, intent: str | None, confidenc
            ranking: Sequence[Mapping], ctx: Context) -> Decision:
     """The reply for ``question`` given NLU's ``intent`` and ``ranking``; see the module doc."""
     spec = ctx.specs.get(intent or "")
-    if question.region and not (spec and spec.other_regions_ok):
+    if question.region:
         return Decision("other_region", question, spec=spec, reason=f"问的是{question.region}的业务，文件只适用于广西")
     if question.noisy:
         named = ctx.topics.get(question.topics[0]) if question.topics else None
@@ -449,7 +450,7 @@ def decide(analyser: Analyser, question: Question, intent: str | None, confidenc
 
     topic = ctx.topic_of(spec)
     trust = confidence >= UNKNOWN_DOCUMENT_MAX_CONFIDENCE
-    found = support(analyser, question, ctx.measures(spec.measures), trust_documents=trust)
+    found = support(analyser, question, ctx.measures(spec.measures), trust_documents=trust, follow_up=continued)
     if found.supported:
         if _wants_overview(question, topic, confidence, continued):
             return _overview(question, topic, first=spec.primary, spec=spec)
@@ -458,9 +459,10 @@ def decide(analyser: Analyser, question: Question, intent: str | None, confidenc
     for candidate, score in ranked[:RESCUE_CANDIDATES]:
         if candidate.intent == spec.intent or score < RESCUE_MIN_CONFIDENCE:
             continue
-        if not _may_take_over(question, candidate, topic, ctx):
+        if not _may_take_over(question, candidate, topic, ctx, analyser.aliases):
             continue
-        alternative = support(analyser, question, ctx.measures(candidate.measures), trust_documents=trust)
+        alternative = support(analyser, question, ctx.measures(candidate.measures), trust_documents=trust,
+                              follow_up=continued)
         if alternative.supported and (question.aspects or question.objects):
             return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
                             reason=f"{spec.intent} 的措施没有写到所问内容，改由 {candidate.intent} 回答")
@@ -514,7 +516,12 @@ def _best_in_topics(ranked: Sequence[tuple[IntentSpec, float]], topics: Sequence
     return None
 
 
-def _may_take_over(question: Question, candidate: IntentSpec, topic: Topic | None, ctx: Context) -> bool:
+def _names(text: str, word: str, aliases: Mapping[str, str]) -> bool:
+    return word in text or aliases.get(word, "\0") in text
+
+
+def _may_take_over(question: Question, candidate: IntentSpec, topic: Topic | None, ctx: Context,
+                   aliases: Mapping[str, str]) -> bool:
     """A ranked intent may answer instead when it is on the chosen intent's topic, or when its
     measures name every topic word of the question."""
     if topic is not None and ctx.topic_of(candidate) is topic:
@@ -522,7 +529,7 @@ def _may_take_over(question: Question, candidate: IntentSpec, topic: Topic | Non
     if not question.topic_words:
         return False
     text = measure_text(ctx.measures(candidate.measures))
-    return all(w in text for w in question.topic_words)
+    return all(_names(text, w, aliases) for w in question.topic_words)
 
 
 def _wants_overview(question: Question, topic: Topic | None, confidence: float, continued: bool) -> bool:

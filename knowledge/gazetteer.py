@@ -24,9 +24,9 @@ GUANGXI_PREFIX = "45"
 EXCLUDED_PREFIXES = ("71", "81", "82")  # Taiwan, Hong Kong, Macao
 MIN_SHORT = 2
 # A county-level short name jieba knows with one of these parts of speech, or more often than
-# this, is an everyday word before it is a place (开发 v, 城区 n, 高新 d, 和平 7998).
+# this, is an everyday word before it is a place (开发 v, 城区 n, 高新 d, 新建 1000, 和平 7998).
 _COMMON_POS = frozenset("n v vn vd a an ad ag d s f m t c p r u q b z l i j".split())
-_COMMON_FREQ = 3000
+_COMMON_FREQ = 600
 _SUFFIXES = (
     "特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县", "自治旗",
     "林区", "特区", "地区", "省", "市", "县", "区", "盟", "旗",

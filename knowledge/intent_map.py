@@ -28,7 +28,6 @@ class IntentSpec:
     focus: tuple[str, ...] = ()
     facts: tuple[str, ...] = ()
     pilot: str | None = None
-    other_regions_ok: bool = False
 
     @property
     def primary(self) -> int:
@@ -57,7 +56,7 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
         aspect = body.get("aspect", "overview")
         if aspect not in ASPECTS:
             raise IntentMapError(f"{where}: aspect {aspect!r} is not one of {', '.join(ASPECTS)}")
-        unknown = set(body) - {"measures", "aspect", "focus", "facts", "topic", "label", "pilot", "other_regions_ok"}
+        unknown = set(body) - {"measures", "aspect", "focus", "facts", "topic", "label", "pilot"}
         if unknown:
             raise IntentMapError(f"{where}: unknown keys {sorted(unknown)}")
         for key in ("topic", "label"):
@@ -69,7 +68,6 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
             topic=body["topic"].strip(),
             label=body["label"].strip(),
             pilot=str(body["pilot"]).strip() if body.get("pilot") else None,
-            other_regions_ok=bool(body.get("other_regions_ok", False)),
             aspect=aspect,
             focus=tuple(str(w) for w in body.get("focus") or ()),
             facts=tuple(str(t) for t in body.get("facts") or ()),

@@ -35,8 +35,6 @@ class Aspect:
     generic: bool = False
     decisive: bool = False
     weak_asks: tuple[str, ...] = ()
-    ask_suffix: str = ""
-    ask_suffix_except: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,7 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
         where = f"{path}: aspect {name!r}"
         if not isinstance(body, dict):
             raise VocabularyError(f"{where}: expected a mapping with label, asks, supported_by")
-        unknown = set(body) - {"label", "asks", "supported_by", "facts", "generic", "decisive", "weak_asks",
-                               "ask_suffix", "ask_suffix_except"}
+        unknown = set(body) - {"label", "asks", "supported_by", "facts", "generic", "decisive", "weak_asks"}
         if unknown:
             raise VocabularyError(f"{where}: unknown keys {sorted(unknown)}")
         aspects.append(Aspect(
@@ -119,8 +116,6 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
             facts=_strings(body.get("facts"), f"{where} facts", required=False),
             generic=bool(body.get("generic", False)), decisive=bool(body.get("decisive", False)),
             weak_asks=_strings(body.get("weak_asks"), f"{where} weak_asks", required=False),
-            ask_suffix=str(body.get("ask_suffix") or ""),
-            ask_suffix_except=_strings(body.get("ask_suffix_except"), f"{where} ask_suffix_except", required=False),
         ))
     raw_agencies = data.get("agencies") or {}
     if not isinstance(raw_agencies, dict):
