@@ -237,7 +237,8 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, specs: dict[str,
     say what is covered."""
     ranking = tracker.latest_message.get("intent_ranking") or []
     if topic is not None:
-        ranking = [{"name": name, "confidence": 1.0} for name in topic.intents]
+        ranking = [r for r in ranking if r.get("name") in topic.intents] or [
+            {"name": name, "confidence": 1.0} for name in topic.intents]
     top = next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
     if top == "out_of_scope":
         replies.send(dispatcher, "out_of_scope")

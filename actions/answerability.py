@@ -24,7 +24,7 @@ passed in, so the tests drive every branch with real data and no servers.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from knowledge.gazetteer import Gazetteer
@@ -35,7 +35,7 @@ from knowledge.vocabulary import Agency, Topic, Vocabulary
 # A message at most this long that names no topic of its own is read as a follow-up.
 FOLLOWUP_MAX_CHARS = 16
 # A message at least this long, in at least this many clauses, is read as a story then a question.
-STORY_MIN_CHARS = 30
+STORY_MIN_CHARS = 24
 STORY_MIN_CLAUSES = 3
 # The asked clause is extended by the one before it when shorter than this ("是真的吗").
 ASKED_MIN_CHARS = 12
@@ -57,16 +57,8 @@ OFF_TOPIC_MAX_CONFIDENCE = 0.35
 # Document words are at least this long (证书 alone, 验证, 行证 are not documents).
 MIN_DOCUMENT_CHARS = 3
 
-_CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;、\n]+|\s{1,}")
-_QUESTION_MARKERS = ("吗", "呢", "吧", "么", "?", "？", "怎么", "什么", "啥", "多久", "几", "哪", "能不能", "可不可以",
-                     "是否", "要不要", "需不需要", "有没有", "是不是", "咋", "如何", "多少", "可以", "能否", "行不行")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-# "老家湖南", "户口在湖北", "湖南人", "从广东来": where the resident comes from, not where the
-# service is asked for, so the Guangxi notice still applies.
-_ORIGIN_BEFORE = ("老家", "户口在", "户籍在", "户口是", "籍贯", "从", "来自", "我是", "原来在", "以前在", "之前在")
-_ORIGIN_AFTER = ("员工", "的员工", "同事", "的同事", "职工", "的职工", "人,", "人，", "人在", "人来", "人想", "人能", "人可以", "人要", "人的", "户口", "户籍", "籍", "老家", "来的", "过来", "来桂", "来广西", "的户口", "来南宁", "来柳州", "来桂林",
-                 "到南宁", "到广西", "到柳州", "到桂林", "毕业", "的大学", "读的")
-_GUANGXI_WORDS = ("广西", "在桂", "区内", "全区", "我区", "本区")
+_CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;、\n]+|\s{1,}")
 
 
 @dataclass(frozen=True)
@@ -126,11 +118,13 @@ class Decision:
     reason: str = ""
     overview_measures: tuple[int, ...] = ()
     aspect_override: bool = False
+    label: str = ""
 
     def to_json(self) -> dict:
         """For the REST payload and the staff console: the decision and its reason."""
         return {
             "decision": self.kind,
+            "decision_label": self.label,
             "intent": self.spec.intent if self.spec else None,
             "topic": self.topic.name if self.topic else None,
             "aspects": list(self.question.aspects),
@@ -203,7 +197,7 @@ class Analyser:
     def analyse(self, text: str) -> Question:
         """Read one message (already normalised: simplified, half-width)."""
         text = (text or "").strip()
-        asked, is_story = asked_part(text)
+        asked, is_story = asked_part(text, self.vocabulary.question_markers)
         core = asked.rsplit("，", 1)[-1] if is_story else asked
         topics, topic_words = self._topics(asked)
         story_topics: tuple[str, ...] = ()
@@ -220,6 +214,14 @@ class Analyser:
     def aspect(self, name: str):
         """The :class:`~knowledge.vocabulary.Aspect` called ``name``."""
         return self._aspects[name]
+
+    def reason(self, key: str, **values: str) -> str:
+        """The staff-facing reason ``key`` of ``answerability.yml`` filled with ``values``."""
+        template = self.vocabulary.reasons.get(key, key)
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            return template
 
     def _aspects_of(self, text: str) -> tuple[str, ...]:
         found: list[str] = []
@@ -273,13 +275,20 @@ class Analyser:
                 found.append(ObjectMention(word=token))
         return tuple(found)
 
+    def _is_origin(self, text: str, start: int, end: int) -> bool:
+        """True when the place at ``text[start:end]`` is where the resident comes from ("老家湖南",
+        "湖南人", "从广东来"), not where the service is asked for."""
+        before, after = text[max(0, start - 4):start], text[end:end + 4]
+        return any(before.endswith(m) for m in self.vocabulary.origin_before) \
+            or after.startswith(self.vocabulary.origin_after) or after in self.vocabulary.origin_alone
+
     def _region(self, text: str) -> tuple[str | None, bool]:
         """The first place outside Guangxi where the service is asked for, and whether a
         Guangxi place (not merely the resident's origin) is named. A place counts only where it
         is a word of its own (出海安全 does not name 海安)."""
         other, guangxi = None, False
-        for _, end, word in _find_spans(text, _GUANGXI_WORDS):
-            guangxi = guangxi or not _is_origin(text, end - len(word), end)
+        for _, end, word in _find_spans(text, self.vocabulary.guangxi_words):
+            guangxi = guangxi or not self._is_origin(text, end - len(word), end)
         bounds, position = {0}, 0
         for token in self.segment(text):
             position += len(token)
@@ -287,7 +296,7 @@ class Analyser:
         for mention in self.gazetteer.find(text):
             if mention.start not in bounds:
                 continue
-            origin = _is_origin(text, mention.start, mention.end)
+            origin = self._is_origin(text, mention.start, mention.end)
             if mention.place.in_guangxi:
                 guangxi = guangxi or not origin
             elif not origin and other is None:
@@ -307,14 +316,7 @@ def is_noisy(text: str) -> bool:
     return code >= 2 or latin > max(6, 2 * cjk)
 
 
-def _is_origin(text: str, start: int, end: int) -> bool:
-    """True when the place at ``text[start:end]`` is where the resident comes from."""
-    before, after = text[max(0, start - 4):start], text[end:end + 4]
-    return any(before.endswith(m) for m in _ORIGIN_BEFORE) or after.startswith(_ORIGIN_AFTER) \
-        or after in ("人", "人吗", "人呢")
-
-
-def asked_part(text: str) -> tuple[str, bool]:
+def asked_part(text: str, markers: Sequence[str]) -> tuple[str, bool]:
     """The part of a message that asks, and whether the message is a story.
 
     A story is long and has several clauses; its asked part is the last clause with a question
@@ -325,7 +327,7 @@ def asked_part(text: str) -> tuple[str, bool]:
     clauses = [c for c in _CLAUSE_SPLIT.split(text) if c]
     if len(text) < STORY_MIN_CHARS or len(clauses) < STORY_MIN_CLAUSES:
         return text, False
-    index = next((i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in _QUESTION_MARKERS)),
+    index = next((i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in markers)),
                  len(clauses) - 1)
     asked = clauses[index]
     start = index
@@ -411,12 +413,18 @@ class Context:
 def decide(analyser: Analyser, question: Question, intent: str | None, confidence: float,
            ranking: Sequence[Mapping], ctx: Context) -> Decision:
     """The reply for ``question`` given NLU's ``intent`` and ``ranking``; see the module doc."""
+    decision = _decide(analyser, question, intent, confidence, ranking, ctx)
+    return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind, decision.kind))
+
+
+def _decide(analyser: Analyser, question: Question, intent: str | None, confidence: float,
+            ranking: Sequence[Mapping], ctx: Context) -> Decision:
     spec = ctx.specs.get(intent or "")
     if question.region:
-        return Decision("other_region", question, spec=spec, reason=f"问的是{question.region}的业务，文件只适用于广西")
+        return Decision("other_region", question, spec=spec, reason=analyser.reason("other_region", region=question.region))
     if question.noisy:
         named = ctx.topics.get(question.topics[0]) if question.topics else None
-        return Decision("clarify", question, topic=named, reason="问题夹杂代码或大量非中文字符，不据此引用措施")
+        return Decision("clarify", question, topic=named, reason=analyser.reason("noisy"))
     ranked = [(ctx.specs[r["name"]], float(r.get("confidence") or 0.0)) for r in ranking if r.get("name") in ctx.specs]
     continued = False
 
@@ -453,9 +461,9 @@ def decide(analyser: Analyser, question: Question, intent: str | None, confidenc
     found = support(analyser, question, ctx.measures(spec.measures), trust_documents=trust, follow_up=continued)
     if found.supported:
         if _wants_overview(question, topic, confidence, continued):
-            return _overview(question, topic, first=spec.primary, spec=spec)
+            return _overview(analyser, question, topic, first=spec.primary, spec=spec)
         return Decision("answer", question, spec=spec, topic=topic, support=found,
-                        reason="所引措施写到了所问内容", aspect_override=continued)
+                        reason=analyser.reason("supported"), aspect_override=continued)
     for candidate, score in ranked[:RESCUE_CANDIDATES]:
         if candidate.intent == spec.intent or score < RESCUE_MIN_CONFIDENCE:
             continue
@@ -465,7 +473,7 @@ def decide(analyser: Analyser, question: Question, intent: str | None, confidenc
                               follow_up=continued)
         if alternative.supported and (question.aspects or question.objects):
             return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
-                            reason=f"{spec.intent} 的措施没有写到所问内容，改由 {candidate.intent} 回答")
+                            reason=analyser.reason("rescued", original=spec.label, intent=candidate.label))
     return Decision("not_covered", question, spec=spec, topic=topic, support=found,
                     reason=_not_covered_reason(analyser, found, spec))
 
@@ -540,12 +548,13 @@ def _wants_overview(question: Question, topic: Topic | None, confidence: float, 
     return confidence < OVERVIEW_MAX_CONFIDENCE
 
 
-def _overview(question: Question, topic: Topic, first: int | None = None, spec: IntentSpec | None = None) -> Decision:
+def _overview(analyser: Analyser, question: Question, topic: Topic, first: int | None = None,
+              spec: IntentSpec | None = None) -> Decision:
     order = list(topic.measures)
     if first is not None:
         order = [first] + [n for n in order if n != first]
     return Decision("overview", question, spec=spec, topic=topic, overview_measures=tuple(order),
-                    reason=f"问题只点到了“{topic.label}”这一主题，没有对应单独一项措施")
+                    reason=analyser.reason("overview", topic=topic.label))
 
 
 def _without_intent(analyser: Analyser, question: Question, intent: str | None, ctx: Context) -> Decision:
@@ -553,34 +562,38 @@ def _without_intent(analyser: Analyser, question: Question, intent: str | None, 
     names = question.topics or question.story_topics
     if not names:
         if intent == "nlu_fallback":
-            return Decision("clarify", question, reason="没有识别出主题")
+            return Decision("clarify", question, reason=analyser.reason("no_topic_unsure"))
         if intent and intent.startswith("followup_"):
-            return Decision("ask_topic", question, reason="追问之前没有话题")
-        return Decision("out_of_scope", question, reason="问题不涉及文件的主题")
+            return Decision("ask_topic", question, reason=analyser.reason("followup_without_context"))
+        return Decision("out_of_scope", question, reason=analyser.reason("no_topic"))
     topic = ctx.topics[names[0]]
     specific = [a for a in question.aspects if not analyser.aspect(a).generic]
     spec = ctx.specs.get(topic.primary or "")
     if not specific and not question.objects:
+        if intent == "nlu_fallback" and len(topic.intents) > 1 and not topic.overview:
+            # "落户" alone: ask which of the topic's questions is meant.
+            return Decision("clarify", question, topic=topic, reason=analyser.reason("topic_clarify", topic=topic.label))
         if spec is not None and intent != "out_of_scope" and not topic.overview:
             return Decision("answer", question, spec=spec, topic=topic, support=Support(True),
-                            reason=f"问题点到了“{topic.label}”，由该主题的主要措施回答")
-        return _overview(question, topic)
+                            reason=analyser.reason("topic_primary", topic=topic.label))
+        return _overview(analyser, question, topic)
     related = spec or next((ctx.specs[i] for i in topic.intents if i in ctx.specs), None)
     found = support(analyser, question, ctx.measures(topic.measures[:1]))
     if spec is not None and found.supported and intent != "out_of_scope":
         return Decision("answer", question, spec=spec, topic=topic, support=found,
-                        reason=f"问题点到了“{topic.label}”，主要措施写到了所问内容")
+                        reason=analyser.reason("topic_primary", topic=topic.label))
     return Decision("not_covered", question, spec=related, topic=topic, support=found,
                     reason=_not_covered_reason(analyser, found, related))
 
 
 def _not_covered_reason(analyser: Analyser, found: Support, spec: IntentSpec | None) -> str:
-    where = f"第{','.join(str(n) for n in spec.measures)}项" if spec else "文件"
+    where = analyser.reason("measures", numbers="、".join(str(n) for n in spec.measures)) if spec else \
+        analyser.reason("the_notice")
     if found.unknown_object is not None:
-        return f"{where}没有提到“{found.unknown_object.word}”"
+        return analyser.reason("missing_object", where=where, object=found.unknown_object.word)
     if found.missing_aspect is not None:
-        return f"{where}没有写到{analyser.aspect(found.missing_aspect).label}"
-    return f"{where}没有写到所问内容"
+        return analyser.reason("missing_aspect", where=where, aspect=analyser.aspect(found.missing_aspect).label)
+    return analyser.reason("missing", where=where)
 
 
 def where_to_ask(vocabulary: Vocabulary, decision: Decision) -> str:

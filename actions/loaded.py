@@ -8,17 +8,23 @@ read again.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from actions.answerability import Analyser
+from knowledge.db import safe_url
 from knowledge.gazetteer import Gazetteer
-from knowledge.repository import DocumentInfo, KnowledgeBase, MeasureInfo
+from knowledge.repository import DocumentInfo, KnowledgeBase, KnowledgeBaseMissing, MeasureInfo
 from knowledge.vocabulary import load_topics, load_vocabulary
 
 RECHECK_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,15 +57,26 @@ class KnowledgeCache:
         self._lock = threading.Lock()
 
     def get(self) -> Loaded:
-        """The current reading (re-read when the digest changed)."""
+        """The current reading (re-read when the digest changed).
+
+        When the database cannot be read but a reading is held, that reading keeps answering (the
+        notice changes only by ``make kb``, which also changes the digest) and a warning is logged
+        once per check; with nothing held the error propagates.
+        """
         now = time.monotonic()
         loaded = self._loaded
         if loaded is not None and now - self._checked < RECHECK_SECONDS:
             return loaded
         with self._lock:
-            document = self.kb.document()
-            if self._loaded is None or self._loaded.document.content_digest != document.content_digest:
-                self._loaded = self._read(document)
+            try:
+                document = self.kb.document()
+                if self._loaded is None or self._loaded.document.content_digest != document.content_digest:
+                    self._loaded = self._read(document)
+            except (SQLAlchemyError, KnowledgeBaseMissing):
+                if self._loaded is None:
+                    raise
+                log.warning("knowledge base unavailable at %s; answering from the copy in memory (digest %s)",
+                            safe_url(self.kb.url), self._loaded.document.content_digest[:12], exc_info=True)
             self._checked = time.monotonic()
             return self._loaded
 

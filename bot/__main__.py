@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             " (lock store: bot.lock_store.AtomicRedisLockStore)\n") if settings.production else ""
     wechat = (f"  WeChat         http://127.0.0.1:{settings.rasa_port}/webhooks/wechat/webhook"
               f" (store: {'Redis' if settings.redis_url else 'in-process'})\n") if settings.wechat_enabled else ""
+    from knowledge.db import safe_url
+
     print(
         "\n广西公安“放管服”政务问答助手 is running:\n"
         f"  action server  http://127.0.0.1:{settings.action_port}/webhook\n"
@@ -88,20 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         f"  web chat       http://127.0.0.1:{settings.web_port}/\n"
         f"  staff console  http://127.0.0.1:{settings.web_port}/console  (accounts: python -m bot.console add-user NAME)\n"
         f"{wechat}"
-        f"  knowledge base {_hide_password(settings.database_url)}\n"
-        f"  tracker store  {_hide_password(settings.tracker_url)}\n"
+        f"  knowledge base {safe_url(settings.database_url)}\n"
+        f"  tracker store  {safe_url(settings.tracker_url)}\n"
         f"{lock}"
         "Press Ctrl-C to stop them all.\n",
         flush=True,
     )
     return services.watch()
-
-
-def _hide_password(url: str) -> str:
-    """``scheme://user:***@host/db`` for printing a database URL."""
-    import re
-
-    return re.sub(r"^([\w+]+://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _eval(args, settings: config.Settings) -> int:

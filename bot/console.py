@@ -176,9 +176,14 @@ async def ask(request: web.Request) -> web.Response:
     except (ClientError, asyncio.TimeoutError):
         return web.json_response({"error": "the Rasa server is unavailable"}, status=503)
     cited = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
+    # The action's answerability decision and its reason (actions/answerability.py), and the
+    # measure offered only as related when the notice does not answer.
+    decision = next((m["custom"]["answerability"] for m in replies if "answerability" in (m.get("custom") or {})), None)
+    related = next((m["custom"]["related"] for m in replies if "related" in (m.get("custom") or {})), [])
     kb = request.app["kb"]
+    shown = cited or related
     measures = [{"number": m.number, "label": m.label, "title": m.title, "section": m.section, "text": m.text}
-                for m in kb.measures(cited)] if cited else []
+                for m in kb.measures(shown)] if shown else []
     normalized = normalize_text(question)
     return web.json_response({
         "question": question,
@@ -189,6 +194,8 @@ async def ask(request: web.Request) -> web.Response:
         "entities": parsed.get("entities") or [],
         "replies": replies,
         "cited": cited,
+        "related": related,
+        "answerability": decision,
         "measures": measures,
     })
 

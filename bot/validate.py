@@ -60,6 +60,8 @@ class Paths:
     actions: Path
     config: Path
     privacy: Path = PROJECT_ROOT / "knowledge" / "privacy.yml"
+    answerability: Path = PROJECT_ROOT / "knowledge" / "answerability.yml"
+    topics: Path = PROJECT_ROOT / "knowledge" / "topics.yml"
 
     @classmethod
     def defaults(cls) -> "Paths":
@@ -75,6 +77,8 @@ class Paths:
             actions=PROJECT_ROOT / "actions",
             config=PROJECT_ROOT / "config.yml",
             privacy=PROJECT_ROOT / "knowledge" / "privacy.yml",
+            answerability=PROJECT_ROOT / "knowledge" / "answerability.yml",
+            topics=PROJECT_ROOT / "knowledge" / "topics.yml",
         )
 
     @property
@@ -236,10 +240,18 @@ def read_inputs(paths: Paths) -> Inputs:
     except IntentMapError as exc:
         unreadable("files", paths.intents, exc, "see the key reference at the top of knowledge/intents.yml")
 
-    try:
-        inputs.cases = load_cases(paths.cases)
-    except CaseFileError as exc:
-        unreadable("files", paths.cases, exc, "see the case format in bot/evaluate.py")
+    case_files = [paths.cases]
+    if paths.cases.name == "eval_cases.yml":
+        # the dev sets beside it (near-scope, dialogue, held-out) must stay unseen too
+        case_files += sorted(p for p in paths.cases.parent.glob("*_cases.yml") if p != paths.cases)
+    inputs.cases = []
+    for path in case_files:
+        try:
+            inputs.cases.extend((show(path), case) for case in load_cases(path))
+        except CaseFileError as exc:
+            unreadable("files", path, exc, "see the case format in bot/evaluate.py")
+            inputs.cases = None
+            break
     return inputs
 
 
@@ -433,16 +445,21 @@ def check_eval_leak(inputs: Inputs) -> Iterator[Problem]:
     by_text: dict[str, Example] = {}
     for ex in inputs.examples:
         by_text.setdefault(ex.text, ex)
-    cases = show(inputs.paths.cases)
-    for number, case in enumerate(inputs.cases, 1):
+    numbers: Counter = Counter()
+    for cases, case in inputs.cases:
+        numbers[cases] += 1
         for turn in case.turns:
             ex = by_text.get(turn.strip())
             if ex is not None:
                 yield Problem(
                     "eval-leak", show(ex.file),
-                    f"example {ex.text!r} (intent {ex.intent}) is case {number} of {cases}",
+                    f"example {ex.text!r} (intent {ex.intent}) is case {numbers[cases]} of {cases}",
                     "reword or delete the training example: evaluation cases must stay unseen",
                 )
+
+
+# How the actions use a reply of knowledge/replies.yml: sent to the resident, or rendered into one.
+REPLY_USE = r'replies\.(?:send\(\s*dispatcher,|render\()\s*"(\w+)"'
 
 
 def check_responses(inputs: Inputs) -> Iterator[Problem]:
@@ -476,7 +493,7 @@ def check_responses(inputs: Inputs) -> Iterator[Problem]:
                     f"add {name} under `responses:` in {domain}, or correct the name",
                 )
         if replies is not None:
-            for name in sorted(set(re.findall(r'replies\.send\(\s*dispatcher,\s*"(\w+)"', code)) - replies):
+            for name in sorted(set(re.findall(REPLY_USE, code)) - replies):
                 yield Problem(
                     "responses", show(source),
                     f"the code sends reply {name!r}, which is not in {show(inputs.paths.replies)}",
@@ -540,6 +557,51 @@ def check_privacy(inputs: Inputs) -> Iterator[Problem]:
                       "give each of id_card, mobile and bank_card a short text without digits under `placeholders:`")
 
 
+def check_answerability(inputs: Inputs) -> Iterator[Problem]:
+    """knowledge/answerability.yml and knowledge/topics.yml parse; every topic names existing
+    intents, each intent is on exactly one topic, and aspects name known fact types."""
+    from knowledge.repository import FACT_TYPES
+    from knowledge.vocabulary import VocabularyError, load_topics, load_vocabulary
+
+    try:
+        vocabulary = load_vocabulary.__wrapped__(inputs.paths.answerability)
+    except VocabularyError as exc:
+        yield Problem("answerability", show(inputs.paths.answerability),
+                      str(exc).removeprefix(f"{inputs.paths.answerability}: "), "see the key reference at the top of the file")
+        vocabulary = None
+    if vocabulary is not None:
+        for aspect in vocabulary.aspects:
+            unknown = [t for t in aspect.facts if t not in FACT_TYPES]
+            if unknown:
+                yield Problem("answerability", show(inputs.paths.answerability),
+                              f"aspect {aspect.name!r} names unknown fact types {unknown}",
+                              f"use fact types of the knowledge base: {', '.join(FACT_TYPES)}")
+    try:
+        topics = load_topics.__wrapped__(inputs.paths.topics)
+    except VocabularyError as exc:
+        yield Problem("answerability", show(inputs.paths.topics), str(exc).removeprefix(f"{inputs.paths.topics}: "),
+                      "see the key reference at the top of the file")
+        return
+    if inputs.intent_map is None:
+        return
+    seen: dict[str, str] = {}
+    for topic in topics.values():
+        for intent in topic.intents:
+            if intent not in inputs.intent_map:
+                yield Problem("answerability", show(inputs.paths.topics),
+                              f"topic {topic.name!r} names intent {intent!r}, which knowledge/intents.yml does not map",
+                              "name an intent of knowledge/intents.yml or remove it")
+            elif intent in seen:
+                yield Problem("answerability", show(inputs.paths.topics),
+                              f"intent {intent!r} is on topics {seen[intent]!r} and {topic.name!r}",
+                              "keep each intent on one topic")
+            seen.setdefault(intent, topic.name)
+    for intent in inputs.intent_map:
+        if intent not in seen:
+            yield Problem("answerability", show(inputs.paths.topics), f"intent {intent!r} is on no topic",
+                          "add it to the `intents:` of the topic it is about")
+
+
 @dataclass(frozen=True)
 class Check:
     key: str
@@ -569,6 +631,8 @@ CHECKS: tuple[Check, ...] = (
           check_documents),
     Check("privacy", "knowledge/privacy.yml has a placeholder without digits for each kind of personal number",
           check_privacy),
+    Check("answerability", "knowledge/answerability.yml and knowledge/topics.yml parse, topics name mapped intents, "
+          "every intent is on exactly one topic", check_answerability),
 )
 
 
@@ -632,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": "the evaluation cases", "source": "the notice", "replies": "the action replies",
         "actions": "the actions package (folder of .py files)", "config": "the Rasa config (for rasa data validate)",
         "privacy": "the redaction placeholders",
+        "answerability": "what questions ask and what answers them", "topics": "the topics and their measures",
     }
     for name, what in options.items():
         parser.add_argument(f"--{name}", type=Path, default=getattr(d, name),

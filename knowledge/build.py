@@ -141,21 +141,17 @@ def build(
             _swap_sqlite(url, rows)
         else:
             _rewrite_in_transaction(url, rows)
-        log.info("knowledge base written to %s (digest %s)", _safe(url), digest[:12])
+        log.info("knowledge base written to %s (digest %s)", db.safe_url(url), digest[:12])
     if userdict_path is not None:
         _write_if_different(userdict_path, "\n".join(userdict) + "\n")
     if nlu_documents_path is not None:
         _write_if_different(nlu_documents_path, nlu_documents_yaml(load_terms(lexicon), load_aliases(aliases)))
     return BuildReport(
-        database_url=_safe(url), content_digest=digest, changed=changed,
+        database_url=db.safe_url(url), content_digest=digest, changed=changed,
         sections=len(rows["sections"]), measures=len(rows["measures"]),
         sentences=len(rows["sentences"]), facts=len(rows["facts"]),
         userdict_path=userdict_path,
     )
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_file(url: str) -> Path | None:

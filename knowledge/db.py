@@ -7,11 +7,20 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for logs and banners."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
 
 
 def get_engine(url: str | None = None) -> Engine:

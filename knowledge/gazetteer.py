@@ -152,7 +152,7 @@ class Gazetteer:
         for place in places():
             names.setdefault(place.name, []).append(place)
             short = short_name(place.name)
-            if short == place.name or (place.level == "county" and _everyday_word(short)):
+            if short == place.name or (place.level == "county" and not place.in_guangxi and _everyday_word(short)):
                 continue
             names.setdefault(short, []).append(place)
         for name in [n for n, found in names.items() if n in reserved_text]:

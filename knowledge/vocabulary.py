@@ -55,6 +55,13 @@ class Vocabulary:
     document_suffixes: tuple[str, ...]
     default_where: str
     persons: dict[str, str] = field(default_factory=dict)
+    decision_labels: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    question_markers: tuple[str, ...] = ()
+    origin_before: tuple[str, ...] = ()
+    origin_after: tuple[str, ...] = ()
+    origin_alone: tuple[str, ...] = ()
+    guangxi_words: tuple[str, ...] = ()
 
     def aspect(self, name: str) -> Aspect:
         """The aspect called ``name`` (KeyError if there is none)."""
@@ -130,8 +137,19 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
     persons = data.get("persons") or {}
     if not isinstance(persons, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in persons.items()):
         raise VocabularyError(f"{path}: 'persons' must map a word residents use to the notice's word")
+    texts = {}
+    for key in ("decision_labels", "reasons"):
+        raw = data.get(key) or {}
+        if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+            raise VocabularyError(f"{path}: '{key}' must map a name to a non-empty text")
+        texts[key] = {str(k): v for k, v in raw.items()}
+    phrasing = data.get("phrasing")
+    if not isinstance(phrasing, dict):
+        raise VocabularyError(f"{path}: expected a 'phrasing:' mapping")
+    words = {key: _strings(phrasing.get(key), f"{path}: phrasing {key}")
+             for key in ("question_markers", "origin_before", "origin_after", "origin_alone", "guangxi_words")}
     return Vocabulary(
-        aspects=tuple(aspects), agencies=tuple(agencies), persons=dict(persons),
+        aspects=tuple(aspects), agencies=tuple(agencies), persons=dict(persons), **texts, **words,
         document_suffixes=_strings(data.get("document_suffixes"), f"{path}: document_suffixes"),
         default_where=_text(data.get("default_where"), f"{path}: default_where"),
     )

@@ -98,7 +98,7 @@ def test_no_pilot_note_for_nanning(use_kb, dispatcher, make_tracker, domain):
 
 def test_unmapped_intent_is_out_of_scope(use_kb, dispatcher, make_tracker, domain):
     run(ActionAnswerMeasure(), dispatcher, make_tracker("明天天气", "weather"), domain)
-    assert names(dispatcher) == ["utter_out_of_scope"]
+    assert names(dispatcher) == ["out_of_scope"]
 
 
 def test_missing_knowledge_base_gets_a_domain_reply(monkeypatch, tmp_path, dispatcher, make_tracker, domain):
@@ -108,26 +108,52 @@ def test_missing_knowledge_base_gets_a_domain_reply(monkeypatch, tmp_path, dispa
 
 
 RESIDENCE = {"topic": "residence_permit", "last_intent": "ask_residence_permit_conditions"}
+ID_CARD = {"topic": "id_card", "last_intent": "ask_id_card_issue_time"}
 
 
 @pytest.mark.parametrize(
-    "intent, slots, response, expect",
+    "text, intent, slots, response, expect",
     [
-        ("followup_benefits", RESIDENCE, "measure_answer", "上牌入户"),
-        ("followup_time", RESIDENCE, "aspect_not_covered", "文件中没有规定“居住证办理条件”的办理时限"),
-        ("followup_time", {"topic": "id_card", "last_intent": "ask_id_card_issue_time"}, "measure_answer", "工作日"),
-        ("followup_other_case", {"topic": "id_card", "last_intent": "ask_id_card_issue_time", "area": "农村"},
-         "measure_answer", "10个工作日"),
-        ("followup_time", {}, "ask_topic", None),
-        ("followup_time", {"topic": "x", "last_intent": "ask_nothing"}, "ask_topic", None),
+        ("那办好了能干什么", "followup_benefits", RESIDENCE, "measure_answer", "上牌入户"),
+        ("那要多久", "followup_time", RESIDENCE, "not_covered_related", "《实施意见》没有规定居住证办理条件的办理时限"),
+        ("那要多久", "followup_time", ID_CARD, "measure_answer", "工作日"),
+        ("那农村呢", "followup_other_case", {**ID_CARD, "area": "农村"}, "measure_answer", "10个工作日"),
+        ("要交钱吗", "ask_service_online_payment", RESIDENCE, "not_covered_related", "收费标准"),
+        ("那要多久", "followup_time", {}, "ask_topic", None),
+        ("那要多久", "followup_time", {"topic": "x", "last_intent": "ask_nothing"}, "ask_topic", None),
     ],
 )
-def test_followups_keep_the_topic(use_kb, dispatcher, make_tracker, domain, intent, slots, response, expect):
-    run(ActionAnswerFollowup(), dispatcher, make_tracker("那要多久", intent, slots), domain)
+def test_followups_keep_the_topic(use_kb, dispatcher, make_tracker, domain, text, intent, slots, response, expect):
+    run(ActionAnswerFollowup(), dispatcher, make_tracker(text, intent, slots), domain)
     assert names(dispatcher)[-1] == response
     if expect:
         assert expect in dispatcher.messages[-1]["text"]
-    assert ("measures" in dispatcher.messages[-1]["custom"]) == (response == "measure_answer")
+    custom = dispatcher.messages[-1]["custom"]
+    assert bool(custom.get("measures")) == (response == "measure_answer")
+
+
+def test_not_covered_reply_cites_nothing_and_points_to_the_related_measure(use_kb, dispatcher, make_tracker, domain):
+    events = run(ActionAnswerMeasure(), dispatcher, make_tracker("居住证有效期几年", "ask_residence_permit_conditions"), domain)
+    [message] = dispatcher.messages
+    custom = message["custom"]
+    assert custom["reply"] == "not_covered_related" and custom["measures"] == [] and custom["related"] == [24]
+    assert custom["answerability"]["decision"] == "not_covered"
+    assert custom["answerability"]["missing_aspect"] == "validity"
+    assert message["text"].startswith("《实施意见》没有规定居住证的有效期")
+    assert "依据：" not in message["text"] and "第（二十四）项" in message["text"]
+    assert message["buttons"][0] == {"title": "查看相关原文", "payload": '/show_measure{"measure_number":"24"}'}
+    assert [b["payload"] for b in message["buttons"][1:]] == ["/feedback_positive", "/feedback_negative"]
+    assert slots_of(events)["last_intent"] == "ask_residence_permit_conditions"
+
+
+def test_topic_overview_lists_the_measures_with_buttons(use_kb, dispatcher, make_tracker, domain):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker("出入境证件怎么办", "out_of_scope"), domain)
+    [message] = dispatcher.messages
+    custom = message["custom"]
+    assert custom["reply"] == "topic_overview" and custom["measures"][0] == 28 and custom["topic"] == "exit_entry"
+    assert len(message["buttons"]) == len(custom["measures"])
+    assert message["buttons"][0]["payload"] == "/ask_exit_entry_out_of_province_staff"
+    assert "放宽出入境业务办理" in message["text"]
 
 
 def test_clarify_offers_choices_titled_from_the_knowledge_base(use_kb, dispatcher, make_tracker, domain):
@@ -150,13 +176,13 @@ def test_clarify_offers_choices_titled_from_the_knowledge_base(use_kb, dispatche
 @pytest.mark.parametrize(
     "ranking, response",
     [
-        ([{"name": "nlu_fallback", "confidence": 1.0}, {"name": "out_of_scope", "confidence": 0.3}], "utter_out_of_scope"),
+        ([{"name": "nlu_fallback", "confidence": 1.0}, {"name": "out_of_scope", "confidence": 0.3}], "out_of_scope"),
         ([{"name": "nlu_fallback", "confidence": 1.0}, {"name": "greet", "confidence": 0.3}], "default"),
         ([], "default"),
     ],
 )
 def test_clarify_without_candidates(use_kb, dispatcher, make_tracker, domain, ranking, response):
-    tracker = make_tracker("???", "nlu_fallback")
+    tracker = make_tracker("明天要下雨吗", "nlu_fallback")
     tracker.latest_message["intent_ranking"] = ranking
     run(ActionClarifyQuestion(), dispatcher, tracker, domain)
     assert names(dispatcher) == [response]
@@ -211,10 +237,12 @@ def test_every_reply_the_actions_use_exists(domain):
     from actions.replies import load_replies
 
     source = Path(actions_module.__file__).read_text(encoding="utf-8")
+    from bot.validate import REPLY_USE
+
     responses = set(re.findall(r'response="(utter_[a-z_]+)"', source))
-    assert responses and responses <= set(domain["responses"])
-    sent = set(re.findall(r'replies\.send\(\s*dispatcher,\s*"([a-z_]+)"', source))
-    assert sent and sent <= set(load_replies())
+    assert responses <= set(domain["responses"])
+    sent = set(re.findall(REPLY_USE, source))
+    assert {"measure_answer", "not_covered_related", "topic_overview", "out_of_scope"} <= sent <= set(load_replies())
 
 
 def test_intent_map_covers_only_domain_intents(domain):
@@ -266,29 +294,27 @@ def test_secondary_measure_is_quoted_when_it_speaks_to_the_question(use_kb, disp
     assert "超限货物" in dispatcher.messages[1]["text"]
 
 
-def _region(text: str, value: str, entity: str = "other_region") -> dict:
-    start = text.index(value)
-    return {"entity": entity, "value": value, "start": start, "end": start + len(value)}
-
-
 @pytest.mark.parametrize(
-    "intent, text, entities, reply",
+    "intent, text, reply",
     [
-        ("ask_settle_graduate_materials", "广东落户需要什么条件", [("广东", "other_region")], "other_region"),
-        ("ask_residence_permit_conditions", "在北京怎么办居住证", [("北京", "other_region")], "other_region"),
-        ("ask_residence_permit_conditions", "老家湖南的能办居住证吗", [("湖南", "other_region")], "measure_answer"),
-        ("ask_residence_permit_conditions", "湖南人在这边能办居住证吗", [("湖南", "other_region")], "measure_answer"),
-        ("ask_settle_graduate_materials", "广东毕业的能落户广西吗", [("广东", "other_region")], "measure_answer"),
-        ("ask_settle_graduate_materials", "广东毕业想落南宁", [("广东", "other_region"), ("南宁", "city")], "measure_answer"),
-        ("ask_exit_entry_out_of_province_staff", "湖北户口办通行证", [("湖北", "other_region")], "measure_answer"),
+        ("ask_settle_graduate_materials", "广东落户需要什么条件", "other_region"),
+        ("ask_residence_permit_conditions", "在北京怎么办居住证", "other_region"),
+        ("ask_settle_urgent_talent", "昆明人才引进落户要什么学历", "other_region"),
+        ("ask_seal_engraving", "我在义乌做生意，想问刻章要几天", "other_region"),
+        ("ask_residence_permit_conditions", "老家湖南的能办居住证吗", "measure_answer"),
+        ("ask_residence_permit_conditions", "湖南人在这边能办居住证吗", "measure_answer"),
+        ("ask_settle_graduate_materials", "广东毕业的能落户广西吗", "measure_answer"),
+        ("ask_settle_graduate_materials", "广东毕业想落南宁", "measure_answer"),
+        ("ask_exit_entry_out_of_province_staff", "湖北户口办通行证", "measure_answer"),
+        ("ask_id_card_issue_time", "阳朔办身份证要多久", "measure_answer"),
     ],
 )
-def test_other_provinces_are_not_answered_from_a_guangxi_notice(use_kb, dispatcher, make_tracker, domain, intent, text, entities, reply):
-    ents = [_region(text, v, e) for v, e in entities]
-    run(ActionAnswerMeasure(), dispatcher, make_tracker(text, intent, entities=ents), domain)
+def test_other_regions_are_not_answered_from_a_guangxi_notice(use_kb, dispatcher, make_tracker, domain, intent, text, reply):
+    run(ActionAnswerMeasure(), dispatcher, make_tracker(text, intent), domain)
     assert names(dispatcher) == [reply]
     if reply == "other_region":
-        assert entities[0][0] in dispatcher.messages[0]["text"] and "measures" not in dispatcher.messages[0]["custom"]
+        custom = dispatcher.messages[0]["custom"]
+        assert "measures" not in custom and custom["answerability"]["region"] in dispatcher.messages[0]["text"]
 
 
 @pytest.mark.parametrize("text", ["${jndi:ldap://x}", "<script>alert(1)</script>", "12345", "ok?"])

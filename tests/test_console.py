@@ -173,8 +173,8 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
                                      headers={"Content-Type": "application/json"})
         return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
-    rest("刻张", "resident-review-1")
-    rest("刻张", "resident-review-2")
+    rest("说个笑话听听", "resident-review-1")
+    rest("说个笑话听听", "resident-review-2")
 
     web = running_bot["web_url"]
     browser.get(web + "/console")
@@ -190,6 +190,7 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
     assert "/" in browser.find_element(By.ID, "tokens").text
     assert browser.find_elements(By.CSS_SELECTOR, "#ranking tr")
     assert browser.find_element(By.ID, "reply").text
+    assert browser.find_element(By.ID, "decision").text.startswith("由措施作答：")
 
     browser.find_element(By.ID, "mark-wrong").click()
     Select(browser.find_element(By.ID, "correct-intent")).select_by_value("ask_settle_graduate_materials")
@@ -198,10 +199,23 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
     browser.find_element(By.ID, "save-wrong").click()
     _wait(browser, lambda d: d.find_element(By.ID, "saved").is_displayed())
 
+    # A question the notice does not answer: the decision and its reason are shown, with the
+    # related measure's text beside it.
+    question = browser.find_element(By.ID, "question")
+    question.clear()
+    question.send_keys("居住证有效期几年")
+    browser.find_element(By.ID, "ask-button").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "normalized").text == "居住证有效期几年")
+    _wait(browser, lambda d: "文件未规定" in d.find_element(By.ID, "decision").text)
+    decision = browser.find_element(By.ID, "decision").text
+    assert "有效期" in decision and "相关：第24项" in decision, decision
+    assert browser.find_element(By.ID, "cited").text == "（未引用）"
+    assert "创新居住证办理和服务" in browser.find_element(By.ID, "measure-text").text
+
     browser.find_element(By.ID, "tab-review").click()
     rows = _wait(browser, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tbody tr")] or None)
     assert any("大学生落户呢" in r and "staff_marked_wrong" in r for r in rows), rows
-    assert any("刻张" in r and "2" in r for r in rows), rows
+    assert any("说个笑话听听" in r and "2" in r for r in rows), rows
     browser.find_element(By.CSS_SELECTOR, "#groups tbody tr button").click()
     _wait(browser, lambda d: d.find_element(By.ID, "conversation").text)
 

@@ -38,12 +38,12 @@ def copy(tmp_path) -> Paths:
     """The project's domain, data, intent map, alias table, lexicon and eval cases copied to tmp_path."""
     d = Paths.defaults()
     shutil.copytree(d.data, tmp_path / "data")
-    for name in ("domain", "intents", "aliases", "lexicon", "cases", "privacy"):
+    for name in ("domain", "intents", "aliases", "lexicon", "cases", "privacy", "answerability", "topics"):
         shutil.copy(getattr(d, name), tmp_path / getattr(d, name).name)
     return dataclasses.replace(
         d, domain=tmp_path / "domain.yml", data=tmp_path / "data", intents=tmp_path / "intents.yml",
         aliases=tmp_path / "aliases.yml", lexicon=tmp_path / "lexicon.yml", cases=tmp_path / "eval_cases.yml",
-        privacy=tmp_path / "privacy.yml",
+        privacy=tmp_path / "privacy.yml", answerability=tmp_path / "answerability.yml", topics=tmp_path / "topics.yml",
     )
 
 
@@ -116,7 +116,20 @@ def placeholder_with_digits(p: Paths) -> None:
     _edit_yaml(p.privacy, lambda d: d["placeholders"].update({"mobile": "[138手机号]"}))
 
 
+def intent_on_no_topic(p: Paths) -> None:
+    def change(d):
+        d["topics"]["settlement"]["intents"].append("ask_parking_permit")
+        d["topics"]["complaint"]["intents"].remove("ask_business_environment_publicity")
+    _edit_yaml(p.topics, change)
+
+
+def unknown_fact_type(p: Paths) -> None:
+    _edit_yaml(p.answerability, lambda d: d["aspects"]["time"].update({"facts": ["deadline"]}))
+
+
 BREAKAGES = {
+    "intent on no topic": (intent_on_no_topic, "answerability", "topics.yml", ["ask_parking_permit", "does not map"]),
+    "unknown fact type": (unknown_fact_type, "answerability", "answerability.yml", ["'time'", "deadline"]),
     # name: (how to break the copy, check, file named, words the problem must contain)
     "unmapped ask_ intent": (unmapped_ask_intent, "domain-intents", "domain.yml",
                              ["ask_parking_permit", "not mapped", "intents.yml"]),
@@ -150,7 +163,7 @@ def test_broken_copy_is_caught(copy, tmp_path, name):
     # nothing else is blamed for the one breakage, except an orphan measure, whose intent is
     # also gone from the map while still in the domain and the rules
     others = {p.check for p in problems} - {check}
-    assert others <= ({"domain-intents", "answer-rules"} if name == "orphan measure" else set()), problems
+    assert others <= ({"domain-intents", "answer-rules", "answerability"} if name == "orphan measure" else set()), problems
 
 
 def test_cli_exits_non_zero_on_a_broken_copy(copy, tmp_path):

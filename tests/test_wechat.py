@@ -394,7 +394,9 @@ def test_every_reply_is_used_by_the_actions_or_the_wechat_channel():
     root = config.PROJECT_ROOT
     actions_source = (root / "actions" / "actions.py").read_text(encoding="utf-8")
     channel_source = Path(wechat.__file__).read_text(encoding="utf-8")
-    by_actions = set(re.findall(r'replies\.send\(\s*dispatcher,\s*"([a-z_]+)"', actions_source))
+    from bot.validate import REPLY_USE
+
+    by_actions = set(re.findall(REPLY_USE, actions_source))
     by_channel = set(re.findall(r'render\(\s*"([a-z_]+)"', channel_source))
     from bot.channels import guard
 

@@ -58,6 +58,9 @@
       });
       $("entities").textContent = r.entities.map(function (x) { return x.entity + "=" + x.value; }).join("，") || "（无）";
       $("cited").textContent = r.cited.length ? r.cited.map(function (n) { return "第" + n + "项"; }).join("、") : "（未引用）";
+      const d = r.answerability;
+      $("decision").textContent = d ? d.decision_label + "：" + d.reason +
+        (r.related.length ? "（相关：第" + r.related.join("、") + "项）" : "") : "（无）";
       $("measure-text").textContent = r.measures.map(function (m) { return m.label + m.title + "（" + m.section + "）\n" + m.text; }).join("\n\n") || "（无）";
     }).catch(showError);
   });
