@@ -7,7 +7,7 @@ full-width and half-width characters. The rules are in :mod:`bot.normalize`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -15,8 +15,8 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.rewriting import MessageRewriter
 from bot.normalize import MAX_CHARS, normalize_text
 
 
@@ -33,7 +33,7 @@ def _without_placeholders(text: str) -> str:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
-class TextNormalizer(GraphComponent):
+class TextNormalizer(MessageRewriter, GraphComponent):
     """Rewrites ``message.text`` in place: t2s, NFKC, control characters, repeats, length, and
     privacy placeholders blanked."""
 
@@ -56,23 +56,12 @@ class TextNormalizer(GraphComponent):
         """Create the component (it has nothing to train or persist)."""
         return cls(config)
 
-    def _normalize(self, message: Message) -> None:
+    def _rewrite(self, message: Message) -> None:
+        # training examples too, so traditional examples train the simplified form
         text = message.get(TEXT)
         if isinstance(text, str):
             text = normalize_text(text, self._max_chars) or text[: self._max_chars]
             message.set(TEXT, _without_placeholders(text))
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Normalise every training example (so traditional examples train the simplified form)."""
-        for example in training_data.training_examples:
-            self._normalize(example)
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Normalise incoming messages."""
-        for message in messages:
-            self._normalize(message)
-        return messages
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

@@ -43,6 +43,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.rewriting import MessageRewriter
+
 USERDICT_NAME = "userdict.txt"
 """The file the component reads inside ``dictionary_path`` (``make kb`` writes it)."""
 
@@ -450,7 +452,7 @@ def jieba_predicates(index: TypoIndex) -> Tuple[KnownWord, Segmenter]:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True)
-class TypoCorrector(GraphComponent):
+class TypoCorrector(MessageRewriter, GraphComponent):
     """Rewrites ``message.text`` in place, mapping one-character typos of terms to the terms."""
 
     @staticmethod
@@ -547,25 +549,14 @@ class TypoCorrector(GraphComponent):
         self._use(TypoIndex(data))
         return self._resource
 
-    def _correct(self, message: Message) -> None:
+    def _rewrite(self, message: Message) -> None:
+        # training examples too, so the model learns the terms, not their typos
         text = message.get(TEXT)
         if self._index is None or not isinstance(text, str) or not text:
             return
         corrected = correct_text(text, self._index, self._is_known, self._segment)
         if corrected != text:
             message.set(TEXT, corrected)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Correct the training examples too, so the model learns the terms, not their typos."""
-        for example in training_data.training_examples:
-            self._correct(example)
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Correct incoming messages."""
-        for message in messages:
-            self._correct(message)
-        return messages
 
     @classmethod
     def load(
