@@ -77,7 +77,7 @@ CARD_19 = card_number("622848040256489001")
 # (None: any answer from the knowledge base; see test_id_placeholder_does_not_steer_the_topic).
 CASES = [
     ("id_card", ID_PLAIN, "我的身份证号是{}，想问居住证怎么办", None),
-    ("id_card", ID_X, "身份证{}丢了，补办身份证要多久", "身份证"),
+    ("id_card", ID_X, "身份证{}的，身份证办下来要多久", "身份证"),
     ("id_card", full_width(ID_LEAP), "我身份证号码{}，毕业生落户需要什么", "毕业证"),
     ("mobile", MOBILE, "我手机号{}，身份证多久能拿到", "身份证"),
     ("mobile", "186 0771 9876", "有事打我电话 {}，居住证怎么办理", "居住证"),
