@@ -9,6 +9,7 @@ never a stack trace.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -111,8 +112,9 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decisi
     analyser = memory.analyser
     support = decision.support
     spec, question = decision.spec, decision.question
-    subject = next(iter(question.topic_words), None) or (spec.label if spec else None) or (
-        decision.topic.label if decision.topic else "")
+    # what the resident asked about: their own word, else the topic's name, else the intent's
+    topic_name = re.sub(r"（.*?）", "", decision.topic.label) if decision.topic else None
+    subject = next(iter(question.topic_words), None) or topic_name or (spec.label if spec else "")
     if support is not None and support.unknown_object is not None:
         what = replies.render("not_covered_object", object=support.unknown_object.word)["text"]
     elif support is not None and support.missing_aspect is not None:

@@ -230,6 +230,9 @@ class Analyser:
             if name not in found:
                 found.append(name)
 
+        for aspect in self.vocabulary.aspects:
+            if aspect.name not in found and any(p.search(text) for p in aspect.ask_patterns):
+                found.append(aspect.name)
         specific = [a for a in found if not self._aspects[a].generic]
         if not specific:
             for _, _, word in _find_spans(text, self._weak_words):

@@ -7,6 +7,7 @@ Both files are data a maintainer edits; nothing here decides anything. The decis
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,7 @@ class Aspect:
     generic: bool = False
     decisive: bool = False
     weak_asks: tuple[str, ...] = ()
+    ask_patterns: tuple[re.Pattern, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,16 @@ def _strings(value: object, where: str, required: bool = True) -> tuple[str, ...
     return tuple(str(v).strip() for v in value)
 
 
+def _patterns(value: object, where: str) -> tuple[re.Pattern, ...]:
+    patterns = []
+    for source in _strings(value, where, required=False):
+        try:
+            patterns.append(re.compile(source))
+        except re.error as exc:
+            raise VocabularyError(f"{where}: {source!r} is not a regular expression: {exc}") from exc
+    return tuple(patterns)
+
+
 def _text(value: object, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise VocabularyError(f"{where}: expected a non-empty string")
@@ -113,7 +125,7 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
         where = f"{path}: aspect {name!r}"
         if not isinstance(body, dict):
             raise VocabularyError(f"{where}: expected a mapping with label, asks, supported_by")
-        unknown = set(body) - {"label", "asks", "supported_by", "facts", "generic", "decisive", "weak_asks"}
+        unknown = set(body) - {"label", "asks", "supported_by", "facts", "generic", "decisive", "weak_asks", "ask_patterns"}
         if unknown:
             raise VocabularyError(f"{where}: unknown keys {sorted(unknown)}")
         aspects.append(Aspect(
@@ -123,6 +135,7 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
             facts=_strings(body.get("facts"), f"{where} facts", required=False),
             generic=bool(body.get("generic", False)), decisive=bool(body.get("decisive", False)),
             weak_asks=_strings(body.get("weak_asks"), f"{where} weak_asks", required=False),
+            ask_patterns=_patterns(body.get("ask_patterns"), f"{where} ask_patterns"),
         ))
     raw_agencies = data.get("agencies") or {}
     if not isinstance(raw_agencies, dict):
