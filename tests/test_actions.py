@@ -115,7 +115,7 @@ ID_CARD = {"topic": "id_card", "last_intent": "ask_id_card_issue_time"}
     "text, intent, slots, response, expect",
     [
         ("那办好了能干什么", "followup_benefits", RESIDENCE, "measure_answer", "上牌入户"),
-        ("那要多久", "followup_time", RESIDENCE, "not_covered_related", "《实施意见》没有规定居住证办理条件的办理时限"),
+        ("那要多久", "followup_time", RESIDENCE, "not_covered_related", "《实施意见》没有规定居住证的办理时限"),
         ("那要多久", "followup_time", ID_CARD, "measure_answer", "工作日"),
         ("那农村呢", "followup_other_case", {**ID_CARD, "area": "农村"}, "measure_answer", "10个工作日"),
         ("要交钱吗", "ask_service_online_payment", RESIDENCE, "not_covered_related", "收费标准"),
