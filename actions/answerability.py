@@ -54,6 +54,13 @@ UNKNOWN_DOCUMENT_MAX_CONFIDENCE = 0.5
 # A question that names one topic while NLU chose an intent of another, whose measures never
 # name it, is steered to the named topic when NLU's choice is weaker than this.
 OFF_TOPIC_MAX_CONFIDENCE = 0.35
+# In a story the asked part's topic wins over NLU's choice unless NLU is this sure.
+STORY_SWITCH_MAX_CONFIDENCE = 0.9
+# NLU at least this sure of other measures that name a word of the message the previous ones do
+# not: the message changes the subject, whatever its length.
+NLU_SURE = 0.9
+# An out-of-scope verdict at least this sure gets the topic's overview rather than its main answer.
+OUT_OF_SCOPE_SURE = 0.7
 # Document words are at least this long (证书 alone, 验证, 行证 are not documents).
 MIN_DOCUMENT_CHARS = 3
 
@@ -197,7 +204,7 @@ class Analyser:
     def analyse(self, text: str) -> Question:
         """Read one message (already normalised: simplified, half-width)."""
         text = (text or "").strip()
-        asked, is_story = asked_part(text, self.vocabulary.question_markers)
+        asked, is_story = asked_part(text, self.vocabulary.question_markers, self.vocabulary.refer_back)
         core = asked.rsplit("，", 1)[-1] if is_story else asked
         topics, topic_words = self._topics(asked)
         story_topics: tuple[str, ...] = ()
@@ -307,34 +314,43 @@ class Analyser:
         return (None if guangxi else other), guangxi
 
 
+REPETITIVE_MIN_CHARS = 40
+REPETITIVE_RATIO = 8
 _CODE_CHARS = frozenset("{}<>=;$`|\\\"'")
 
 
 def is_noisy(text: str) -> bool:
     """True for text that looks like code or an injection attempt around a few Chinese words
-    ("{{7*7}}怎么办居住证", "落户' OR '1'='1'"): NLU's reading of it is not to be trusted."""
+    ("{{7*7}}怎么办居住证", "落户' OR '1'='1'"), or one phrase pasted over and over: NLU's reading
+    of it is not to be trusted."""
     code = sum(1 for ch in text if ch in _CODE_CHARS)
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
     cjk = len(_CJK.findall(text))
-    return code >= 2 or latin > max(6, 2 * cjk)
+    # "落户落户落户…": a long run of a few characters is not a question either
+    repetitive = len(text) >= REPETITIVE_MIN_CHARS and len(set(text)) * REPETITIVE_RATIO < len(text)
+    return code >= 2 or latin > max(6, 2 * cjk) or repetitive
 
 
-def asked_part(text: str, markers: Sequence[str]) -> tuple[str, bool]:
+def asked_part(text: str, markers: Sequence[str], refer_back: Sequence[str] = ()) -> tuple[str, bool]:
     """The part of a message that asks, and whether the message is a story.
 
     A story is long and has several clauses; its asked part is the last clause with a question
     marker, together with the clauses before it while it is short ("是真的吗", "多少天能给我答复"
-    after "想投诉一下"), at most :data:`ASKED_MAX_EXTRA` of them. The aspects are read from the
-    last clause alone, the topics from all of the asked part.
+    after "想投诉一下") or refers back ("这个是不是也能…"), at most :data:`ASKED_MAX_EXTRA` of them.
+    The aspects are read from the last clause alone, the topics from all of the asked part.
     """
     clauses = [c for c in _CLAUSE_SPLIT.split(text) if c]
     if len(text) < STORY_MIN_CHARS or len(clauses) < STORY_MIN_CLAUSES:
         return text, False
-    index = next((i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in markers)),
-                 len(clauses) - 1)
+    if text.rstrip().endswith(("?", "？")):
+        index = len(clauses) - 1
+    else:
+        index = next((i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in markers)),
+                     len(clauses) - 1)
     asked = clauses[index]
     start = index
-    while start > 0 and index - start < ASKED_MAX_EXTRA and len(asked) < ASKED_MIN_CHARS:
+    refers = any(w in asked for w in refer_back)
+    while start > 0 and index - start < ASKED_MAX_EXTRA and (len(asked) < ASKED_MIN_CHARS or refers):
         start -= 1
         asked = clauses[start] + "，" + asked
     return asked, True
@@ -345,12 +361,19 @@ def measure_text(measures: Sequence[MeasureInfo]) -> str:
     return "\n".join(m.text for m in measures)
 
 
+def body_text(measures: Sequence[MeasureInfo]) -> str:
+    """The sentences of ``measures`` after their headings: what they actually provide ("开通短信提醒服务"
+    as a heading does not say how to switch the reminders on)."""
+    return "\n".join(s.text for m in measures for s in m.sentences if s.position > 0 or len(m.sentences) == 1)
+
+
 def support(analyser: Analyser, question: Question, measures: Sequence[MeasureInfo],
             trust_documents: bool = False, follow_up: bool = False) -> Support:
     """Whether ``measures`` say what ``question`` asks.
 
-    Every decisive aspect asked (费用, 有效期, 补办 …) must be supported; of the other aspects, at
-    least one (generic "how" questions are always supported). Every object named must occur in
+    Every decisive aspect asked (费用, 有效期, 补办 …) must be supported by the measures' sentences
+    (not their headings); of the other aspects, the one asked last (generic "how" questions are
+    always supported). Every object named must occur in
     the measures' text, itself or as the word its alias stands for; documents the knowledge base
     does not know are let pass with ``trust_documents``, and people (老婆 → 配偶) are checked only
     in a ``follow_up`` (a first question's intent was already chosen for who asks).
@@ -371,25 +394,26 @@ def support(analyser: Analyser, question: Question, measures: Sequence[MeasureIn
         if obj.agency is None and stem != obj.word and stem in text:
             continue
         return Support(False, unknown_object=obj)
+    body = body_text(measures)
     fact_types = {f.type for m in measures for f in m.facts}
     focus: list[str] = []
-    optional_ok, optional_missing, decisive_ok = False, None, False
+    decisive_ok, last_optional = False, None
     for name in question.aspects:
         aspect = analyser.aspect(name)
         if aspect.generic:
             continue
-        words = [w for w in aspect.supported_by if w in text]
+        words = [w for w in aspect.supported_by if w in body]
         ok = bool(words) or bool(set(aspect.facts) & fact_types)
         focus.extend(w for w in words if w not in focus)
-        if aspect.decisive and not ok:
-            return Support(False, missing_aspect=name)
-        decisive_ok = decisive_ok or aspect.decisive
-        if not aspect.decisive:
-            optional_ok = optional_ok or ok
-            if not ok and optional_missing is None:
-                optional_missing = name
-    if optional_missing is not None and not optional_ok and not decisive_ok:
-        return Support(False, missing_aspect=optional_missing)
+        if aspect.decisive:
+            if not ok:
+                return Support(False, missing_aspect=name)
+            decisive_ok = True
+        else:
+            last_optional = (name, ok)
+    # of the other aspects, the one asked last is the question ("交了材料多少天能拿到" asks the time)
+    if last_optional is not None and not last_optional[1] and not decisive_ok:
+        return Support(False, missing_aspect=last_optional[0])
     return Support(True, focus=tuple(focus))
 
 
@@ -438,7 +462,8 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
             and not _continues(question, previous, ctx):
         # "那身份证呢": a follow-up that names another topic moves there.
         spec, confidence = _best_in_topics(ranked, question.topics, ctx), 1.0
-    elif previous is not None and (question.context_free or followup_intent or _continues(question, previous, ctx)):
+    elif previous is not None and not _changes_subject(analyser, question, spec, confidence, previous, ctx) \
+            and (question.context_free or followup_intent or _continues(question, previous, ctx)):
         spec = _same_topic_for_aspects(question, ctx, previous, spec)
         continued, confidence = True, 1.0
     elif question.topics and spec is not None:
@@ -447,7 +472,7 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
         # A story's incidental topic gives way to the asked one; so does an unsure intent whose
         # measures never name the topic the question names.
         if off_topic and not _names_any(ctx.measures(spec.measures), question.topic_words, analyser.aliases) \
-                and (question.is_story or confidence < OFF_TOPIC_MAX_CONFIDENCE):
+                and ((question.is_story and confidence < STORY_SWITCH_MAX_CONFIDENCE) or confidence < OFF_TOPIC_MAX_CONFIDENCE):
             switched = _best_in_topics(ranked, question.topics, ctx)
             if switched is not None:
                 spec, confidence = switched, 1.0
@@ -457,7 +482,7 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
         spec = next((c for c, score in ranked if score >= STANDALONE_MIN_CONFIDENCE), None)
 
     if spec is None:
-        return _without_intent(analyser, question, intent, ctx)
+        return _without_intent(analyser, question, intent, confidence, ctx)
 
     topic = ctx.topic_of(spec)
     trust = confidence >= UNKNOWN_DOCUMENT_MAX_CONFIDENCE
@@ -477,8 +502,48 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
         if alternative.supported and (question.aspects or question.objects):
             return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
                             reason=analyser.reason("rescued", original=spec.label, intent=candidate.label))
+    found_elsewhere = _answered_elsewhere(analyser, question, ctx, trust, continued, exclude=spec)
+    if found_elsewhere is not None:
+        candidate, alternative = found_elsewhere
+        return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
+                        reason=analyser.reason("rescued", original=spec.label, intent=candidate.label))
     return Decision("not_covered", question, spec=spec, topic=topic, support=found,
                     reason=_not_covered_reason(analyser, found, spec))
+
+
+def _answered_elsewhere(analyser: Analyser, question: Question, ctx: Context, trust: bool, follow_up: bool,
+                        exclude: IntentSpec) -> tuple[IntentSpec, Support] | None:
+    """The first intent of the map one of whose sentences names every topic word of the question
+    and states the decisive aspect asked ("那驾照补换领呢" after the vehicle inspection: （十二）
+    names 补换领驾驶证), when NLU ranked nothing that does."""
+    specific = [a for a in question.aspects if not analyser.aspect(a).generic]
+    if not question.topic_words or not specific or not all(analyser.aspect(a).decisive for a in specific):
+        return None
+    for candidate in ctx.specs.values():
+        if candidate.intent == exclude.intent:
+            continue
+        measures = ctx.measures(candidate.measures)
+        alternative = support(analyser, question, measures, trust_documents=trust, follow_up=follow_up)
+        if not alternative.supported or not alternative.focus:
+            continue
+        # one sentence must say it of the very thing asked about
+        if any(any(f in s.text for f in alternative.focus)
+               and all(_names(s.text, w, analyser.aliases) for w in question.topic_words)
+               for m in measures for s in m.sentences):
+            return candidate, alternative
+    return None
+
+
+def _changes_subject(analyser: Analyser, question: Question, spec: IntentSpec | None, confidence: float,
+                     previous: IntentSpec, ctx: Context) -> bool:
+    """A message that opens with 对了/另外 …, or that NLU is sure belongs to other measures which
+    name a word of it the previous measures do not ("对了交违章罚款能用微信吗" after the ID card)."""
+    if question.text.startswith(analyser.vocabulary.topic_shift):
+        return True
+    if spec is None or confidence < NLU_SURE or spec.measures == previous.measures:
+        return False
+    theirs, ours = body_text(ctx.measures(spec.measures)), measure_text(ctx.measures(previous.measures))
+    return any(len(t) > 1 and _CJK.match(t) and t in theirs and t not in ours for t in analyser.segment(question.text))
 
 
 def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:
@@ -560,7 +625,8 @@ def _overview(analyser: Analyser, question: Question, topic: Topic, first: int |
                     reason=analyser.reason("overview", topic=topic.label))
 
 
-def _without_intent(analyser: Analyser, question: Question, intent: str | None, ctx: Context) -> Decision:
+def _without_intent(analyser: Analyser, question: Question, intent: str | None, confidence: float,
+                    ctx: Context) -> Decision:
     """NLU found no answering intent (out of scope, unsure, a follow-up with nothing before it)."""
     names = question.topics or question.story_topics
     if not names:
@@ -576,13 +642,14 @@ def _without_intent(analyser: Analyser, question: Question, intent: str | None, 
         if intent == "nlu_fallback" and len(topic.intents) > 1 and not topic.overview:
             # "落户" alone: ask which of the topic's questions is meant.
             return Decision("clarify", question, topic=topic, reason=analyser.reason("topic_clarify", topic=topic.label))
-        if spec is not None and intent != "out_of_scope" and not topic.overview:
+        sure_out = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_SURE
+        if spec is not None and not sure_out and not topic.overview:
             return Decision("answer", question, spec=spec, topic=topic, support=Support(True),
                             reason=analyser.reason("topic_primary", topic=topic.label))
         return _overview(analyser, question, topic)
     related = spec or next((ctx.specs[i] for i in topic.intents if i in ctx.specs), None)
     found = support(analyser, question, ctx.measures(topic.measures[:1]))
-    if spec is not None and found.supported and intent != "out_of_scope":
+    if spec is not None and found.supported and not (intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_SURE):
         return Decision("answer", question, spec=spec, topic=topic, support=found,
                         reason=analyser.reason("topic_primary", topic=topic.label))
     return Decision("not_covered", question, spec=related, topic=topic, support=found,

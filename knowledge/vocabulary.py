@@ -64,6 +64,8 @@ class Vocabulary:
     origin_after: tuple[str, ...] = ()
     origin_alone: tuple[str, ...] = ()
     guangxi_words: tuple[str, ...] = ()
+    refer_back: tuple[str, ...] = ()
+    topic_shift: tuple[str, ...] = ()
 
     def aspect(self, name: str) -> Aspect:
         """The aspect called ``name`` (KeyError if there is none)."""
@@ -160,7 +162,7 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
     if not isinstance(phrasing, dict):
         raise VocabularyError(f"{path}: expected a 'phrasing:' mapping")
     words = {key: _strings(phrasing.get(key), f"{path}: phrasing {key}")
-             for key in ("question_markers", "origin_before", "origin_after", "origin_alone", "guangxi_words")}
+             for key in ("question_markers", "origin_before", "origin_after", "origin_alone", "guangxi_words", "refer_back", "topic_shift")}
     return Vocabulary(
         aspects=tuple(aspects), agencies=tuple(agencies), persons=dict(persons), **texts, **words,
         document_suffixes=_strings(data.get("document_suffixes"), f"{path}: document_suffixes"),

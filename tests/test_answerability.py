@@ -39,6 +39,10 @@ NOT_COVERED = [
     ("每次去香港最多能待几天", "ask_exit_entry_business_endorsement", "stay"),
     ("投诉能匿名吗", "ask_complaint_channels", "anonymity"),
     ("身份证能加急吗", "ask_id_card_issue_time", "expedite"),
+    ("没放年检标志当场也拿不出来要罚好多", "ask_traffic_lenient_enforcement", "penalty_amount"),
+    ("身份证过期两个月了还能坐火车不", "ask_id_card_issue_time", "validity"),
+    ("科目二考些啥", "ask_traffic_driving_test", "exam_content"),
+    ("能不能让民警上门给老人办身份证", "ask_id_card_issue_time", "in_person"),
 ]
 
 
@@ -144,6 +148,9 @@ def test_a_specific_question_on_a_topic_gets_the_honest_reply_not_the_overview(m
     ("那要多久", "ask_residence_permit_conditions", "followup_time", "not_covered", None),
     ("那身份证呢", "ask_residence_permit_conditions", "followup_other_case", "answer", "ask_id_card_issue_time"),
     ("那办出入境证件呢", "ask_service_weekend", "followup_other_case", "answer", "ask_service_weekend"),
+    # nothing NLU ranked says it, but one sentence of the notice does: 补换领驾驶证 in （十二）
+    ("那驾照补换领呢", "ask_traffic_vehicle_inspection", "followup_other_case", "answer", "ask_service_online"),
+    ("那周日几点开门", "ask_service_weekend", "followup_time", "not_covered", None),
 ])
 def test_follow_ups_keep_the_topic_unless_they_name_another(memory, text, previous, intent, kind, answering):
     decision = decide(memory, text, intent, 0.5, previous=previous)

@@ -28,10 +28,24 @@ def training_examples() -> set[str]:
     return examples
 
 
-def test_no_case_question_is_in_the_training_data():
+ALL_CASE_FILES = sorted(CASES.parent.glob("*_cases.yml"))
+
+
+@pytest.mark.parametrize("path", ALL_CASE_FILES, ids=[p.name for p in ALL_CASE_FILES])
+def test_no_case_question_is_in_the_training_data(path):
     examples = training_examples()
-    leaked = [turn for case in load_cases(CASES) for turn in case.turns if turn.strip() in examples]
+    leaked = [turn for case in load_cases(path) for turn in case.turns if turn.strip() in examples]
     assert not leaked, f"eval questions found verbatim in data/: {leaked}"
+
+
+def test_dev_sets_cover_what_the_notice_does_not_answer_follow_ups_and_stories():
+    near = load_cases(CASES.parent / "near_scope_cases.yml")
+    dialogue = load_cases(CASES.parent / "dialogue_cases.yml")
+    assert len(near) >= 80 and all(not c.measures for c in near)
+    subtypes = Counter(t for c in near for t in c.tags if t != "near_scope")
+    assert {"fee", "validity", "frequency", "replacement", "other_agency", "other_region", "unstated_aspect"} <= set(subtypes)
+    assert sum(1 for c in dialogue if "followup" in c.tags and len(c.turns) >= 2) >= 40
+    assert sum(1 for c in dialogue if "story" in c.tags) >= 40
 
 
 def test_case_file_is_broad():

@@ -17,15 +17,32 @@ pytestmark = pytest.mark.e2e
 FLOORS = {"in_scope_accuracy": 0.93, "no_measure_accuracy": 0.93, "facts_accuracy": 0.92}
 
 
+# The near-scope, follow-up and story sets (README, "Evaluation"): nothing may be cited where the
+# notice does not answer, and follow-ups and stories must keep their answers.
+DEV_SETS = ("near_scope_cases.yml", "dialogue_cases.yml")
+DEV_FLOORS = {"in_scope_accuracy": 0.9, "no_measure_accuracy": 0.95, "facts_accuracy": 0.88}
+
+
 @pytest.fixture(scope="module")
 def report(running_bot):
     cases = load_cases(ROOT / "tests" / "data" / "eval_cases.yml")
     return evaluate(cases, url=running_bot["url"], token=running_bot["token"])
 
 
+@pytest.fixture(scope="module")
+def dev_report(running_bot):
+    cases = [c for name in DEV_SETS for c in load_cases(ROOT / "tests" / "data" / name)]
+    return evaluate(cases, url=running_bot["url"], token=running_bot["token"])
+
+
 @pytest.mark.parametrize("figure, floor", FLOORS.items())
 def test_accuracy_floor(report, figure, floor):
     assert report["summary"][figure] >= floor, json.dumps(report["summary"], ensure_ascii=False)
+
+
+@pytest.mark.parametrize("figure, floor", DEV_FLOORS.items())
+def test_near_scope_follow_up_and_story_floor(dev_report, figure, floor):
+    assert dev_report["summary"][figure] >= floor, json.dumps(dev_report["summary"], ensure_ascii=False)
 
 
 def test_results_follow_the_case_file(report):

@@ -74,6 +74,56 @@ def test_follow_up_keeps_the_topic(running_bot):
     assert cited(replies) == [24] and "上牌" in texts(replies)
 
 
+def custom(replies) -> dict:
+    return next((r["custom"] for r in replies if "answerability" in (r.get("custom") or {})), {})
+
+
+@pytest.mark.parametrize("turns, reply, measures, related, words", [
+    # follow-ups keep the topic; what the measure does not say is said honestly
+    (["居住证怎么办理", "要交钱吗"], "not_covered_related", [], [24], ["没有规定居住证的收费标准"]),
+    (["刻章怎么办", "要多久"], "measure_answer", [25], [], ["1天内"]),
+    (["我家在村里想把自建房改成民宿", "三层楼十二间房", "那还用去审批吗"], "measure_answer", [9], [], ["取消"]),
+    (["投诉公安慢作为打哪个电话", "多久会给我答复"], "measure_answer", [49], [], ["7个工作日"]),
+    (["居住证怎么办理", "是不是得住满一段时间"], "measure_answer", [24], [], ["满半年"]),
+    (["居住证怎么办理", "那身份证呢"], "measure_answer", [26], [], ["工作日"]),
+    # near a measure, not answered by it
+    (["居住证丢了怎么补办"], "not_covered_related", [], [24], ["补办"]),
+    (["身份证办理要交多少钱"], "not_covered_related", [], [26], ["收费标准"]),
+    (["外国人来广西旅游要办签证吗"], "not_covered_related", [], [29], ["旅游"]),
+    # topics the welcome promises, answered by an overview rather than out of scope
+    (["出入境证件怎么办"], "topic_overview", [28, 35, 10, 16, 18], [], ["出入境证件", "放宽出入境业务办理"]),
+    # other regions by the gazetteer, Guangxi's own places and origins answered
+    (["昆明人才引进落户要什么学历"], "other_region", None, [], ["不适用于昆明"]),
+    (["我在义乌做生意，想问刻章要几天"], "other_region", None, [], ["不适用于义乌"]),
+    (["从四川来南宁打工，能办居住证吗"], "measure_answer", [24], [], []),
+    # typos mapped before classification
+    (["居往证怎么办"], "measure_answer", [24], [], []),
+    (["刻张要几天"], "measure_answer", [25], [], ["1天内"]),
+    # a story: the asked part decides
+    (["我去年刚办了居住证，住在南宁，今年想给新开的公司刻个公章，刻章一般要几天能拿到"], "measure_answer", [25], [], ["1天内"]),
+])
+def test_dialogues_through_the_real_stack(running_bot, turns, reply, measures, related, words):
+    sender = f"dlg-{uuid.uuid4().hex[:8]}"
+    for turn in turns:
+        replies = rest(running_bot, turn, sender)
+    payload = custom(replies)
+    assert payload.get("reply") == reply, (texts(replies), payload)
+    if measures is not None:
+        assert payload.get("measures", []) == measures
+    assert payload.get("related", []) == related
+    for word in words:
+        assert word in texts(replies), texts(replies)
+    if reply != "measure_answer":
+        assert "依据：" not in texts(replies)
+
+
+@pytest.mark.parametrize("message", ["{{7*7}}怎么办居住证", "落户' OR '1'='1'", "？？？", "。。。", "hello world",
+                                     "落户" * 400])
+def test_bad_input_never_gets_a_measure_by_accident(running_bot, message):
+    replies = rest(running_bot, message)
+    assert cited(replies) == [] and texts(replies)
+
+
 @pytest.mark.parametrize("question", ["今天南宁天气怎么样", "广东落户需要什么条件", "社保卡怎么办"])
 def test_out_of_scope_cites_nothing(running_bot, question):
     replies = rest(running_bot, question)
