@@ -14,13 +14,13 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-FLOORS = {"in_scope_accuracy": 0.93, "no_measure_accuracy": 0.93, "facts_accuracy": 0.92}
+FLOORS = {"in_scope_accuracy": 0.94, "no_measure_accuracy": 0.95, "facts_accuracy": 0.93}
 
 
 # The near-scope, follow-up and story sets (README, "Evaluation"): nothing may be cited where the
 # notice does not answer, and follow-ups and stories must keep their answers.
 DEV_SETS = ("near_scope_cases.yml", "dialogue_cases.yml")
-DEV_FLOORS = {"in_scope_accuracy": 0.9, "no_measure_accuracy": 0.95, "facts_accuracy": 0.88}
+DEV_FLOORS = {"in_scope_accuracy": 0.9, "no_measure_accuracy": 0.94, "facts_accuracy": 0.9}
 
 
 @pytest.fixture(scope="module")
