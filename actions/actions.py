@@ -8,6 +8,7 @@ never a stack trace.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import replace
@@ -318,6 +319,7 @@ class ActionRecordFeedback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
         from bot import store
+        from bot.privacy import PrivacyDataError
 
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         value = "up" if intent == "feedback_positive" else "down"
@@ -328,8 +330,10 @@ class ActionRecordFeedback(Action):
                 sender_id=tracker.sender_id, value=value, question=question, intent=answered_intent,
                 measures=measures, channel=(tracker.get_latest_input_channel() or None),
             )
-        except SQLAlchemyError:
-            log.exception("could not store feedback from %s", tracker.sender_id)
+        except (SQLAlchemyError, PrivacyDataError):
+            # the sender id may itself hold a number: log a digest of it, never the id
+            log.exception("could not store feedback from conversation %s",
+                          hashlib.sha256(tracker.sender_id.encode()).hexdigest()[:12])
         return []
 
 

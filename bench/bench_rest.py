@@ -41,7 +41,7 @@ def main() -> None:
                            app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}")
         services = Services(settings=settings, model=model)
         started = time.perf_counter()
-        services.start(log_dir=Path(tmp) / "logs")
+        services.start(log_dir=Path(tmp) / "logs", only=("actions", "rasa"))
         try:
             services.wait_ready()
             ready_s = time.perf_counter() - started

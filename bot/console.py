@@ -162,8 +162,11 @@ async def ask(request: web.Request) -> web.Response:
     a resident would get, the cited measures with their full text."""
     body = await _json_body(request)
     question = body.get("text")
-    if not isinstance(question, str) or not question.strip() or len(question) > 2000:
-        return web.json_response({"error": "text must be 1-2000 characters"}, status=400)
+    from bot.web import message_limits
+
+    max_chars = message_limits(_settings(request))[0]
+    if not isinstance(question, str) or not question.strip() or len(question) > max_chars:
+        return web.json_response({"error": f"text must be 1-{max_chars} characters"}, status=400)
     settings, session = _settings(request), request.app["rasa_session"]
     base = request.app["rasa_url"]
     try:

@@ -207,7 +207,8 @@ def evaluate(cases: list[Case], url: str | None = None, token: str | None = None
             app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}",
         )
         services = Services(settings=settings, model=model)
-        services.start(log_dir=Path(tmp) / "logs")
+        # Rasa and the actions only: a web server would take the fixed WEB_PORT of a running `make run`
+        services.start(log_dir=Path(tmp) / "logs", only=("actions", "rasa"))
         try:
             services.wait_ready()
             client = Client(f"http://127.0.0.1:{settings.rasa_port}", settings.rasa_api_token)

@@ -4,10 +4,13 @@ Only numbers that really are such numbers are replaced: an 18-digit ID needs a v
 and check digit, a card number must pass the Luhn check, a mobile number is 11 digits starting
 1[3-9]. Ordinary figures in questions (800平方米, 15个工作日, 12389) are left alone.
 
-Numbers are found the way the NLU normaliser (:mod:`bot.normalize`) will later read them:
-full-width digits (１３８…, typed in a Chinese IME's 全角 mode) count as digits, and zero-width
-or other invisible characters inside a number do not hide it. The whole span as typed is
-replaced, so neither the raw text nor its normalised form reaches the tracker store.
+Numbers are found in the text folded at least as far as anything downstream folds it: every
+Unicode decimal digit (full width １３８, Arabic-Indic ١٣٨ …) and enclosed numeral (⑬) counts as
+its digits, Chinese numerals 〇零一二三四五六七八九 and 幺 (as WeChat's voice transcription writes
+them) count as digits, zero-width and other invisible characters are dropped, and any run of
+separators between two digits (spaces, - — – . · / _ , ，、) is ignored, letters touching the
+number or not. The whole span as typed is replaced, so neither the raw text nor any normalised
+form of it reaches the tracker store.
 
 The placeholders (``[身份证号]`` …, shown in the staff console) are data, in
 ``knowledge/privacy.yml``; they are read once. ``ID_PLACEHOLDER``, ``PHONE_PLACEHOLDER`` and
@@ -31,12 +34,15 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "privacy.y
 KINDS = ("id_card", "mobile", "bank_card")
 _CONSTANTS = {"ID_PLACEHOLDER": "id_card", "PHONE_PLACEHOLDER": "mobile", "CARD_PLACEHOLDER": "bank_card"}
 
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx])(?![0-9A-Za-z])")
+_ID_RE = re.compile(r"(?<!\d)(\d{17}[\dXx])(?!\d)")
 _PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d[- ]?\d{4}[- ]?\d{4})(?!\d)")
 _CARD_RE = re.compile(r"(?<!\d)(\d(?:[- ]?\d){15,18})(?!\d)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
+_CHINESE_DIGITS = {"〇": "0", "零": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4", "五": "5",
+                   "六": "6", "七": "7", "八": "8", "九": "9"}
+_SEPARATORS = frozenset(" -—–‐‑−.·・/_,，、")
 
 
 class PrivacyDataError(ValueError):
@@ -104,24 +110,43 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _fold(ch: str) -> str:
+    """One character as a number reader sees it: its digits, or itself NFKC-folded when that is
+    one character."""
+    if ch in _CHINESE_DIGITS:
+        return _CHINESE_DIGITS[ch]
+    if unicodedata.decimal(ch, None) is not None:
+        return str(unicodedata.decimal(ch))
+    folded = unicodedata.normalize("NFKC", ch)
+    if folded.isdigit() and folded.isascii():
+        return folded  # ⑬ → 13
+    return folded if len(folded) == 1 else ch
+
+
 def _skeleton(text: str) -> tuple[str, list[int]]:
-    """``text`` as the normaliser will read it, one character per kept character, and for each
-    the index it came from: invisible characters dropped, each character NFKC-folded when that
-    gives one character (full width → ASCII), runs of white space as one space."""
+    """``text`` folded for finding numbers (see the module doc), and for each character of the
+    result the index of the character it came from. Separators between two digits are dropped."""
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
         if unicodedata.category(ch) in _INVISIBLE and not ch.isspace():
             continue
-        folded = unicodedata.normalize("NFKC", ch)
-        folded = folded if len(folded) == 1 else ch
-        if folded.isspace():
-            if chars and chars[-1] == " ":
+        folded = " " if ch.isspace() else _fold(ch)
+        for part in folded:
+            chars.append(part)
+            origin.append(i)
+    kept_chars: list[str] = []
+    kept_origin: list[int] = []
+    for j, ch in enumerate(chars):
+        if ch in _SEPARATORS and kept_chars and kept_chars[-1].isdigit():
+            following = next((c for c in chars[j + 1:] if c not in _SEPARATORS), "")
+            if following.isdigit():
                 continue
-            folded = " "
-        chars.append(folded)
-        origin.append(i)
-    return "".join(chars), origin
+        if ch == " " and kept_chars and kept_chars[-1] == " ":
+            continue
+        kept_chars.append(ch)
+        kept_origin.append(origin[j])
+    return "".join(kept_chars), kept_origin
 
 
 def _replace(text: str, pattern: re.Pattern, placeholder_for: Callable[[re.Match], str | None]) -> str:
@@ -148,14 +173,14 @@ def redact(text: str) -> str:
     if not text:
         return text or ""
     placeholders = load_placeholders()
-    if not any(ch.isdigit() for ch in text):
+    if not any(ch.isdigit() or ch in _CHINESE_DIGITS or unicodedata.category(ch) == "No" for ch in text):
         return text
 
     def _id(m: re.Match) -> str | None:
         return placeholders["id_card"] if is_valid_id_number(m.group(1)) else None
 
     def _card(m: re.Match) -> str | None:
-        digits = re.sub(r"\D", "", m.group(1))
+        digits = re.sub(r"[^0-9]", "", m.group(1))
         return placeholders["bank_card"] if 16 <= len(digits) <= 19 and luhn_ok(digits) else None
 
     text = _replace(text, _ID_RE, _id)

@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 WEB_ROOT = config.PROJECT_ROOT / "web"
 MAX_BODY_BYTES = 16 * 1024
 MAX_MESSAGE_CHARS = 2000
+
+
+def message_limits(settings: config.Settings) -> tuple[int, int]:
+    """The longest message passed on (characters) and the largest body read (bytes). Messages
+    up to twice ``MAX_MESSAGE_CHARS`` reach the channel guard, which answers the polite
+    ``too_long``; only beyond that, or beyond 2,000 characters, is the request refused here."""
+    chars = max(MAX_MESSAGE_CHARS, 2 * settings.max_message_chars)
+    return chars, max(MAX_BODY_BYTES, 4 * chars + 1024)
 RASA_TIMEOUT_S = 30
 
 
@@ -47,10 +55,11 @@ async def message(request: web.Request) -> web.Response:
     400 for a body that is not ``{"sender": str, "message": str}``, 413 over the size limits,
     503 when the Rasa server cannot be reached (the page then shows its own apology).
     """
-    if request.content_length and request.content_length > MAX_BODY_BYTES:
+    max_chars, max_bytes = message_limits(request.app["settings"])
+    if request.content_length and request.content_length > max_bytes:
         return _json_error(413, "request too large")
     raw = await request.read()
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > max_bytes:
         return _json_error(413, "request too large")
     try:
         body = json.loads(raw or b"null")
@@ -61,8 +70,8 @@ async def message(request: web.Request) -> web.Response:
     sender, text = body["sender"].strip()[:128], body["message"]
     if not sender:
         return _json_error(400, "sender must not be empty")
-    if len(text) > MAX_MESSAGE_CHARS:
-        return _json_error(413, f"message over {MAX_MESSAGE_CHARS} characters")
+    if len(text) > max_chars:
+        return _json_error(413, f"message over {max_chars} characters")
     session: ClientSession = request.app["rasa_session"]
     try:
         # The REST channel limits per client IP: tell it who the resident is.

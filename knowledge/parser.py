@@ -203,13 +203,13 @@ def parse_text(text: str) -> ParsedDocument:
     if len(measures) != EXPECTED_MEASURES:
         raise SourceError(
             f"found {len(measures)} measures, expected {EXPECTED_MEASURES}: the document ends after "
-            f"measure {measures[-1].label}; it looks truncated",
+            f"measure {measures[-1].label if measures else '(none)'}; it looks truncated",
             line=last_line,
         )
     if len(sections) != EXPECTED_SECTIONS:
         raise SourceError(
             f"found {len(sections)} section headers, expected {EXPECTED_SECTIONS} (一 to 五); "
-            f"the last one found is {sections[-1].label}{sections[-1].title}",
+            f"the last one found is {sections[-1].label + sections[-1].title if sections else '(none)'}",
             line=sections[-1].line,
         )
     if publication is None:

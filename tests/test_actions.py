@@ -230,6 +230,23 @@ def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
     assert "13812345678" not in row.question and "[手机号]" in row.question
 
 
+def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(use_kb, dispatcher, make_tracker, domain,
+                                                                            tmp_path, monkeypatch, caplog):
+    import functools
+
+    from bot import privacy
+
+    broken = tmp_path / "privacy.yml"
+    broken.write_text("placeholders: {}\n", encoding="utf-8")
+    monkeypatch.setattr(privacy, "load_placeholders", functools.partial(privacy.load_placeholders, broken))
+    tracker = make_tracker("👎", "feedback_negative", {"cited_measures": ["24"]})
+    tracker.events = [{"event": "user", "text": "我电话13812345678，暂住证怎么办",
+                       "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}}]
+    assert run(ActionRecordFeedback(), dispatcher, tracker, domain) == []
+    assert store.list_feedback() == []
+    assert "could not store feedback" in caplog.text and "test-user" not in caplog.text
+
+
 def test_every_reply_the_actions_use_exists(domain):
     import re
     from pathlib import Path

@@ -242,7 +242,9 @@ def test_load_through_nginx_survives_a_replica_stopping(cluster):
     def conversation(n: int) -> None:
         sender = f"load-{n}-{uuid.uuid4().hex[:6]}"
         for turn in TURNS:
-            time.sleep(0.3)  # a resident's pace, sped up: the run lasts a few seconds, B's stop about one
+            # a resident's pace, sped up: the second half of the run (about 4 s) outlasts B's
+            # graceful stop (1-2 s), so requests are sent during and after it
+            time.sleep(0.7)
             started = time.monotonic()
             try:
                 resp, messages = ask(cluster.url, sender, turn)

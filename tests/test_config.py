@@ -31,3 +31,13 @@ def test_bad_numbers_are_named(monkeypatch, name, value, message):
 def test_good_numbers(monkeypatch, name, value, field, expected):
     monkeypatch.setenv(name, value)
     assert getattr(config.load(), field) == expected
+
+
+def test_the_page_and_console_limits_follow_max_message_chars():
+    from dataclasses import replace
+
+    from bot.web import message_limits
+
+    settings = config.load()
+    assert message_limits(replace(settings, max_message_chars=1000)) == (2000, 16 * 1024)
+    assert message_limits(replace(settings, max_message_chars=5000)) == (10000, 4 * 10000 + 1024)

@@ -88,6 +88,12 @@ def _truncated_after(prefix: str, keep_chars: int | None = None) -> str:
     return "\n".join(kept)
 
 
+def _inserted_before(prefix: str, line: str) -> str:
+    lines = _lines()
+    lines.insert(_line_of(prefix), line)
+    return "\n".join(lines)
+
+
 BROKEN = [
     pytest.param(lambda: "", None, "empty", id="empty"),
     pytest.param(lambda: "  \n\n \t\n", None, "empty", id="whitespace-only"),
@@ -103,6 +109,9 @@ BROKEN = [
     pytest.param(lambda: _truncated_after("（五十）", 20), "（五十）", "truncated|cut off", id="truncated-mid-line"),
     pytest.param(lambda: _truncated_after("（五十）"), "（五十）", "公开方式", id="footer-missing"),
     pytest.param(lambda: "\n".join(_lines()).replace("2018年8月10日", "2018年13月10日", 1), "2018年13月10日", "not a real date", id="bad-date"),
+    pytest.param(lambda: _inserted_before("（一）", "（公开方式：依申请公开）"), None, "found 0 measures", id="publication-before-measures"),
+    pytest.param(lambda: _inserted_before("（一）", "抄送：本厅领导，驻厅纪检组，厅属各单位。"), None, "found 0 measures",
+                 id="footer-before-measures"),
 ]
 
 

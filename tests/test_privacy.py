@@ -97,3 +97,56 @@ def test_redact_fails_closed_when_the_file_is_broken(tmp_path, monkeypatch):
     monkeypatch.setattr(privacy, "load_placeholders", functools.partial(privacy.load_placeholders, broken))
     with pytest.raises(privacy.PrivacyDataError, match="missing id_card"):
         redact("电话13812345678")
+
+
+# Forms an attack run found stored raw (issue 11): separators inside, letters touching, other
+# Unicode digit forms, Chinese numerals.
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("我的身份证 110105 19491231 002X 想办居住证", f"我的身份证 {ID_PLACEHOLDER} 想办居住证"),
+        ("110105-19491231-002X", ID_PLACEHOLDER),
+        ("1 3 9 1 2 3 4 5 6 7 8", PHONE_PLACEHOLDER),
+        ("6222 - 0212 - 3456 - 7890 - 128", CARD_PLACEHOLDER),
+        ("139.1234.5678", PHONE_PLACEHOLDER),
+        ("139—1234—5678", PHONE_PLACEHOLDER),
+        ("139/1234/5678", PHONE_PLACEHOLDER),
+        ("身份证11010519491231002Xok", f"身份证{ID_PLACEHOLDER}ok"),
+        ("tel13912345678ok", f"tel{PHONE_PLACEHOLDER}ok"),
+        ("手机⑬912345678", f"手机{PHONE_PLACEHOLDER}"),
+        ("手机\u0661\u0663\u0669\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", f"手机{PHONE_PLACEHOLDER}"),
+        ("一三九一二三四五六七八", PHONE_PLACEHOLDER),
+        ("幺三九幺二三四五六七八", PHONE_PLACEHOLDER),
+        ("我的号码是一三九 一二三四 五六七八谢谢", f"我的号码是{PHONE_PLACEHOLDER}谢谢"),
+    ],
+)
+def test_redact_every_form_of_a_number(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "2018-08-10", "2018.08.10", "居住证1年2次 3-5天", "一次办、一年多次、三个月多次", "第一二项", "电话0771-1234567",
+    "12, 13, 14, 15, 16, 17", "不超过4层、800平方米、14个标准间", "10人以上、前100位、前30位", "拨打12389或110",
+])
+def test_ordinary_figures_stay(text):
+    assert redact(text) == text
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_SEPARATORS = st.sampled_from(["", "", " ", "-", "—", ".", "·", "/", " - ", "\u200b", "\u3000"])
+_FORMS = [str.maketrans("0123456789", f) for f in (
+    "0123456789", "０１２３４５６７８９", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+    "〇一二三四五六七八九", "零幺二三四五六七八九")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=st.sampled_from(["13", "15", "18", "19"]), rest=st.text("0123456789", min_size=9, max_size=9),
+       seps=st.lists(_SEPARATORS, min_size=10, max_size=10), form=st.integers(0, len(_FORMS) - 1),
+       before=st.sampled_from(["", "手机", "电话是", "tel", "号码"]), after=st.sampled_from(["", "谢谢", "ok", "，"]))
+def test_any_mobile_number_with_any_separators_and_digit_forms_is_redacted(prefix, rest, seps, form, before, after):
+    digits = (prefix + rest).translate(_FORMS[form])
+    typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:]))
+    out = redact(before + typed + after)
+    assert PHONE_PLACEHOLDER in out and out.endswith(after) and out.startswith(before)
+    assert not any(ch.isdigit() for ch in normalize_text(out))
