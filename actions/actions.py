@@ -126,8 +126,9 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decisi
     related = memory.measures.get(spec.primary) if spec else None
     if related is None and decision.topic is not None:
         related = memory.measures.get(decision.topic.measures[0])
+    # one reply name for clients and the eval, with or without a related measure
     payload = {
-        "measures": [], "related": [related.number] if related else [],
+        "reply": "not_covered", "measures": [], "related": [related.number] if related else [],
         **{k: v for k, v in citation_payload([], tracker).items() if k != "measures"},
         "answerability": decision.to_json(),
     }
