@@ -120,6 +120,9 @@ class Services:
         started again replaces its entry in :attr:`processes` (``bot.cluster`` restarts a replica so).
         """
         env = {**service_env(self.settings), **self.extra_env}
+        # Embedded, the action server is reached by the local Rasa server only: loopback
+        # (rasa_sdk binds SANIC_HOST). Replicas in production are reached over the network.
+        local = {} if self.settings.production else {"actions": {"SANIC_HOST": "127.0.0.1"}}
         root = config.PROJECT_ROOT
         for name, cmd in self.commands().items():
             if only is not None and name not in only:
@@ -129,7 +132,8 @@ class Services:
                 log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(log_dir / f"{name}.log", "ab")
             self.processes[name] = subprocess.Popen(
-                cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                cmd, cwd=root, env={**env, **local.get(name, {})}, stdout=out,
+                stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,
             )
 
@@ -138,11 +142,13 @@ class Services:
         return {
             "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
                         "--port", str(self.settings.action_port)],
-            "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
+            # bot.rasa_server is `python -m rasa` taking the API token from RASA_API_TOKEN, so
+            # that no command line shows it
+            "rasa": [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(self.model),
                      "--endpoints", str(self.endpoints or self.settings.endpoints_file.name),
                      "--credentials", "credentials.yml",
                      "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
-                     ] + self._cors_args() + self._api_args(),
+                     ] + self._cors_args(),
             "web": [sys.executable, "-m", "bot.web", "--port", str(self.settings.web_port),
                     "--host", self.settings.web_host, "--rasa-url", self.settings.rasa_url],
         }
@@ -152,11 +158,6 @@ class Services:
         origins = self.settings.cors_origins
         return ["--cors", *origins] if origins else []
 
-    def _api_args(self) -> list[str]:
-        # Rasa's HTTP API (tracker, parse, model) is only ever on with a token.
-        token = self.settings.rasa_api_token
-        # one argument with "=": a random token may start with "-", which argparse would take for an option
-        return ["--enable-api", f"--auth-token={token}"] if token else []
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until every started service answers HTTP.
