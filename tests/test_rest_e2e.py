@@ -212,3 +212,16 @@ def test_internal_services_are_closed(running_bot):
     rasa = [line for line in lines if "bot.rasa_server" in line and str(running_bot["rasa_port"]) in line]
     assert rasa, "the Rasa server runs through bot.rasa_server"
     assert not any(running_bot["token"] in line for line in lines)
+
+
+@pytest.mark.parametrize("command", ["/restart", "/session_start"])
+def test_typed_restart_commands_start_a_new_conversation_with_a_confirmation(running_bot, command):
+    from actions.replies import render
+
+    sender = f"restart-{uuid.uuid4().hex[:6]}"
+    rest(running_bot, "居住证怎么办理", sender)
+    replies = rest(running_bot, command, sender)
+    assert render("restarted")["text"] in texts(replies)
+    assert render("unavailable")["text"] not in texts(replies)
+    # the old topic is gone: a bare follow-up has nothing to continue
+    assert cited(rest(running_bot, "那要多久", sender)) == []

@@ -28,7 +28,9 @@ from bot.privacy import PrivacyDataError, redact
 log = logging.getLogger(__name__)
 
 # The replies (knowledge/replies.yml) this module and the channels send on its behalf.
-REPLIES = ("privacy_notice", "rate_limited", "too_long", "unavailable")
+REPLIES = ("privacy_notice", "rate_limited", "too_long", "unavailable", "restarted")
+# Rasa's own commands that end a conversation; they answer nothing, so the resident is told it worked.
+RESTART_COMMANDS = ("/restart", "/session_start")
 # An empty message is handed to the dialogue as "NLU did not understand".
 EMPTY_MESSAGE = "/nlu_fallback"
 WINDOW_S = 60.0
@@ -308,5 +310,6 @@ def finish(messages: list[dict], prepared: Prepared, recipient: str) -> list[dic
     """The dialogue's messages, with an apology if it gave no text and the notices appended."""
     out = list(messages)
     if not any(m.get("text") for m in out):
-        out += reply_messages(["unavailable"], recipient)
+        restarted = prepared.text.strip() in RESTART_COMMANDS and not prepared.refused
+        out += reply_messages(["restarted" if restarted else "unavailable"], recipient)
     return out + reply_messages(prepared.notices, recipient)
