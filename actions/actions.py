@@ -62,11 +62,12 @@ def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
     }
 
 
-def _context_slots(spec: IntentSpec, cited: list[int]) -> list:
+def _context_slots(spec: IntentSpec | None, cited: list[int]) -> list:
+    """The slots that let the next message follow up on this reply."""
     return [
         SlotSet("cited_measures", [str(n) for n in cited]),
-        SlotSet("topic", spec.topic),
-        SlotSet("last_intent", spec.intent),
+        SlotSet("topic", spec.topic if spec else None),
+        SlotSet("last_intent", spec.intent if spec else None),
     ]
 
 
@@ -140,8 +141,7 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decisi
         dispatcher, "not_covered_related", json_message=payload, what=what, where=where,
         measure_label=related.label, measure_title=related.title, measure_number=str(related.number),
     )
-    return [SlotSet("cited_measures", [str(related.number)]), SlotSet("topic", spec.topic if spec else None),
-            SlotSet("last_intent", spec.intent if spec else None)]
+    return _context_slots(spec, [related.number])
 
 
 def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, decision: answerability.Decision,

@@ -93,7 +93,6 @@ class Question:
     story_topics: tuple[str, ...]
     topic_words: tuple[str, ...]
     region: str | None
-    has_guangxi_place: bool
     noisy: bool = False
 
     @property
@@ -185,7 +184,6 @@ class Analyser:
                  aliases: Mapping[str, str], segment: Callable[[str], list[str]], gazetteer: Gazetteer,
                  add_words: Callable[[Iterable[str]], None] | None = None):
         self.vocabulary = vocabulary
-        self.topics = dict(topics)
         self.known_words = frozenset(known_words)
         self.aliases = dict(aliases)
         self.segment = segment
@@ -211,11 +209,11 @@ class Analyser:
         if is_story:
             all_topics, _ = self._topics(text)
             story_topics = tuple(t for t in all_topics if t not in topics)
-        region, guangxi = self._region(text)
+        region = self._region(text)
         return Question(
             text=text, asked=asked, is_story=is_story, aspects=self._aspects_of(core),
             objects=self._objects(asked), topics=topics, story_topics=story_topics, topic_words=topic_words,
-            region=region, has_guangxi_place=guangxi, noisy=is_noisy(text),
+            region=region, noisy=is_noisy(text),
         )
 
     def aspect(self, name: str):
@@ -236,7 +234,6 @@ class Analyser:
             name = self._ask_words[word]
             if name not in found:
                 found.append(name)
-
         for aspect in self.vocabulary.aspects:
             if aspect.name not in found and any(p.search(text) for p in aspect.ask_patterns):
                 found.append(aspect.name)
@@ -259,13 +256,6 @@ class Analyser:
             if word not in words:
                 words.append(word)
         return tuple(topics), tuple(words)
-
-    def _resolve(self, text: str) -> str:
-        if not self.aliases:
-            return text
-        for _, _, word in sorted(_find_spans(text, self.aliases), reverse=True):
-            text = text.replace(word, self.aliases[word])
-        return text
 
     def _objects(self, text: str) -> tuple[ObjectMention, ...]:
         found: list[ObjectMention] = []
@@ -292,10 +282,10 @@ class Analyser:
         return any(before.endswith(m) for m in self.vocabulary.origin_before) \
             or after.startswith(self.vocabulary.origin_after) or after in self.vocabulary.origin_alone
 
-    def _region(self, text: str) -> tuple[str | None, bool]:
-        """The first place outside Guangxi where the service is asked for, and whether a
-        Guangxi place (not merely the resident's origin) is named. A place counts only where it
-        is a word of its own (出海安全 does not name 海安)."""
+    def _region(self, text: str) -> str | None:
+        """The first place outside Guangxi where the service is asked for, unless a Guangxi place
+        (not merely the resident's origin) is named too. A place counts only where it is a word
+        of its own (出海安全 does not name 海安)."""
         other, guangxi = None, False
         for _, end, word in _find_spans(text, self.vocabulary.guangxi_words):
             guangxi = guangxi or not self._is_origin(text, end - len(word), end)
@@ -311,7 +301,7 @@ class Analyser:
                 guangxi = guangxi or not origin
             elif not origin and other is None:
                 other = mention.text
-        return (None if guangxi else other), guangxi
+        return None if guangxi else other
 
 
 REPETITIVE_MIN_CHARS = 40
@@ -373,8 +363,8 @@ def support(analyser: Analyser, question: Question, measures: Sequence[MeasureIn
 
     Every decisive aspect asked (费用, 有效期, 补办 …) must be supported by the measures' sentences
     (not their headings); of the other aspects, the one asked last (generic "how" questions are
-    always supported). Every object named must occur in
-    the measures' text, itself or as the word its alias stands for; documents the knowledge base
+    always supported). Every object named must occur in the measures' text, itself or as the
+    word its alias stands for; documents the knowledge base
     does not know are let pass with ``trust_documents``, and people (老婆 → 配偶) are checked only
     in a ``follow_up`` (a first question's intent was already chosen for who asks).
     """
@@ -471,7 +461,8 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
         off_topic = current is None or current.name not in question.topics
         # A story's incidental topic gives way to the asked one; so does an unsure intent whose
         # measures never name the topic the question names.
-        if off_topic and not _names_any(ctx.measures(spec.measures), question.topic_words, analyser.aliases) \
+        chosen = measure_text(ctx.measures(spec.measures))
+        if off_topic and not any(_names(chosen, w, analyser.aliases) for w in question.topic_words) \
                 and ((question.is_story and confidence < STORY_SWITCH_MAX_CONFIDENCE) or confidence < OFF_TOPIC_MAX_CONFIDENCE):
             switched = _best_in_topics(ranked, question.topics, ctx)
             if switched is not None:
@@ -553,11 +544,6 @@ def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:
             or any(o.agency != PERSONS for o in question.objects):
         return False
     return all(w in measure_text(ctx.measures(previous.measures)) for w in question.topic_words)
-
-
-def _names_any(measures: Sequence[MeasureInfo], words: Sequence[str], aliases: Mapping[str, str]) -> bool:
-    text = measure_text(measures)
-    return any(w in text or aliases.get(w, "\0") in text for w in words)
 
 
 def _same_topic_for_aspects(question: Question, ctx: Context, previous: IntentSpec,

@@ -44,7 +44,8 @@ class KnowledgeCache:
     """Reads a :class:`KnowledgeBase` into a :class:`Loaded` and keeps it while its digest holds.
 
     Errors of the database (SQLAlchemy's, :class:`~knowledge.repository.KnowledgeBaseMissing`)
-    propagate, so the caller answers with the ``kb_unavailable`` apology.
+    propagate while nothing has been read, so the caller answers with the ``kb_unavailable``
+    apology; after that the copy held keeps answering (see :meth:`get`).
     """
 
     _gazetteer: Gazetteer | None = None

@@ -140,7 +140,7 @@ class Inputs:
     examples: list[Example] = field(default_factory=list)
     flows: list[Flow] = field(default_factory=list)
     intent_map: dict | None = None  # name -> IntentSpec
-    followups: dict | None = None
+    followups: list | None = None
     cases: list | None = None
 
 
@@ -236,7 +236,7 @@ def read_inputs(paths: Paths) -> Inputs:
     try:
         raw = read_yaml(paths.intents, IntentMapError)
         inputs.intent_map = parse_intent_map(raw, show(paths.intents))
-        inputs.followups = raw.get("followups") or {}
+        inputs.followups = [str(f) for f in raw.get("followups") or []]
     except IntentMapError as exc:
         unreadable("files", paths.intents, exc, "see the key reference at the top of knowledge/intents.yml")
 
@@ -293,7 +293,7 @@ def check_domain_intents(inputs: Inputs) -> Iterator[Problem]:
                 f"intent {ex.intent} has training examples but is not in {domain}",
                 f"add it to the `intents:` list of {domain}, or remove its examples",
             )
-    for intent in inputs.followups or {}:
+    for intent in inputs.followups or []:
         if intent not in declared:
             yield Problem(
                 "domain-intents", show(inputs.paths.intents),

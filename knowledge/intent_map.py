@@ -75,20 +75,6 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
     return specs
 
 
-def intents_for_topic(specs: dict[str, IntentSpec], topic: str) -> list[IntentSpec]:
-    """The intents about ``topic``, in file order."""
-    return [spec for spec in specs.values() if spec.topic == topic]
-
-
-@dataclass(frozen=True)
-class Followup:
-    """A topic-less follow-up intent ("那要多久"): the aspect it asks and the facts that answer it."""
-
-    intent: str
-    aspect: str
-    facts: tuple[str, ...]
-
-
 @lru_cache(maxsize=8)
 def _read(path: Path) -> dict:
     return read_yaml(path, IntentMapError)
@@ -105,23 +91,3 @@ def load_entity_focus(path: Path = DEFAULT_PATH) -> dict[str, dict[str, tuple[st
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise IntentMapError(f"{path}: 'entity_focus' must map entity → value → [words]")
     return {e: {str(v): tuple(str(w) for w in ws) for v, ws in vals.items()} for e, vals in raw.items()}
-
-
-def load_followups(path: Path = DEFAULT_PATH) -> dict[str, Followup]:
-    """The follow-up intents and what they ask."""
-    raw = _read(path).get("followups") or {}
-    result = {}
-    for intent, body in raw.items():
-        if not isinstance(body, dict) or body.get("aspect") not in ASPECTS:
-            raise IntentMapError(f"{path}: followup {intent!r} needs an aspect, one of {', '.join(ASPECTS)}")
-        result[intent] = Followup(intent=intent, aspect=body["aspect"], facts=tuple(body.get("facts") or ()))
-    return result
-
-
-def load_aspect_labels(path: Path = DEFAULT_PATH) -> dict[str, str]:
-    """aspect → how it is named to residents (办理时限 …)."""
-    raw = _read(path).get("aspect_labels") or {}
-    missing = [a for a in ASPECTS if a not in raw]
-    if missing:
-        raise IntentMapError(f"{path}: aspect_labels lacks {', '.join(missing)}")
-    return {a: str(raw[a]) for a in ASPECTS}

@@ -211,6 +211,7 @@ def test_asked_part(memory, text, is_story, asked):
     ({"aspects": {"fee": {"label": "收费", "asks": ["钱"], "colour": 1}}}, "unknown keys"),
     ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}, "agencies": {"民政": {"objects": ["结婚"]}}}, "where"),
     ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}}, "phrasing"),
+    ({"aspects": {"fee": {"label": "收费", "asks": ["钱"], "ask_patterns": ["(多少"]}}}, "not a regular expression"),
     ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}, "reasons": {"x": ""}}, "reasons"),
 ])
 def test_malformed_answerability_file_is_named(data, message):
