@@ -139,6 +139,9 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_timeout: float = 4.0
     redis_url: str | None = None
+    # SENDER_HASH_KEY: the key of the pseudonyms that replace sender ids holding a personal number
+    # (bot/channels/guard.py); unset, a random key is kept in var/sender_hash.key.
+    sender_hash_key: str | None = field(default=None, repr=False)
     # BOT_ENV=production (bot/services.py, bot/cluster.py): endpoints.production.yml, i.e. Rasa's
     # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and the Redis lock store of bot/lock_store.py (LOCK_STORE_*).
     bot_env: str = "embedded"
@@ -263,6 +266,7 @@ def load() -> Settings:
         # WeChat gives up on a reply after 5 s; the channel must answer (or say "success") before that.
         wechat_reply_timeout=_env_seconds("WECHAT_REPLY_TIMEOUT", 4.0, upper=5.0),
         redis_url=redis_url,
+        sender_hash_key=_env_text("SENDER_HASH_KEY"),
         web_host=os.environ.get("WEB_HOST", "").strip() or "0.0.0.0",
         web_port=_env_port("WEB_PORT", 8080),
         console_session_hours=_env_seconds("CONSOLE_SESSION_HOURS", 8.0, upper=24 * 30),
