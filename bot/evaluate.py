@@ -84,7 +84,8 @@ def _case(item: Any, where: str) -> Case:
 
 
 class Client:
-    """Talks to a running Rasa server over the REST channel (and its token-protected API)."""
+    """Talks to a running Rasa server: the staff channel when it has the API token (so the
+    conversations are stored as staff traffic, not residents'), else the public REST channel."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
@@ -93,9 +94,13 @@ class Client:
 
     def send(self, sender: str, text: str) -> list[dict]:
         """POST one message; returns the bot's messages."""
+        from bot.channels import STAFF_CHANNEL, bearer_header
+
         body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
+        channel, auth = (STAFF_CHANNEL, bearer_header(self.token)) if self.token else ("rest", {})
         request = urllib.request.Request(
-            f"{self.base_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"},
+            f"{self.base_url}/webhooks/{channel}/webhook", data=body,
+            headers={"Content-Type": "application/json", **auth},
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.loads(response.read() or b"[]")

@@ -149,19 +149,31 @@ def _skeleton(text: str) -> tuple[str, list[int]]:
     return "".join(kept_chars), kept_origin
 
 
-def _replace(text: str, pattern: re.Pattern, placeholder_for: Callable[[re.Match], str | None]) -> str:
-    """``text`` with each match of ``pattern`` (searched in its skeleton) that ``placeholder_for``
-    accepts replaced, as typed, by the placeholder it returns."""
+def find_numbers(text: str) -> list[tuple[int, int, str]]:
+    """Where ``text`` holds a personal number: ``(start, end, kind)`` spans of the text as typed,
+    in order and never overlapping (an ID number wins over a card number, a card over a mobile).
+
+    Raises:
+        PrivacyDataError: ``knowledge/privacy.yml`` is broken.
+    """
+    if not text or not any(ch.isdigit() or ch in _CHINESE_DIGITS or unicodedata.category(ch) == "No"
+                           for ch in text):
+        return []
     probe, origin = _skeleton(text)
-    out, last = [], 0
-    for match in pattern.finditer(probe):
-        placeholder = placeholder_for(match)
-        if placeholder is None:
-            continue
-        start, end = origin[match.start()], origin[match.end() - 1] + 1
-        out += [text[last:start], placeholder]
-        last = end
-    return "".join(out) + text[last:] if out else text
+    taken: list[tuple[int, int, str]] = []
+
+    def _accept(kind: str, pattern: re.Pattern, valid: Callable[[str], bool]) -> None:
+        for match in pattern.finditer(probe):
+            if not valid(match.group(1)):
+                continue
+            start, end = origin[match.start()], origin[match.end() - 1] + 1
+            if all(end <= s or start >= e for s, e, _ in taken):
+                taken.append((start, end, kind))
+
+    _accept("id_card", _ID_RE, is_valid_id_number)
+    _accept("bank_card", _CARD_RE, lambda m: 16 <= len(d := re.sub(r"[^0-9]", "", m)) <= 19 and luhn_ok(d))
+    _accept("mobile", _PHONE_RE, lambda m: True)
+    return sorted(taken)
 
 
 def redact(text: str) -> str:
@@ -173,19 +185,46 @@ def redact(text: str) -> str:
     if not text:
         return text or ""
     placeholders = load_placeholders()
-    if not any(ch.isdigit() or ch in _CHINESE_DIGITS or unicodedata.category(ch) == "No" for ch in text):
+    out, last = [], 0
+    for start, end, kind in find_numbers(text):
+        out += [text[last:start], placeholders[kind]]
+        last = end
+    return "".join(out) + text[last:] if out else text
+
+
+# How much of a message's end is kept to catch a number split across two messages: the longest
+# number (a 19-digit card) with separators between its digits.
+TAIL_CHARS = 48
+
+
+def number_tail(text: str) -> str:
+    """The end of ``text`` that could be the first part of a number continued in the next
+    message: its trailing run of digits and separators (at most :data:`TAIL_CHARS` characters),
+    or "" when it does not end in a digit. Pass it redacted text: it holds no whole number."""
+    probe, origin = _skeleton(text[-TAIL_CHARS:])
+    probe = probe.rstrip(" ")
+    run = len(probe) - len(probe.rstrip("0123456789Xx -+"))
+    if not run or not probe.rstrip(" -+")[-1:].isdigit():
+        return ""
+    return text[-TAIL_CHARS:][origin[len(probe) - run]:]
+
+
+def redact_continuation(tail: str, text: str) -> str:
+    """``text`` (as typed) with its beginning replaced when, read after ``tail`` (the
+    :func:`number_tail` of the sender's previous message, redacted), it completes a personal
+    number: the part of that number in ``text`` becomes the placeholder. The rest of ``text`` is
+    returned as it is: pass the result to :func:`redact`.
+
+    Raises:
+        PrivacyDataError: ``knowledge/privacy.yml`` is broken.
+    """
+    if not tail or not text:
         return text
-
-    def _id(m: re.Match) -> str | None:
-        return placeholders["id_card"] if is_valid_id_number(m.group(1)) else None
-
-    def _card(m: re.Match) -> str | None:
-        digits = re.sub(r"[^0-9]", "", m.group(1))
-        return placeholders["bank_card"] if 16 <= len(digits) <= 19 and luhn_ok(digits) else None
-
-    text = _replace(text, _ID_RE, _id)
-    text = _replace(text, _CARD_RE, _card)
-    return _replace(text, _PHONE_RE, lambda m: placeholders["mobile"])
+    offset = len(tail)
+    for start, end, kind in find_numbers(tail + text):
+        if start < offset < end:
+            return load_placeholders()[kind] + text[end - offset:]
+    return text
 
 
 def contains_personal_number(text: str) -> bool:

@@ -1,6 +1,7 @@
 """The staff review list: residents' questions worth a look, from the real conversations.
 
-A question is listed when NLU fell back on it, gave it low confidence, or the resident answered
+Only residents' conversations count: those that came through the staff channel (the console's
+测试问答, the evaluation) are left out. A question is listed when NLU fell back on it, gave it low confidence, or the resident answered
 it with 👎, and when staff marked its answer wrong in the console. Questions are grouped by
 similar text (same normalised text, or jieba word sets overlapping by half) and sorted by how
 often they were asked. Reads Rasa's own tracker-store table ``events`` through SQLAlchemy.
@@ -15,14 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import text as sql
 
 from bot import config
+from bot.channels import STAFF_CHANNEL
 from bot.normalize import normalize_text
 from bot.privacy import redact
 from knowledge import db
 
 LOW_CONFIDENCE = 0.5
 RECENT_EVENTS = 20_000
-# Conversations the system itself holds (console tests, evaluation, benchmarks) are not residents'.
-SYSTEM_SENDERS = ("console-", "eval-", "bench-", "warmup")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -71,11 +71,13 @@ def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: i
     listed: list[Asked] = []
     last: Asked | None = None
     for _id, sender, intent, data in rows:
-        if sender.startswith(SYSTEM_SENDERS):
-            continue
         try:
             event = json.loads(data or "{}")
         except ValueError:
+            continue
+        # The console's and the evaluation's own questions (the authenticated staff channel) are
+        # not residents'; a sender name proves nothing, anyone can choose one.
+        if event.get("input_channel") == STAFF_CHANNEL:
             continue
         text = (event.get("text") or "").strip()
         parse = event.get("parse_data") or {}

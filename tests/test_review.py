@@ -15,15 +15,17 @@ from tests.conftest import free_port
 ID_NUMBER = "450102199003071234"
 
 
-def _utterance(text: str, intent: str, confidence: float):
+def _utterance(text: str, intent: str, confidence: float, channel: str = "rest"):
     from rasa.shared.core.events import UserUttered
 
     return UserUttered(text, intent={"name": intent, "confidence": confidence},
-                       parse_data={"text": text, "intent": {"name": intent, "confidence": confidence}})
+                       parse_data={"text": text, "intent": {"name": intent, "confidence": confidence}},
+                       input_channel=channel)
 
 
 def _write_conversations(store) -> None:
-    """Two residents and one console test, written by Rasa's own tracker store."""
+    """Three residents (one naming itself like our tools) and one console test on the staff
+    channel, written by Rasa's own tracker store."""
     from rasa.shared.core.events import BotUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -32,12 +34,14 @@ def _write_conversations(store) -> None:
                           ("外国人养狗怎么登记", "nlu_fallback", 0.12)],
         "wechat-resident2": [("居住证办理条件", "ask_residence_permit_conditions", 0.41),
                              ("不好", "feedback_negative", 0.9)],
+        "eval-hides-nothing": [("养蜂要办什么证", "nlu_fallback", 0.08)],
         "console-hall01-1a2b": [("随便问问", "nlu_fallback", 0.05)],
     }
     for sender, turns in conversations.items():
         tracker = DialogueStateTracker(sender, slots=[])
+        channel = "staff" if sender.startswith("console-") else "rest"
         for text, intent, confidence in turns:
-            tracker.update(_utterance(text, intent, confidence))
+            tracker.update(_utterance(text, intent, confidence, channel))
             tracker.update(BotUttered(f"答复：{text}"))
         asyncio.run(store.save(tracker))
 
@@ -70,7 +74,8 @@ def test_review_list_from_the_tracker_store(tracker_settings):
     url = review.tracker_url_for(tracker_settings)
     assert url.startswith("postgresql" if tracker_settings.production else "sqlite")
     listed = {a.text: a for a in review.residents_questions(url)}
-    assert set(listed) == {"外国人养狗怎么登记", "居住证办理条件"}  # the console's own test is not a resident's
+    # the console's own test (staff channel) is not a resident's; a resident calling itself eval-… is
+    assert set(listed) == {"外国人养狗怎么登记", "居住证办理条件", "养蜂要办什么证"}
     assert listed["外国人养狗怎么登记"].reasons == {"fallback"}
     assert listed["居住证办理条件"].reasons == {"low_confidence", "thumbs_down"}
     turns = review.conversation(url, "web-resident1")
@@ -80,9 +85,9 @@ def test_review_list_from_the_tracker_store(tracker_settings):
 
 def test_only_the_newest_messages_are_read(tracker_settings):
     url = review.tracker_url_for(tracker_settings)
-    # the newest user message is the console's; the two before it are resident2's
-    newest = review.residents_questions(url, recent=3)
-    assert [a.text for a in newest] == ["居住证办理条件"]
+    # the four newest user messages: the console's, eval-hides-nothing's and resident2's two
+    newest = review.residents_questions(url, recent=4)
+    assert [a.text for a in newest] == ["养蜂要办什么证", "居住证办理条件"]
 
 
 def test_no_sqlite_tracker_yet_means_an_empty_list(tmp_path):

@@ -18,12 +18,14 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import takewhile
 
 from bot import config
-from bot.privacy import PrivacyDataError, redact
+from bot.channels import payload
+from bot.privacy import PrivacyDataError, contains_personal_number, number_tail, redact, redact_continuation
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,11 @@ RESTART_COMMANDS = ("/restart", "/session_start")
 EMPTY_MESSAGE = "/nlu_fallback"
 WINDOW_S = 60.0
 RECORD_WINDOW_S = 3600.0  # how long record() keeps an event
+# A number split across messages is caught when its parts come this close together.
+SPLIT_NUMBER_WINDOW_S = 120.0
+MAX_SENDER_CHARS = 128
+# Sender ids that hold a personal number are replaced by this prefix and a keyed hash.
+PSEUDONYM_PREFIX = "anon-"
 
 
 class RateLimiter:
@@ -253,6 +260,126 @@ def limiter_for(settings: config.Settings, namespace: str = "chat") -> RateLimit
         return shared
 
 
+class NumberTails:
+    """The end of each sender's previous message that could begin a personal number, so that a
+    number typed across two messages (``我的手机是139`` then ``12345678``) is still caught.
+
+    Only redacted text is kept (a tail never holds a whole number), for
+    :data:`SPLIT_NUMBER_WINDOW_S` seconds. With ``REDIS_URL`` set the tails are kept in Redis, so
+    the next message may reach another replica; while Redis is unreachable each process keeps its
+    own (bounded).
+    """
+
+    def __init__(self, window: float = SPLIT_NUMBER_WINDOW_S, max_keys: int = 50_000):
+        self.window = window
+        self._local: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._max_keys = max_keys
+        self._clients: dict[str, object] = {}
+
+    def _redis(self, url: str):
+        import redis
+
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                client = self._clients[url] = redis.Redis.from_url(url, socket_timeout=0.25,
+                                                                   socket_connect_timeout=0.25)
+            return client
+
+    def take(self, sender: str, settings: config.Settings) -> str:
+        """The tail kept for ``sender`` (removed), or "" when none is recent."""
+        if settings.redis_url:
+            from redis.exceptions import RedisError
+
+            try:
+                value = self._redis(settings.redis_url).getdel(f"gxga:tail:{sender}")
+                return value.decode("utf-8") if value else ""
+            except RedisError:
+                pass
+        with self._lock:
+            kept = self._local.pop(sender, None)
+        return kept[1] if kept and time.monotonic() - kept[0] <= self.window else ""
+
+    def keep(self, sender: str, tail: str, settings: config.Settings) -> None:
+        """Remember ``tail`` (redacted text) for ``sender``'s next message; "" keeps nothing."""
+        if not tail:
+            return
+        if settings.redis_url:
+            from redis.exceptions import RedisError
+
+            try:
+                self._redis(settings.redis_url).set(f"gxga:tail:{sender}", tail.encode("utf-8"),
+                                                    ex=max(1, int(self.window)))
+                return
+            except RedisError:
+                pass
+        with self._lock:
+            if len(self._local) >= self._max_keys:
+                self._local.pop(next(iter(self._local)))
+            self._local[sender] = (time.monotonic(), tail)
+
+
+TAILS = NumberTails()
+
+
+def _sender_key(settings: config.Settings) -> bytes:
+    """The pseudonym key: ``SENDER_HASH_KEY``, or a random one kept in ``var/sender_hash.key``."""
+    if settings.sender_hash_key:
+        return settings.sender_hash_key.encode("utf-8")
+    path = settings.var_dir / "sender_hash.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as out:
+            out.write(key)
+        return key
+
+
+def safe_sender(sender: str, settings: config.Settings) -> str:
+    """The conversation id to store for ``sender``: itself, or, when it holds an ID-card, mobile
+    or bank-card number (``13912345678`` as a REST sender), a keyed hash of it, the same every
+    time, so the conversation continues without the number being stored or logged.
+
+    Raises:
+        PrivacyDataError: ``knowledge/privacy.yml`` is broken.
+    """
+    if not contains_personal_number(sender):
+        return sender
+    import hmac
+
+    return PSEUDONYM_PREFIX + hmac.new(_sender_key(settings), sender.encode("utf-8"), "sha256").hexdigest()[:32]
+
+
+def log_id(sender: str) -> str:
+    """How a sender appears in our logs: a short hash, never the id itself."""
+    import hashlib
+
+    return "s:" + hashlib.sha256(sender.encode("utf-8")).hexdigest()[:12]
+
+
+def sender_problem(sender: object) -> str | None:
+    """Why ``sender`` cannot name a conversation (missing, empty, not text, too long), or None."""
+    if sender is None:
+        return "sender is required"
+    if isinstance(sender, bool) or not isinstance(sender, (str, int)):
+        return "sender must be a string"
+    text = str(sender).strip()
+    if not text:
+        return "sender must not be empty"
+    if len(text) > MAX_SENDER_CHARS:
+        return f"sender over {MAX_SENDER_CHARS} characters"
+    if any(unicodedata.category(ch)[0] == "C" for ch in text):
+        return "sender must not contain control characters"
+    return None
+
+
 @dataclass
 class Prepared:
     """A message ready for the dialogue, or the reason it is refused."""
@@ -279,18 +406,30 @@ def client_ip(peer: str | None, forwarded_for: str | None, settings: config.Sett
     return None
 
 
-def prepare(text: str, sender: str, ip: str | None, settings: config.Settings | None = None) -> Prepared:
-    """Apply the limits and redaction to one incoming message."""
+def prepare(text: str, sender: str, ip: str | None, settings: config.Settings | None = None,
+            limited: bool = True) -> Prepared:
+    """Apply the limits, the payload check and redaction to one incoming message.
+
+    Args:
+        text: the message as received.
+        sender: the conversation id (already passed through :func:`safe_sender`).
+        ip: the client's address, None for our own tools.
+        settings: the process's settings.
+        limited: False for the authenticated staff channel (no rate limits).
+    """
     settings = settings or config.load()
     limiter = limiter_for(settings)
-    if not limiter.allow(f"sender:{sender}", settings.rate_limit_sender):
+    if limited and not limiter.allow(f"sender:{sender}", settings.rate_limit_sender):
         return Prepared(text="", refused="rate_limited")
-    if ip and not limiter.allow(f"ip:{ip}", settings.rate_limit_ip):
+    if limited and ip and not limiter.allow(f"ip:{ip}", settings.rate_limit_ip):
         return Prepared(text="", refused="rate_limited")
     if len(text) > settings.max_message_chars:
         return Prepared(text="", refused="too_long")
+    text = payload.sanitize(text)
     try:
-        cleaned = redact(text)
+        tail = TAILS.take(sender, settings)
+        cleaned = redact(redact_continuation(tail, text) if tail else text)
+        TAILS.keep(sender, number_tail(cleaned), settings)
     except PrivacyDataError as exc:
         # nothing may be stored unredacted: refuse politely until the data file is mended
         log.error("redaction unavailable, message refused: %s", exc)

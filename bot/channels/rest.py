@@ -1,11 +1,20 @@
 """The REST channel residents' clients use: Rasa's REST protocol with input checks.
 
 ``POST /webhooks/rest/webhook`` with ``{"sender": "...", "message": "..."}`` as Rasa's own
-``RestInput``, but: a body that is not a JSON object, or a sender or message of the wrong type,
-gets 400 with a JSON error instead of a server error; a body over :data:`MAX_BODY_BYTES` gets
-413; and every message goes through :mod:`bot.channels.guard` (rate limits, length, privacy
-redaction, an apology when the dialogue gave no answer, an empty message treated as not
-understood rather than silently ignored).
+``RestInput``, but:
+
+- a body that is not a JSON object, nested deeper than :data:`bot.jsonlimits.MAX_DEPTH`, with a
+  number out of range, a sender that is missing, empty or over 128 characters (never truncated:
+  two long ids must not share a conversation), or a message that is not text gets 400 with a JSON
+  error instead of a server error; a body over :data:`MAX_BODY_BYTES` gets 413 (the Rasa
+  server's Sanic refuses far larger ones from ``Content-Length`` before reading them);
+- every message goes through :mod:`bot.channels.guard` (rate limits with ``Retry-After``, length,
+  typed payloads checked, privacy redaction, a sender id holding a personal number replaced by
+  a pseudonym, an apology when the dialogue gave no answer, an empty message treated as not
+  understood rather than silently ignored).
+
+:class:`bot.channels.staff.StaffInput` is the same protocol for the console and the evaluation,
+behind the API token.
 """
 
 from __future__ import annotations
@@ -20,11 +29,12 @@ from sanic.response import HTTPResponse
 
 from bot import config
 from bot.channels import guard
+from bot.jsonlimits import JsonBodyError, loads
+from bot.privacy import PrivacyDataError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_SENDER_CHARS = 128
 
 
 def _error(status: int, message: str) -> HTTPResponse:
@@ -32,7 +42,13 @@ def _error(status: int, message: str) -> HTTPResponse:
 
 
 class RestInput(InputChannel):
-    """Rasa's REST channel protocol with strict input handling (see the module docstring)."""
+    """Rasa's REST channel protocol with strict input handling (see the module docstring).
+
+    Subclasses change who may post (:meth:`refuse`) and whether the rate limits apply
+    (:attr:`limited`).
+    """
+
+    limited = True
 
     @classmethod
     def name(cls) -> Text:
@@ -47,25 +63,30 @@ class RestInput(InputChannel):
         """No credentials are needed (limits come from bot.config)."""
         return cls()
 
+    def refuse(self, request: Request) -> HTTPResponse | None:
+        """The response for a caller who may not post here, or None (anyone may, on REST)."""
+        return None
+
     @staticmethod
     def parse_body(request: Request) -> tuple[str, str] | HTTPResponse:
         """``(sender, text)`` from the request, or the error response to send."""
         if len(request.body or b"") > MAX_BODY_BYTES:
             return _error(413, f"request body over {MAX_BODY_BYTES} bytes")
         try:
-            body = request.json
-        except Exception:  # noqa: BLE001 - sanic raises its own InvalidUsage for bad JSON
-            return _error(400, "body is not valid JSON")
+            body = loads(request.body, max_bytes=MAX_BODY_BYTES)
+        except JsonBodyError as exc:
+            return _error(400, str(exc))
         if not isinstance(body, dict):
             return _error(400, 'body must be a JSON object {"sender": ..., "message": ...}')
-        sender, text = body.get("sender", "default"), body.get("message", "")
-        if not isinstance(sender, (str, int)) or not str(sender).strip():
-            return _error(400, "sender must be a non-empty string")
+        sender, text = body.get("sender"), body.get("message", "")
+        problem = guard.sender_problem(sender)
+        if problem:
+            return _error(400, problem)
         if text is None:
             text = ""
         if not isinstance(text, str):
             return _error(400, "message must be a string")
-        return str(sender).strip()[:MAX_SENDER_CHARS], text
+        return str(sender).strip(), text
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """GET / (health) and POST /webhook."""
@@ -77,20 +98,30 @@ class RestInput(InputChannel):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            refused = self.refuse(request)
+            if refused is not None:
+                return refused
             parsed = self.parse_body(request)
             if isinstance(parsed, HTTPResponse):
                 return parsed
-            sender, text = parsed
+            given, text = parsed
+            try:
+                sender = guard.safe_sender(given, self.settings)
+            except PrivacyDataError as exc:
+                log.error("redaction unavailable, message refused: %s", exc)
+                return response.json(guard.reply_messages(["unavailable"], "-"))
             ip = guard.client_ip(request.ip, request.headers.get("X-Forwarded-For"), self.settings)
-            prepared = guard.prepare(text, sender, ip, self.settings)
+            prepared = guard.prepare(text, sender, ip, self.settings, limited=self.limited)
+            if prepared.refused == "rate_limited":
+                return response.json(guard.reply_messages([prepared.refused], sender), status=429,
+                                     headers={"Retry-After": str(int(guard.WINDOW_S))})
             if prepared.refused:
-                status = 429 if prepared.refused == "rate_limited" else 200
-                return response.json(guard.reply_messages([prepared.refused], sender), status=status)
+                return response.json(guard.reply_messages([prepared.refused], sender))
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(UserMessage(prepared.text, collector, sender, input_channel=self.name()))
             except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
-                log.exception("REST message from %s failed", sender)
+                log.exception("%s message from %s failed", self.name(), guard.log_id(sender))
             return response.json(guard.finish(collector.messages, prepared, sender))
 
         return hook
