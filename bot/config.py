@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,14 @@ def _env_seconds(name: str, default: float, upper: float) -> float:
     return seconds
 
 
+def _env_secret(name: str, min_chars: int) -> str | None:
+    raw = _env_text(name)
+    if raw is not None and len(raw) < min_chars:
+        raise ConfigError(f"{name} is too short: use at least {min_chars} random characters, e.g. "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return raw
+
+
 def _env_aes_key(name: str) -> str | None:
     raw = _env_text(name)
     if raw is None:
@@ -96,6 +106,37 @@ def _env_int(name: str, default: int) -> int:
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = os.environ.get(name, "").strip()
     return tuple(x.strip() for x in raw.split(",") if x.strip()) if raw else default
+
+
+_HOST_SOURCE = re.compile(
+    r"(?:https?://)?(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(?::(?P<port>\d{1,5}|\*))?(?:/[a-z0-9._~%/-]*)?", re.IGNORECASE)
+
+
+def _env_frame_ancestors(name: str) -> str:
+    """CSP ``frame-ancestors`` sources, space-joined: ``'self'`` (the default), ``'none'`` alone,
+    ``https:``/``http:``, or hosts and origins (``https://*.example.gov.cn:8443``); commas or
+    spaces between them. ConfigError for anything else (a bare ``self``, a ``;`` that would start
+    another directive, a port out of range)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return "'self'"
+    if any(unicodedata.category(ch)[0] == "C" for ch in raw):
+        raise ConfigError(f"{name} must not contain control characters or line breaks")
+    sources = [s for s in re.split(r"[\s,]+", raw) if s]
+    for source in sources:
+        lowered = source.lower()
+        if lowered in ("'self'", "'none'", "https:", "http:"):
+            continue
+        host = _HOST_SOURCE.fullmatch(source)
+        port = host and host.group("port")
+        if lowered in ("self", "none") or not host or (port and port != "*" and not 0 < int(port) < 65536):
+            raise ConfigError(
+                f"{name}={raw!r}: {source!r} is not a frame-ancestors source; use 'self' or 'none' (with the "
+                "single quotes), https:, or origins such as https://www.example.gov.cn")
+    if "'none'" in (s.lower() for s in sources) and len(sources) > 1:
+        raise ConfigError(f"{name}={raw!r}: 'none' cannot be combined with other sources")
+    return " ".join(s.lower() if s.lower() in ("'self'", "'none'") else s for s in sources)
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -136,6 +177,8 @@ class Settings:
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = field(default=None, repr=False)
     wechat_aes_key: str | None = field(default=None, repr=False)
+    # ACTION_SERVER_TOKEN: the secret the action server requires and Rasa sends (bot/action_server.py)
+    action_server_token: str | None = field(default=None, repr=False)
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_timeout: float = 4.0
     redis_url: str | None = None
@@ -157,6 +200,9 @@ class Settings:
     cluster_port: int = 8000  # CLUSTER_PORT: nginx in front of `make cluster`
     # RASA_URL: where the web server and the console reach Rasa (a Service or nginx in production).
     rasa_api_url: str | None = None
+    # WEB_FRAME_ANCESTORS: who may embed the resident page in a frame (CSP frame-ancestors sources,
+    # space-separated); the staff console may never be framed.
+    web_frame_ancestors: str = "'self'"
 
     @property
     def production(self) -> bool:
@@ -188,6 +234,8 @@ class Settings:
             problems.append("LOCK_STORE_HOST (or REDIS_URL) is not set (Rasa's lock store on Redis)")
         if self.redis_url is None:
             problems.append("REDIS_URL is not set (the WeChat channel's store would be per process)")
+        if self.action_server_token is None:
+            problems.append("ACTION_SERVER_TOKEN is not set (the secret the action servers require from Rasa)")
         for name, url in (("DATABASE_URL", self.database_url), ("APP_DATABASE_URL", self.app_database_url)):
             if url.startswith("sqlite"):
                 problems.append(f"{name} is SQLite ({url}); point it at PostgreSQL")
@@ -258,6 +306,7 @@ def load() -> Settings:
         rasa_port=_env_port("RASA_PORT", 5005),
         action_port=_env_port("ACTION_PORT", 5055),
         rasa_api_token=os.environ.get("RASA_API_TOKEN", "").strip() or None,
+        action_server_token=_env_secret("ACTION_SERVER_TOKEN", min_chars=16),
         wechat_token=_env_text("WECHAT_TOKEN"),
         wechat_app_id=_env_text("WECHAT_APP_ID"),
         wechat_app_secret=_env_text("WECHAT_APP_SECRET"),
@@ -269,6 +318,7 @@ def load() -> Settings:
         sender_hash_key=_env_text("SENDER_HASH_KEY"),
         web_host=os.environ.get("WEB_HOST", "").strip() or "0.0.0.0",
         web_port=_env_port("WEB_PORT", 8080),
+        web_frame_ancestors=_env_frame_ancestors("WEB_FRAME_ANCESTORS"),
         console_session_hours=_env_seconds("CONSOLE_SESSION_HOURS", 8.0, upper=24 * 30),
         # Set CONSOLE_SECURE_COOKIE=1 when the console is served over HTTPS (behind a proxy).
         console_secure_cookie=os.environ.get("CONSOLE_SECURE_COOKIE", "").strip().lower() in ("1", "true", "yes"),

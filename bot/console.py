@@ -23,6 +23,8 @@ from aiohttp import ClientError, web
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import config, review, store
+from bot.channels import STAFF_CHANNEL, bearer_header
+from bot.jsonlimits import JsonBodyError, bounded_int, loads
 from bot.normalize import normalize_text
 
 log = logging.getLogger(__name__)
@@ -30,12 +32,22 @@ log = logging.getLogger(__name__)
 COOKIE = "gxga_console"
 CSRF_COOKIE = "gxga_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-# Login throttling: this many failures per account or per client address in the window lock it out.
+# Login throttling. Each attempt takes a slot before the password is checked, and a right
+# password hands its slots back, so only failures (and attempts in flight) count: this many per
+# account *and client address*, and this many per address over all accounts, in the window. There
+# is deliberately no limit per account alone: it would let anyone, from anywhere, lock a staff
+# member out; guessing from many addresses is bounded per address instead, and by the bcrypt cost
+# and the minimum password length (bot.store).
 LOGIN_FAILURES = 5
-LOGIN_FAILURES_PER_IP = 20  # a hall shares one address: lock accounts sooner than the address
+LOGIN_FAILURES_PER_IP = 20  # a hall shares one address: lock an account sooner than the address
 LOGIN_WINDOW_S = 15 * 60
+# The login limiter (bot.channels.guard; in Redis when REDIS_URL is set).
+LIMITER_KEY = web.AppKey("console_login_limiter", object)
 MAX_CASE_BYTES = 512 * 1024
 MAX_CASES = 1000
+MAX_JSON_BYTES = 16 * 1024
+MAX_CITED = 20  # a review's cited measures (the column holds about 30 numbers)
+MAX_NAME_CHARS = 100  # intent names, as the review columns hold them
 
 
 def _settings(request: web.Request) -> config.Settings:
@@ -51,11 +63,40 @@ def _page(name: str) -> web.FileResponse:
     return web.FileResponse(config.PROJECT_ROOT / "web" / name, headers={"Cache-Control": "no-store"})
 
 
-def _failure_counter(settings: config.Settings):
-    """The login-failure counters: in Redis (shared by every replica) when REDIS_URL is set."""
-    from bot.channels.guard import limiter_for
+def client_address(request: web.Request) -> str:
+    """The staff member's address: the peer, or behind a proxy in ``TRUSTED_PROXIES`` the last
+    untrusted ``X-Forwarded-For`` hop (the channel guard's rule, so a client cannot choose its
+    address by writing the header); the peer itself when that leaves none (a local tool)."""
+    from bot.channels.guard import client_ip
 
-    return limiter_for(settings, namespace="console")
+    peer = request.remote
+    return client_ip(peer, request.headers.get("X-Forwarded-For"), _settings(request)) or peer or "unknown"
+
+
+def _reserve_attempt(request: web.Request, username: str, address: str) -> list[tuple[str, object]] | None:
+    """Take a slot of every login limit for this attempt before the password is checked, each in
+    one atomic step, so concurrent guesses cannot all pass the limit; None (nothing kept) when one
+    is full.
+
+    Returns:
+        ``(key, token)`` of each slot, to hand back with :func:`_release` after a right password.
+    """
+    limiter = request.app[LIMITER_KEY]
+    limits = ((f"ip:{address}", LOGIN_FAILURES_PER_IP), (f"user:{username.lower()}|ip:{address}", LOGIN_FAILURES))
+    taken: list[tuple[str, object]] = []
+    for key, limit in limits:
+        token = limiter.reserve(key, limit, LOGIN_WINDOW_S)
+        if token is None:
+            _release(request, taken)
+            return None
+        taken.append((key, token))
+    return taken
+
+
+def _release(request: web.Request, slots: list[tuple[str, object]]) -> None:
+    limiter = request.app[LIMITER_KEY]
+    for key, token in slots:
+        limiter.release(key, token)
 
 
 def _csrf_ok(request: web.Request, submitted: str | None) -> bool:
@@ -82,25 +123,32 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """Check the CSRF token, the throttle and the credentials; on success set the session cookie."""
+    """Check the CSRF token, the throttle and the credentials; on success set the session cookie.
+
+    The attempt takes its throttle slots (:func:`_reserve_attempt`) before the one bcrypt check
+    of :func:`bot.store.login`, and gives them back when the password was right.
+    """
     form = await request.post()
     if not _csrf_ok(request, str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the login page")
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
     settings = _settings(request)
-    failures = _failure_counter(settings)
-    limits = {f"user:{username.lower()}": LOGIN_FAILURES, f"ip:{request.remote}": LOGIN_FAILURES_PER_IP}
-    if any(failures.count(k, LOGIN_WINDOW_S) >= n for k, n in limits.items()):
-        log.warning("console login throttled for %r from %s", username, request.remote)
+    address = client_address(request)
+    slots = _reserve_attempt(request, username, address)
+    if slots is None:
+        log.warning("console login throttled for %r from %s", username, address)
         raise web.HTTPFound("/console/login?locked=1")
-    token = await asyncio.get_running_loop().run_in_executor(
-        None, partial(store.login, username, password, settings.console_session_hours, settings.app_database_url)
-    )
+    try:
+        token = await asyncio.get_running_loop().run_in_executor(
+            None, partial(store.login, username, password, settings.console_session_hours, settings.app_database_url)
+        )
+    except Exception:
+        _release(request, slots)  # the account database failed: no verdict on the password
+        raise
     if token is None:
-        for k in limits:
-            failures.record(k)
-        log.warning("console login failed for %r", username)
+        log.warning("console login failed for %r from %s", username, address)
         raise web.HTTPFound("/console/login?failed=1")
+    _release(request, slots)  # a right password: only wrong ones (and a dropped request) keep theirs
     response = web.HTTPFound("/console")
     response.set_cookie(COOKIE, token, max_age=int(settings.console_session_hours * 3600), httponly=True,
                         samesite="Strict", path="/console", secure=settings.console_secure_cookie)
@@ -138,16 +186,29 @@ async def require_staff(request: web.Request, handler):
     return await handler(request)
 
 
-async def _json_body(request: web.Request, limit: int = 16 * 1024) -> dict:
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _json_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict:
+    """The request's JSON object, parsed within :mod:`bot.jsonlimits` limits.
+
+    Raises:
+        web.HTTPRequestEntityTooLarge: over ``limit`` bytes (refused from ``Content-Length`` first).
+        web.HTTPBadRequest: not UTF-8, not JSON, nested too deep, a number out of range, or not an
+            object (a JSON ``{"error": ...}`` body saying which).
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     raw = await request.read()
     if len(raw) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
     try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}), content_type="application/json") from exc
+        body = loads(raw, max_bytes=limit, empty={})
+    except JsonBodyError as exc:
+        raise _bad_request(str(exc)) from exc
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json")
+        raise _bad_request("body must be a JSON object")
     return body
 
 
@@ -168,14 +229,23 @@ async def ask(request: web.Request) -> web.Response:
     if not isinstance(question, str) or not question.strip() or len(question) > max_chars:
         return web.json_response({"error": f"text must be 1-{max_chars} characters"}, status=400)
     settings, session = _settings(request), request.app["rasa_session"]
+    if not settings.rasa_api_token:
+        return web.json_response({"error": "RASA_API_TOKEN is not set: the console cannot reach the staff channel"},
+                                 status=503)
     base = request.app["rasa_url"]
     try:
         async with session.post(f"{base}/model/parse", params={"token": settings.rasa_api_token or ""},
                                 json={"text": question}) as resp:
             parsed = await resp.json() if resp.status == 200 else {}
+        # The staff channel (bot/channels/staff.py) stores the conversation as staff traffic.
         sender = f"console-{request['staff']}-{uuid.uuid4().hex[:8]}"
-        async with session.post(f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": question}) as resp:
-            replies = await resp.json() if resp.status == 200 else []
+        async with session.post(f"{base}/webhooks/{STAFF_CHANNEL}/webhook", json={"sender": sender, "message": question},
+                                headers=bearer_header(settings.rasa_api_token)) as resp:
+            if resp.status != 200:
+                log.warning("the staff channel answered %s", resp.status)
+                return web.json_response({"error": f"the Rasa server's staff channel answered {resp.status}"},
+                                         status=502)
+            replies = await resp.json()
     except (ClientError, asyncio.TimeoutError):
         return web.json_response({"error": "the Rasa server is unavailable"}, status=503)
     cited = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
@@ -203,20 +273,65 @@ async def ask(request: web.Request) -> web.Response:
     })
 
 
-async def add_review(request: web.Request) -> web.Response:
-    """Store a right/wrong verdict on an answer."""
-    body = await _json_body(request)
+def _optional_text(body: dict, name: str, max_chars: int | None = None) -> str | None:
+    """``body[name]`` as text (None when absent, null or empty).
+
+    Raises:
+        ValueError: not a string, or over ``max_chars`` characters.
+    """
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    if max_chars is not None and len(value) > max_chars:
+        raise ValueError(f"{name} over {max_chars} characters")
+    return value
+
+
+def review_fields(body: dict) -> dict:
+    """The arguments of :func:`bot.store.record_review` from a review request's body.
+
+    Raises:
+        ValueError: a field of the wrong type or out of range: ``verdict`` not right/wrong,
+            ``cited`` not a list of at most :data:`MAX_CITED` measure numbers 1-50,
+            ``correct_measure`` not a measure number 1-50 (a number or its digits), a text field
+            that is not text, an intent name over :data:`MAX_NAME_CHARS` characters.
+    """
+    verdict = body.get("verdict")
+    if verdict not in ("right", "wrong"):
+        raise ValueError("verdict must be 'right' or 'wrong'")
+    cited = body.get("cited")
+    if cited is None:
+        cited = []
+    if not isinstance(cited, list) or len(cited) > MAX_CITED:
+        raise ValueError(f"cited must be a list of at most {MAX_CITED} measure numbers")
+    numbers = [bounded_int(n, 1, 50) for n in cited]
+    if None in numbers:
+        raise ValueError("cited measure numbers must be whole numbers 1-50")
     correct_measure = body.get("correct_measure")
+    if correct_measure is not None and correct_measure != "":
+        correct_measure = bounded_int(correct_measure, 1, 50)
+        if correct_measure is None:
+            raise ValueError("correct_measure must be a whole number 1-50")
+    else:
+        correct_measure = None
+    return {
+        "question": _optional_text(body, "question") or "", "intent": _optional_text(body, "intent", MAX_NAME_CHARS),
+        "cited": numbers, "verdict": verdict, "correct_measure": correct_measure,
+        "correct_intent": _optional_text(body, "correct_intent", MAX_NAME_CHARS),
+        "comment": _optional_text(body, "comment") or "",
+    }
+
+
+async def add_review(request: web.Request) -> web.Response:
+    """Store a right/wrong verdict on an answer (400 for any field of the wrong type or range)."""
+    body = await _json_body(request)
     try:
-        review_id = store.record_review(
-            username=request["staff"], question=str(body.get("question") or ""), intent=body.get("intent"),
-            cited=[int(n) for n in body.get("cited") or []], verdict=str(body.get("verdict") or ""),
-            correct_intent=(str(body["correct_intent"]) if body.get("correct_intent") else None),
-            correct_measure=int(correct_measure) if correct_measure not in (None, "") else None,
-            comment=str(body.get("comment") or ""), url=_settings(request).app_database_url,
-        )
-    except (TypeError, ValueError) as exc:
+        fields = review_fields(body)
+    except ValueError as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    review_id = store.record_review(username=request["staff"], url=_settings(request).app_database_url, **fields)
     return web.json_response({"id": review_id}, status=201)
 
 
@@ -311,8 +426,18 @@ async def whoami(request: web.Request) -> web.Response:
     return web.json_response({"user": request["staff"], "intents": intents})
 
 
+async def _prepare_login(app: web.Application) -> None:
+    """Make the login's stand-in hash before the first request (bot.store.prepare_login)."""
+    await asyncio.get_running_loop().run_in_executor(None, store.prepare_login)
+
+
 def add_routes(app: web.Application) -> None:
-    """Mount the console on ``app`` (its middleware guards /console/api/)."""
+    """Mount the console on ``app`` (its middleware guards /console/api/; ``app["settings"]``
+    must be set)."""
+    from bot.channels.guard import limiter_for
+
+    app[LIMITER_KEY] = limiter_for(app["settings"], namespace="console")
+    app.on_startup.append(_prepare_login)
     app.middlewares.append(require_staff)
     app.router.add_get("/console", console_page)
     app.router.add_get("/console/", console_page)

@@ -8,6 +8,7 @@ passed through :func:`bot.privacy.redact` before it is stored.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -156,6 +157,30 @@ class ReviewRecord:
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 MIN_PASSWORD_CHARS = 10
+BCRYPT_ROUNDS = 12
+_DUMMY_LOCK = threading.Lock()
+_dummy_hash: bytes | None = None
+
+
+def _unknown_user_hash() -> bytes:
+    """A bcrypt hash (cost :data:`BCRYPT_ROUNDS`) of a random secret, made once per process on
+    first use: checking a password against it costs what checking a real account's does, so the
+    time of a failed login does not tell whether the username exists."""
+    global _dummy_hash
+    with _DUMMY_LOCK:
+        if _dummy_hash is None:
+            import secrets
+
+            import bcrypt
+
+            _dummy_hash = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=BCRYPT_ROUNDS))
+        return _dummy_hash
+
+
+def prepare_login() -> None:
+    """Make the stand-in hash of :func:`login` now (a server calls this at start-up, so even the
+    first login for an unknown name costs one bcrypt check, not two)."""
+    _unknown_user_hash()
 
 
 def _hash_token(token: str) -> str:
@@ -165,7 +190,7 @@ def _hash_token(token: str) -> str:
 
 
 def add_staff_user(username: str, password: str, url: str | None = None) -> int:
-    """Create a console account (bcrypt, cost 12).
+    """Create a console account (bcrypt at :data:`BCRYPT_ROUNDS`).
 
     Raises:
         ValueError: a malformed username, a password under :data:`MIN_PASSWORD_CHARS`
@@ -179,7 +204,7 @@ def add_staff_user(username: str, password: str, url: str | None = None) -> int:
         raise ValueError(f"password: at least {MIN_PASSWORD_CHARS} characters")
     url = url or app_url()
     ensure_schema(url)
-    digest = bcrypt.hashpw(password.encode("utf-8")[:72], bcrypt.gensalt(rounds=12)).decode("ascii")
+    digest = bcrypt.hashpw(password.encode("utf-8")[:72], bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode("ascii")
     with db.session_scope(url) as session:
         if session.execute(select(StaffUser.id).where(StaffUser.username == username)).first():
             raise ValueError(f"username {username!r} exists")
@@ -190,7 +215,11 @@ def add_staff_user(username: str, password: str, url: str | None = None) -> int:
 
 
 def login(username: str, password: str, hours: float, url: str | None = None) -> str | None:
-    """A new session token for valid credentials, else None (same time spent either way)."""
+    """A new session token for valid credentials, else None.
+
+    Exactly one bcrypt check runs whether or not the account exists (an unknown name is checked
+    against a stand-in hash of the same cost), so the time taken does not reveal usernames.
+    """
     import secrets
     from datetime import timedelta
 
@@ -200,9 +229,9 @@ def login(username: str, password: str, hours: float, url: str | None = None) ->
     ensure_schema(url)
     with db.session_scope(url) as session:
         user = session.execute(select(StaffUser).where(StaffUser.username == (username or ""))).scalar_one_or_none()
-        stored = user.password_hash.encode("ascii") if user else bcrypt.hashpw(b"-", bcrypt.gensalt(rounds=12))
-        ok = bcrypt.checkpw((password or "").encode("utf-8")[:72], stored) and user is not None
-        if not ok:
+        stored = user.password_hash.encode("ascii") if user else _unknown_user_hash()
+        matches = bcrypt.checkpw((password or "").encode("utf-8")[:72], stored)
+        if user is None or not matches:
             return None
         token = secrets.token_urlsafe(32)
         session.add(StaffSession(token_sha256=_hash_token(token), user_id=user.id,

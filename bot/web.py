@@ -5,25 +5,40 @@ REST channel, so a browser talks to one origin and the Rasa server need not be e
 
 Routes: ``GET /`` (chat page), ``GET /static/…``, ``POST /api/message`` (``{"sender", "message"}``
 → the bot's messages), ``GET /health``.
+
+Every response carries ``X-Content-Type-Options: nosniff`` and a ``Content-Security-Policy``
+allowing scripts, styles and requests from this origin only (the pages have nothing inline). The
+resident page may be framed by the origins of ``WEB_FRAME_ANCESTORS`` (it is meant to be
+embedded in a government portal); the staff console by none (``frame-ancestors 'none'`` and
+``X-Frame-Options: DENY``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-from pathlib import Path
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from bot import config
+from bot.channels import guard
+from bot.jsonlimits import JsonBodyError, loads
 
 log = logging.getLogger(__name__)
 
 WEB_ROOT = config.PROJECT_ROOT / "web"
 MAX_BODY_BYTES = 16 * 1024
 MAX_MESSAGE_CHARS = 2000
+# The page's sender ids reach the REST channel as "web-<id>", which must fit its 128 characters.
+SENDER_PREFIX = "web-"
+MAX_SENDER_CHARS = guard.MAX_SENDER_CHARS - len(SENDER_PREFIX)
+# A rate-limited message is answered 429 with Retry-After; this when Rasa's answer has none.
+DEFAULT_RETRY_AFTER_S = 60
+# Scripts, styles, requests and forms from this origin only; nothing inline, no plugins.
+BASE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+               "object-src 'none'; base-uri 'none'; form-action 'self'")
+CONSOLE_STATIC = ("/static/console.js", "/static/console.css", "/static/login.js")
 
 
 def message_limits(settings: config.Settings) -> tuple[int, int]:
@@ -32,6 +47,8 @@ def message_limits(settings: config.Settings) -> tuple[int, int]:
     ``too_long``; only beyond that, or beyond 2,000 characters, is the request refused here."""
     chars = max(MAX_MESSAGE_CHARS, 2 * settings.max_message_chars)
     return chars, max(MAX_BODY_BYTES, 4 * chars + 1024)
+
+
 RASA_TIMEOUT_S = 30
 
 
@@ -49,11 +66,42 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def sender_problem(sender: object) -> str | None:
+    """Why ``sender`` cannot name a web page conversation (missing, not text, empty, over
+    :data:`MAX_SENDER_CHARS` characters, control characters), or None. Never truncated: two
+    long ids with one prefix must not share a conversation."""
+    if sender is None:
+        return "sender is required"
+    if not isinstance(sender, str):
+        return "sender must be a string"
+    if len(sender.strip()) > MAX_SENDER_CHARS:
+        return f"sender over {MAX_SENDER_CHARS} characters"
+    return guard.sender_problem(sender)
+
+
+async def _rate_limited(resp) -> web.Response:
+    """Rasa's 429 passed on: its messages (the polite ``rate_limited`` text) and ``Retry-After``
+    (:data:`DEFAULT_RETRY_AFTER_S` when it sent none or a malformed one)."""
+    retry_after = (resp.headers.get("Retry-After") or "").strip()
+    if not (retry_after.isascii() and retry_after.isdigit() and len(retry_after) <= 6):
+        retry_after = str(DEFAULT_RETRY_AFTER_S)
+    try:
+        messages = await resp.json(content_type=None)
+    except ValueError:
+        messages = None
+    if not (isinstance(messages, list) and any(isinstance(m, dict) and m.get("text") for m in messages)):
+        messages = guard.reply_messages(["rate_limited"], "-")
+    return web.json_response(messages, status=429, headers={"Retry-After": retry_after})
+
+
 async def message(request: web.Request) -> web.Response:
     """Forward one message to Rasa's REST channel and return the bot's messages.
 
-    400 for a body that is not ``{"sender": str, "message": str}``, 413 over the size limits,
-    503 when the Rasa server cannot be reached (the page then shows its own apology).
+    400 (``{"error": ...}``) for a body that is not ``{"sender": str, "message": str}`` within the
+    JSON limits of :mod:`bot.jsonlimits` or a sender that :func:`sender_problem` refuses, 413 over
+    the size limits, 429 with ``Retry-After`` and the polite text when the channel's rate limits
+    refuse the message, 503 when the Rasa server cannot be reached (the page then shows its own
+    apology).
     """
     max_chars, max_bytes = message_limits(request.app["settings"])
     if request.content_length and request.content_length > max_bytes:
@@ -62,14 +110,17 @@ async def message(request: web.Request) -> web.Response:
     if len(raw) > max_bytes:
         return _json_error(413, "request too large")
     try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        return _json_error(400, "body is not valid JSON")
-    if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not isinstance(body.get("message"), str):
+        body = loads(raw, max_bytes=max_bytes)
+    except JsonBodyError as exc:
+        return _json_error(400, str(exc))
+    if not isinstance(body, dict):
         return _json_error(400, 'expected {"sender": string, "message": string}')
-    sender, text = body["sender"].strip()[:128], body["message"]
-    if not sender:
-        return _json_error(400, "sender must not be empty")
+    problem = sender_problem(body.get("sender"))
+    if problem:
+        return _json_error(400, problem)
+    if not isinstance(body.get("message"), str):
+        return _json_error(400, "message must be a string")
+    sender, text = body["sender"].strip(), body["message"]
     if len(text) > max_chars:
         return _json_error(413, f"message over {max_chars} characters")
     session: ClientSession = request.app["rasa_session"]
@@ -77,17 +128,41 @@ async def message(request: web.Request) -> web.Response:
         # The REST channel limits per client IP: tell it who the resident is.
         forwarded = request.headers.get("X-Forwarded-For")
         hops = f"{forwarded}, {request.remote}" if forwarded else (request.remote or "")
-        async with session.post(request.app["rasa_rest_url"], json={"sender": f"web-{sender}", "message": text},
+        async with session.post(request.app["rasa_rest_url"], json={"sender": SENDER_PREFIX + sender, "message": text},
                                 headers={"X-Forwarded-For": hops}) as resp:
             if resp.status == 429:
-                return web.json_response(await resp.json(), status=429)
+                return await _rate_limited(resp)
             if resp.status != 200:
-                log.warning("Rasa answered %s for sender %s", resp.status, sender)
+                log.warning("Rasa answered %s for sender %s", resp.status, guard.log_id(sender))
                 return _json_error(502, "the assistant could not answer")
             return web.json_response(await resp.json())
     except (ClientError, asyncio.TimeoutError) as exc:
         log.warning("Rasa unreachable: %s", exc)
         return _json_error(503, "the assistant is unavailable")
+
+
+def security_headers(path: str, settings: config.Settings) -> dict[str, str]:
+    """The security headers of a response to ``path``: the console's pages, APIs and static
+    files may not be framed at all, the resident page (and everything else) only by
+    ``WEB_FRAME_ANCESTORS``."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if path == "/console" or path.startswith("/console/") or path in CONSOLE_STATIC:
+        headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors 'none'"
+        headers["X-Frame-Options"] = "DENY"
+        return headers
+    ancestors = settings.web_frame_ancestors
+    headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors {ancestors}"
+    # X-Frame-Options (for browsers without CSP 2) can say only "this origin" or "nobody".
+    legacy = {"'self'": "SAMEORIGIN", "'none'": "DENY"}.get(ancestors)
+    if legacy:
+        headers["X-Frame-Options"] = legacy
+    return headers
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every response, static files and errors included."""
+    for name, value in security_headers(request.path, request.app["settings"]).items():
+        response.headers[name] = value
 
 
 def make_app(rasa_url: str, settings: config.Settings | None = None) -> web.Application:
@@ -108,6 +183,7 @@ def make_app(rasa_url: str, settings: config.Settings | None = None) -> web.Appl
         await app["rasa_session"].close()
 
     app.cleanup_ctx.append(_session)
+    app.on_response_prepare.append(_add_security_headers)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_post("/api/message", message)

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
 
 from bot import console, store
-from tests.conftest import ROOT
+from bot.channels import guard
+from tests.conftest import ROOT, free_port
+from tests.test_web_security import csrf_token, login, make_settings, serve
 
 PASSWORD = "correct horse battery staple"
 
@@ -66,6 +72,153 @@ def test_passwords_are_hashed(tmp_path):
         assert PASSWORD not in user.password_hash and user.password_hash.startswith("$2b$12$")
     with pytest.raises(ValueError, match="exists"):
         store.add_staff_user("dave", PASSWORD, url=url)
+
+
+# --- login throttling, in process (real bcrypt, real limiters) ---------------------------------
+
+FAILED, LOCKED, IN = "/console/login?failed=1", "/console/login?locked=1", "/console"
+
+
+@pytest.fixture
+def bcrypt_checks(monkeypatch):
+    """The hashes of every real ``bcrypt.checkpw`` call (the check itself still runs)."""
+    import bcrypt
+
+    calls: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def counted(password: bytes, hashed: bytes) -> bool:
+        calls.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counted)
+    return calls
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def login_limiter(request):
+    """A fresh login limiter of each kind (Redis: the session's real server, a namespace of its own)."""
+    if request.param == "in-process":
+        return guard.RateLimiter()
+    return guard.RedisRateLimiter(request.getfixturevalue("redis_url"), namespace=f"test-{os.urandom(4).hex()}")
+
+
+def test_reserve_is_atomic_and_release_frees_the_slot(login_limiter):
+    with ThreadPoolExecutor(16) as pool:
+        tokens = list(pool.map(lambda _: login_limiter.reserve("acct", 5, 900), range(16)))
+    granted = [t for t in tokens if t is not None]
+    assert len(granted) == 5 and login_limiter.count("acct", 900) == 5
+    login_limiter.release("acct", granted[0])
+    assert login_limiter.count("acct", 900) == 4
+    assert login_limiter.reserve("acct", 5, 900) is not None and login_limiter.reserve("acct", 5, 900) is None
+    login_limiter.release("acct", granted[1])
+    login_limiter.release("acct", granted[1])  # a second release of one slot frees nothing more
+    assert login_limiter.count("acct", 900) == 4
+    assert login_limiter.reserve("other", 5, 900) is not None  # keys are independent
+
+
+def test_reserve_falls_back_to_the_process_while_redis_is_down():
+    limiter = guard.RedisRateLimiter(f"redis://127.0.0.1:{free_port()}", namespace="down", timeout=0.05)
+    tokens = [limiter.reserve("acct", 2, 900) for _ in range(3)]
+    assert tokens[2] is None and limiter.fallback.count("acct", 900) == 2
+    limiter.release("acct", tokens[0])
+    assert limiter.fallback.count("acct", 900) == 1
+
+
+def test_concurrent_wrong_logins_check_at_most_the_limit(tmp_path, login_limiter, bcrypt_checks):
+    """12 wrong passwords at once for one account from one address: only 5 reach bcrypt."""
+    settings = make_settings(tmp_path)
+    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    with serve(settings, limiter=login_limiter) as server:
+        csrf = csrf_token(server["url"])
+        start = threading.Barrier(12)
+
+        def attempt(i: int) -> str:
+            start.wait()
+            return login(server["url"], "target01", f"guess number {i}", csrf=csrf)[0]
+
+        with ThreadPoolExecutor(12) as pool:
+            locations = list(pool.map(attempt, range(12)))
+        assert len(bcrypt_checks) == console.LOGIN_FAILURES, locations
+        assert locations.count(FAILED) == console.LOGIN_FAILURES and locations.count(LOCKED) == 7
+        assert login(server["url"], "target01", PASSWORD)[0] == LOCKED
+        assert len(bcrypt_checks) == console.LOGIN_FAILURES
+
+
+def test_successful_logins_do_not_count_towards_the_lock(tmp_path, bcrypt_checks):
+    settings = make_settings(tmp_path)
+    store.add_staff_user("hall02", PASSWORD, url=settings.app_database_url)
+    with serve(settings) as server:
+        url = server["url"]
+        assert [login(url, "hall02", "typo typo typo")[0] for _ in range(console.LOGIN_FAILURES - 1)] == [FAILED] * 4
+        assert [login(url, "hall02", PASSWORD)[0] for _ in range(8)] == [IN] * 8
+        assert login(url, "hall02", "typo typo typo")[0] == FAILED
+        assert login(url, "hall02", PASSWORD)[0] == LOCKED
+
+
+def test_unknown_and_known_users_cost_one_bcrypt_check_each(tmp_path, bcrypt_checks):
+    """Login time does not tell whether an account exists (medians within 25 %)."""
+    url = make_settings(tmp_path).app_database_url
+    store.add_staff_user("known01", PASSWORD, url=url)
+    store.login("warm-up", "x", hours=1, url=url)  # the stand-in hash is made once per process
+    bcrypt_checks.clear()
+    known, unknown = [], []
+    for i in range(7):
+        for name, times in (("known01", known), (f"nobody{i:02d}", unknown)):
+            started = time.perf_counter()
+            assert store.login(name, "wrong password 1", hours=1, url=url) is None
+            times.append(time.perf_counter() - started)
+    assert len(bcrypt_checks) == 14 and all(h.startswith(b"$2b$12$") for h in bcrypt_checks)
+    k, u = statistics.median(known), statistics.median(unknown)
+    print(f"login medians: known {k * 1000:.0f} ms, unknown {u * 1000:.0f} ms")
+    assert abs(k - u) / max(k, u) < 0.25, (known, unknown)
+
+
+def test_throttle_keys_on_the_forwarded_address_behind_a_trusted_proxy(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=("127.0.0.1",))
+    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    with serve(settings) as server:
+        url = server["url"]
+        attacker = "203.0.113.7"
+        assert [login(url, "target01", f"guess {i}", attacker)[0] for i in range(6)] == [FAILED] * 5 + [LOCKED]
+        assert login(url, "target01", PASSWORD, attacker)[0] == LOCKED
+        # a hop the attacker writes in front of the proxy's does not change the address
+        assert login(url, "target01", PASSWORD, f"198.51.100.20, {attacker}")[0] == LOCKED
+        # the same account from the staff member's own address (B) is not locked
+        assert login(url, "target01", PASSWORD, "198.51.100.20")[0] == IN
+
+
+def test_forwarded_for_is_ignored_from_an_untrusted_peer(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=("192.0.2.1",))
+    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    with serve(settings) as server:
+        url = server["url"]
+        locations = [login(url, "target01", f"guess {i}", f"203.0.113.{i}")[0] for i in range(6)]
+        assert locations == [FAILED] * 5 + [LOCKED]
+        assert login(url, "target01", PASSWORD, "198.51.100.20")[0] == LOCKED
+
+
+def test_many_accounts_from_one_address_lock_the_address(tmp_path):
+    settings = make_settings(tmp_path, trusted_proxies=("127.0.0.1",))
+    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    per_account = console.LOGIN_FAILURES - 1
+    names = [f"guess{i:02d}" for i in range(console.LOGIN_FAILURES_PER_IP // per_account)]
+    with serve(settings) as server:
+        url, csrf = server["url"], csrf_token(server["url"])
+        with ThreadPoolExecutor(4) as pool:
+            locations = list(pool.map(lambda n: login(url, n, "wrong password", "203.0.113.9", csrf)[0],
+                                      [n for n in names for _ in range(per_account)]))
+        assert locations == [FAILED] * console.LOGIN_FAILURES_PER_IP
+        assert login(url, "target01", PASSWORD, "203.0.113.9")[0] == LOCKED
+        assert login(url, "target01", PASSWORD, "203.0.113.10")[0] == IN
+
+
+def test_login_log_has_no_password(tmp_path, caplog):
+    settings = make_settings(tmp_path)
+    with serve(settings) as server, caplog.at_level("INFO"):
+        for _ in range(console.LOGIN_FAILURES + 1):
+            login(server["url"], "hall09", "s3cret-Passw0rd-guess")
+    assert "hall09" in caplog.text and "s3cret-Passw0rd-guess" not in caplog.text
 
 
 # --- end to end, against `python -m bot run` -------------------------------------------------

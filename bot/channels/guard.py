@@ -74,6 +74,34 @@ class RateLimiter:
             hits.append(now)
             return True
 
+    def reserve(self, key: str, limit: int, window: float, now: float | None = None) -> float | None:
+        """Take one of ``limit`` slots of ``key`` within ``window`` seconds, atomically.
+
+        Like :meth:`allow`, but the slot can be handed back with :meth:`release` (a console login
+        reserves its attempt before the password is checked and releases it when the password
+        was right, so concurrent guesses cannot all pass a check made before any is counted).
+
+        Returns:
+            The slot's token for :meth:`release`, or None when all ``limit`` slots are taken.
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._recent(key, window, now)
+            if len(hits) >= limit:
+                return None
+            hits.append(now)
+            return now
+
+    def release(self, key: str, token: float) -> None:
+        """Hand back the slot :meth:`reserve` gave as ``token`` (nothing when it is gone already)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            try:
+                if hits is not None:
+                    hits.remove(token)
+            except ValueError:
+                pass  # expired, evicted or released before
+
     def count(self, key: str, window: float = WINDOW_S, now: float | None = None) -> int:
         """How many events ``key`` had within ``window`` seconds (older events are kept)."""
         now = time.monotonic() if now is None else now
@@ -117,6 +145,10 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - 1)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -cap - 1)
 redis.call('EXPIRE', KEYS[1], ttl)
 return 1
+"""
+
+_LUA_RELEASE = """
+return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
 
@@ -163,7 +195,8 @@ class RedisRateLimiter:
                 client = redis.Redis.from_url(self.url, socket_timeout=self._timeout,
                                               socket_connect_timeout=self._timeout)
                 self._scripts = {name: client.register_script(source) for name, source in
-                                 (("allow", _LUA_ALLOW), ("count", _LUA_COUNT), ("record", _LUA_RECORD))}
+                                 (("allow", _LUA_ALLOW), ("count", _LUA_COUNT), ("record", _LUA_RECORD),
+                                  ("release", _LUA_RELEASE))}
                 self._client = client
             return self._scripts
 
@@ -217,6 +250,28 @@ class RedisRateLimiter:
         result = self._run("allow", key, [self._ms(now), limit, self._ms(window), self._member(),
                                           max(1, int(window) + 1)])
         return self.fallback.allow(key, limit, window, now) if result is None else bool(result)
+
+    def reserve(self, key: str, limit: int, window: float, now: float | None = None) -> str | float | None:
+        """Take one of ``limit`` slots of ``key`` within ``window`` seconds in one Lua script, so
+        concurrent callers on every replica cannot overshoot ``limit`` (see :meth:`RateLimiter.reserve`).
+
+        Returns:
+            The slot's token for :meth:`release` (the sorted-set member; the fallback's token while
+            Redis is unavailable), or None when all ``limit`` slots are taken.
+        """
+        member = self._member()
+        result = self._run("allow", key, [self._ms(now), limit, self._ms(window), member, max(1, int(window) + 1)])
+        if result is None:
+            return self.fallback.reserve(key, limit, window, now)
+        return member if result else None
+
+    def release(self, key: str, token: str | float) -> None:
+        """Hand back the slot :meth:`reserve` gave as ``token`` (one ``ZREM``, in a Lua script)."""
+        if not isinstance(token, str):
+            self.fallback.release(key, token)
+        elif self._run("release", key, [token]) is None:
+            # the slot stays counted until its window passes: a success may then count as an attempt
+            log.warning("a reserved rate-limit slot could not be released while Redis is unavailable")
 
     def count(self, key: str, window: float = WINDOW_S, now: float | None = None) -> int:
         """How many events ``key`` had within ``window`` seconds (Redis's clock when ``now`` is None)."""

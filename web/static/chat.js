@@ -1,5 +1,7 @@
 // A thin chat widget over the web server's /api/message (which forwards to Rasa's REST channel).
 // The conversation (sender id and messages) is kept in localStorage, so it survives a reload.
+// When the server answers 429 (sending too fast) the page shows the polite text of the answer and
+// sends nothing until the Retry-After seconds have passed.
 (function () {
   "use strict";
   const SENDER_KEY = "gxga.sender", HISTORY_KEY = "gxga.history", MAX_HISTORY = 200;
@@ -7,6 +9,8 @@
   const form = document.getElementById("ask");
   const input = document.getElementById("input");
   const status = document.getElementById("status");
+  const sendButton = document.getElementById("send");
+  const DEFAULT_WAIT_S = 60, MAX_WAIT_S = 600;
   const strings = {};
   document.getElementById("strings").content.querySelectorAll("[data-key]").forEach(function (el) {
     strings[el.dataset.key] = el.textContent;
@@ -84,10 +88,39 @@
     });
   }
 
+  // Rate limited: nothing is sent before blockedUntil (ms since the epoch).
+  let blockedUntil = 0, unblockTimer = null;
+  function blocked() { return Date.now() < blockedUntil; }
+
+  function retryAfterSeconds(header) {
+    const seconds = /^\s*\d+\s*$/.test(header || "") ? parseInt(header, 10) : DEFAULT_WAIT_S;
+    return Math.min(Math.max(seconds, 1), MAX_WAIT_S);
+  }
+
+  function waitBeforeSending(seconds, text) {
+    blockedUntil = Date.now() + seconds * 1000;
+    sendButton.disabled = true;
+    status.textContent = text;
+    clearTimeout(unblockTimer);
+    unblockTimer = setTimeout(function () {
+      sendButton.disabled = false;
+      if (status.textContent === text) status.textContent = "";
+    }, seconds * 1000);
+  }
+
+  // 429: the body is the bot's messages with the polite text (the server guarantees one).
+  function rateLimited(r) {
+    return r.json().catch(function () { return []; }).then(function (messages) {
+      const texts = (Array.isArray(messages) ? messages : []).map(function (m) { return m && m.text; })
+        .filter(function (t) { return typeof t === "string" && t; });
+      waitBeforeSending(retryAfterSeconds(r.headers.get("Retry-After")), texts.join("\n") || strings.unavailable);
+    });
+  }
+
   let pending = false;
   function send(text, shown) {
     // One message at a time: a second one sent before the answer would race it in the dialogue.
-    if (pending) return Promise.resolve();
+    if (pending || blocked()) return Promise.resolve();
     pending = true;
     if (shown !== null) add({ from: "user", text: shown || text });
     status.textContent = strings.thinking;
@@ -95,11 +128,12 @@
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sender: sender, message: text })
     }).then(function (r) {
+      if (r.status === 429) return rateLimited(r);
       if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    }).then(function (messages) {
-      status.textContent = "";
-      addBotMessages(messages);
+      return r.json().then(function (messages) {
+        status.textContent = "";
+        addBotMessages(messages);
+      });
     }).catch(function () {
       status.textContent = strings.unavailable;
     }).then(function () { pending = false; });
@@ -108,7 +142,7 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    if (!text || pending || blocked()) return;
     input.value = "";
     send(text);
   });
