@@ -38,6 +38,11 @@ class CaseFileError(ValueError):
     """The case file is malformed; the message names the case."""
 
 
+# Case files may be uploaded by staff: read within limits (no YAML aliases).
+MAX_CASE_FILE_BYTES = 2 * 1024 * 1024
+MAX_CASE_FILE_NODES = 200_000
+
+
 @dataclass(frozen=True)
 class Case:
     """One evaluation case."""
@@ -55,7 +60,8 @@ def load_cases(path: Path | str) -> list[Case]:
     Raises:
         CaseFileError: naming the file, the case number and what is wrong.
     """
-    data = read_yaml(path, CaseFileError, expect=(list, type(None)))
+    data = read_yaml(path, CaseFileError, expect=(list, type(None)), max_bytes=MAX_CASE_FILE_BYTES,
+                     max_nodes=MAX_CASE_FILE_NODES, aliases=False)
     if not isinstance(data, list) or not data:
         raise CaseFileError(f"{path}: expected a non-empty YAML list of cases")
     return [_case(item, f"{path}: case {i}") for i, item in enumerate(data, 1)]

@@ -1,4 +1,9 @@
-"""Read the project's YAML data files with errors that name the file."""
+"""Read the project's YAML data files with errors that name the file.
+
+Files that come from outside (a case file uploaded to the console's 批量评测) are read with
+limits: a size in bytes, a number of YAML nodes, and no aliases (``&a [*b, *b, …]`` expands a
+few hundred bytes into millions of entries for whoever walks the result).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,65 @@ from typing import Any
 
 import yaml
 
+_KINDS = {dict: "a mapping", list: "a list", str: "a text", type(None): "nothing"}
 
-def read_yaml(path: Path | str, error: type[Exception], expect: type = dict) -> Any:
+
+class YamlLimitError(yaml.YAMLError):
+    """The document is over a limit of :func:`read_yaml`."""
+
+
+def _loader(max_nodes: int | None, aliases: bool) -> type[yaml.SafeLoader]:
+    class Limited(yaml.SafeLoader):
+        """SafeLoader that counts nodes and may refuse aliases."""
+
+        nodes = 0
+
+        def compose_node(self, parent, index):  # noqa: D102 - PyYAML's hook
+            if not aliases and self.check_event(yaml.AliasEvent):
+                raise YamlLimitError("aliases (*name) are not allowed in this file")
+            self.nodes += 1
+            if max_nodes is not None and self.nodes > max_nodes:
+                raise YamlLimitError(f"more than {max_nodes} YAML nodes")
+            return super().compose_node(parent, index)
+
+    return Limited
+
+
+def _kind(expect: type | tuple[type, ...]) -> str:
+    kinds = expect if isinstance(expect, tuple) else (expect,)
+    return " or ".join(_KINDS.get(k, k.__name__) for k in kinds if k is not type(None) or len(kinds) == 1)
+
+
+def read_yaml(path: Path | str, error: type[Exception], expect: type | tuple[type, ...] = dict,
+              max_bytes: int | None = None, max_nodes: int | None = None, aliases: bool = True) -> Any:
     """Parse ``path`` as UTF-8 YAML whose top level is an ``expect`` (dict by default).
 
+    Args:
+        path: the file.
+        error: the exception class to raise.
+        expect: the type (or types) the top level must have.
+        max_bytes: refuse a larger file.
+        max_nodes: refuse a document of more YAML nodes (scalars, lists and mappings).
+        aliases: False refuses ``*alias`` references.
+
     Raises:
-        error: the file is missing, unreadable, not UTF-8 YAML, or of the wrong top-level type;
-            the message starts with the path.
+        error: the file is missing, unreadable, over a limit, not UTF-8 YAML, or of the wrong
+            top-level type; the message starts with the path.
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        if max_bytes is not None and Path(path).stat().st_size > max_bytes:
+            raise error(f"{path}: larger than {max_bytes} bytes")
+        text = Path(path).read_text(encoding="utf-8")
+        if max_nodes is None and aliases:
+            data = yaml.safe_load(text)
+        else:
+            data = yaml.load(text, Loader=_loader(max_nodes, aliases))  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as exc:
         raise error(f"{path}: file not found") from exc
+    except YamlLimitError as exc:
+        raise error(f"{path}: {exc}") from exc
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid UTF-8 YAML: {exc}") from exc
     if not isinstance(data, expect):
-        kind = "a mapping" if expect is dict else "a list" if expect is list else expect.__name__
-        raise error(f"{path}: expected {kind} at the top level")
+        raise error(f"{path}: expected {_kind(expect)} at the top level")
     return data

@@ -77,6 +77,15 @@ def test_facts_are_in_the_expected_measures(sqlite_kb_url):
         ("- question: 落户\n  measures: [22]\n  answer: x\n", "unknown keys"),
         ("- [not, a, mapping]\n", "expected a mapping"),
         ("- question: 落户\n  measures: [22\n", "not valid UTF-8 YAML"),
+        ("question: 落户\nmeasures: [22]\n", "expected a list at the top level"),  # a mapping: was a 500
+        ("居住证怎么办\n", "expected a list at the top level"),
+        # a billion laughs: nine levels of nine aliases each
+        ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)),
+         "aliases"),
+        ("- &q 落户\n- *q\n", "aliases"),
+        ("[" + ", ".join(["1"] * 250_000) + "]", "more than 200000 YAML nodes"),
+        ("- question: 落户\n  measures: []\n" + "#" * (3 * 1024 * 1024), "larger than"),
     ],
 )
 def test_malformed_case_files(tmp_path, content, message):
