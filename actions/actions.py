@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import unicodedata
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions import answerability, answering, replies
 from actions.loaded import KnowledgeCache, Loaded
+from bot.jsonlimits import bounded_int
 from knowledge.gazetteer import GazetteerMissing
 from knowledge.intent_map import IntentMapError, IntentSpec, load_entity_focus, load_intent_map
 from knowledge.repository import KnowledgeBase, KnowledgeBaseMissing
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError, VocabularyError, GazetteerMissing)
 CASE_SLOTS = ("pickup_method", "area")
+# The notice has 50 measures (the ask_which_measure reply says 第1至第50项).
+MEASURE_COUNT = 50
 
 _kb: KnowledgeBase | None = None
 _cache: KnowledgeCache | None = None
@@ -50,6 +54,23 @@ def loaded() -> Loaded:
     if _cache is None or _cache.kb is not kb:
         _cache = KnowledgeCache(kb)
     return _cache.get()
+
+
+def measure_number(value: object) -> int | None:
+    """A measure number 1–50 from a slot value (a text, full-width digits too, or a number), or
+    None for anything else: out of range, a fraction, a huge number, a list, a bool."""
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFKC", value)
+    return bounded_int(value, 1, MEASURE_COUNT)
+
+
+def _cited_measures(tracker: Tracker) -> list[int]:
+    """The valid measure numbers in the ``cited_measures`` slot (set by our actions; a forged or
+    malformed one yields nothing)."""
+    cited = tracker.get_slot("cited_measures")
+    if not isinstance(cited, list):
+        return []
+    return [n for n in (measure_number(item) for item in cited) if n is not None]
 
 
 def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
@@ -282,10 +303,11 @@ class ActionShowMeasureText(Action):
         return "action_show_measure_text"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        wanted = tracker.get_slot("measure_number") or next(iter(tracker.get_slot("cited_measures") or []), None)
-        try:
-            number = int(str(wanted).strip())
-        except (TypeError, ValueError):
+        # the measure the button names (a typed payload can name anything: only 1–50 is looked up),
+        # else the last one cited
+        wanted = tracker.get_slot("measure_number")
+        number = measure_number(wanted) if wanted not in (None, "") else next(iter(_cited_measures(tracker)), None)
+        if number is None:
             replies.send(dispatcher, "ask_which_measure")
             return [SlotSet("measure_number", None)]
         try:
@@ -325,7 +347,7 @@ class ActionRecordFeedback(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         value = "up" if intent == "feedback_positive" else "down"
         question, answered_intent = _last_question(tracker)
-        measures = [int(n) for n in tracker.get_slot("cited_measures") or [] if str(n).isdigit()]
+        measures = _cited_measures(tracker)
         try:
             store.record_feedback(
                 sender_id=tracker.sender_id, value=value, question=question, intent=answered_intent,

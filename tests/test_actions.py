@@ -216,6 +216,52 @@ def test_show_measure_text(use_kb, dispatcher, make_tracker, domain, slots, resp
     assert use_kb.measure_count() == 50
 
 
+# Measure numbers a typed payload (/show_measure{"measure_number": …}) or NLU can put in the slot:
+# only a whole number 1–50 is looked up; anything else gets the "which measure" reply, never an
+# exception (99999999999999999999999 raised OverflowError in SQLite's driver, with a traceback and
+# Rasa's tracker dump in the logs).
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("1", 1), ("50", 50), (" 22 ", 22), ("２２", 22), (22, 22), (22.0, 22),
+        ("99999999999999999999999", None), ("-99999999999999999999999", None), (10 ** 30, None),
+        ("0", None), ("51", None), ("-1", None), (0, None), (51, None), ("22.5", None), (22.5, None),
+        ("1e3", None), ("0x16", None), ("二十二", None), ("22项", None), ("inf", None), (float("inf"), None),
+        (float("nan"), None), (True, None), (["22"], None), ({"n": 22}, None),
+        ("²²", 22), ("٢٢", None),  # read as NFKC folds it (as NLU does): superscripts yes, Arabic-Indic no
+    ],
+)
+def test_show_measure_accepts_only_whole_numbers_1_to_50(use_kb, dispatcher, make_tracker, domain, value, shown):
+    events = run(ActionShowMeasureText(), dispatcher, make_tracker("/show_measure", "show_measure",
+                                                                    {"measure_number": value}), domain)
+    assert names(dispatcher) == ["measure_text" if shown else "ask_which_measure"]
+    if shown:
+        assert dispatcher.messages[0]["custom"]["measures"] == [shown]
+    assert slots_of(events) == {"measure_number": None}
+
+
+@pytest.mark.parametrize(
+    "cited, shown",
+    [(["22"], 22), ([22], 22), (["99999999999999999999999", "24"], 24), (["0"], None), ("22", None), (7, None),
+     (None, None), ([], None)],
+)
+def test_show_measure_falls_back_to_a_valid_cited_measure(use_kb, dispatcher, make_tracker, domain, cited, shown):
+    run(ActionShowMeasureText(), dispatcher, make_tracker("查看原文", "show_measure", {"cited_measures": cited}), domain)
+    assert names(dispatcher) == ["measure_text" if shown else "ask_which_measure"]
+
+
+@pytest.mark.parametrize(
+    "cited, stored",
+    [(["24"], (24,)), (["24", "99999999999999999999999", "0", "x", "7"], (24, 7)), (["²"], (2,)), (5, ()), ("24", ())],
+)
+def test_feedback_keeps_only_valid_cited_measures(use_kb, dispatcher, make_tracker, domain, cited, stored):
+    tracker = make_tracker("👍", "feedback_positive", {"cited_measures": cited})
+    tracker.events = [{"event": "user", "text": "刻章要多久", "parse_data": {"intent": {"name": "ask_seal_time"}}}]
+    assert run(ActionRecordFeedback(), dispatcher, tracker, domain) == []
+    [row] = store.list_feedback()
+    assert row.measures == stored
+
+
 def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
     tracker = make_tracker("👎", "feedback_negative", {"cited_measures": ["24"]})
     tracker.events = [
