@@ -396,3 +396,26 @@ def test_eval_upload(running_bot, staff):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=30)
     assert info.value.code == 400 and "case 1" in json.loads(info.value.read())["error"]
+
+
+@pytest.mark.e2e
+def test_console_questions_are_staff_traffic_not_residents(running_bot, staff):
+    """The console asks through the authenticated staff channel, so its questions stay out of the
+    review list whatever the sender is called; the same question from a resident is listed."""
+    web = running_bot["web_url"]
+    question = "说个笑话听听"  # NLU falls back on it: a resident's asking is listed
+    redirect, csrf = _login(web, "hall01", PASSWORD)
+    headers = {"Cookie": f'{redirect.headers["Set-Cookie"].split(";")[0]}; gxga_csrf={csrf}',
+               "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    req = urllib.request.Request(web + "/console/api/ask", data=json.dumps({"text": question}).encode(), headers=headers)
+    asked = json.loads(urllib.request.urlopen(req, timeout=60).read())
+    assert any(m.get("text") for m in asked["replies"]), asked
+    resident = urllib.request.Request(web + "/api/message", headers={"Content-Type": "application/json"},
+                                      data=json.dumps({"sender": "joke-resident", "message": question}).encode())
+    urllib.request.urlopen(resident, timeout=60).read()
+    listing = urllib.request.Request(web + "/console/api/review-list", headers=headers)
+    groups = json.loads(urllib.request.urlopen(listing, timeout=60).read())["groups"]
+    mine = [g for g in groups if "web-joke-resident" in g["senders"]]
+    assert mine, "the resident's question is listed"
+    senders = [s for g in groups for s in g["senders"]]
+    assert not any(s.startswith("console-") for s in senders), senders
