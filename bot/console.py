@@ -63,6 +63,13 @@ def _page(name: str) -> web.FileResponse:
     return web.FileResponse(config.PROJECT_ROOT / "web" / name, headers={"Cache-Control": "no-store"})
 
 
+def _failure_counter(settings: config.Settings):
+    """The login limiter: in Redis (shared by every replica) when REDIS_URL is set."""
+    from bot.channels.guard import limiter_for
+
+    return limiter_for(settings, namespace="console")
+
+
 def client_address(request: web.Request) -> str:
     """The staff member's address: the peer, or behind a proxy in ``TRUSTED_PROXIES`` the last
     untrusted ``X-Forwarded-For`` hop (the channel guard's rule, so a client cannot choose its
@@ -434,9 +441,7 @@ async def _prepare_login(app: web.Application) -> None:
 def add_routes(app: web.Application) -> None:
     """Mount the console on ``app`` (its middleware guards /console/api/; ``app["settings"]``
     must be set)."""
-    from bot.channels.guard import limiter_for
-
-    app[LIMITER_KEY] = limiter_for(app["settings"], namespace="console")
+    app[LIMITER_KEY] = _failure_counter(app["settings"])
     app.on_startup.append(_prepare_login)
     app.middlewares.append(require_staff)
     app.router.add_get("/console", console_page)
