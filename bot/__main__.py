@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--token", help="its API token, to read back intents (default: RASA_API_TOKEN)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from bot import logredact
+
+    logredact.install()
     settings = config.load_or_report()
     if settings is None:
         return 2
@@ -47,15 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model: {model}")
         return 0
 
+    import secrets
+    from dataclasses import replace
+
     from bot.services import Services, service_env
 
     if settings.rasa_api_token is None:
         # The console reads NLU details from Rasa's HTTP API, which is never on without a token:
         # make one for this run, shared only with our own processes.
-        import secrets
-        from dataclasses import replace
-
         settings = replace(settings, rasa_api_token=secrets.token_urlsafe(24))
+    if settings.action_server_token is None:
+        # The action server answers only requests carrying this secret (Rasa sends it): one per run.
+        settings = replace(settings, action_server_token=secrets.token_urlsafe(32))
+    logredact.add_secrets([settings.rasa_api_token, settings.action_server_token])
     services = Services(settings=settings, model=model)
     if args.command == "shell":
         services.start()

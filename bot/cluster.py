@@ -167,6 +167,8 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     endpoints: Path | None = None  # another endpoints file for the replicas (bench/bench_lock_store.py)
     api_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    # the secret each replica's Rasa sends its action server (ACTION_SERVER_TOKEN, else one per cluster)
+    action_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -235,7 +237,7 @@ class Cluster:
         token = self.api_token
         for _ in range(self.replicas):
             settings = replace(base, rasa_port=localdb.free_port(), action_port=localdb.free_port(),
-                               rasa_api_token=token)
+                               rasa_api_token=token, action_server_token=base.action_server_token or self.action_token)
             self.replica_services.append(Services(settings=settings, model=self.model, extra_env=self.extra_env,
                                                   endpoints=self.endpoints))
         for _ in range(self.web_servers):
@@ -405,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="nginx.conf, logs, PostgreSQL's data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from bot import logredact
+
+    logredact.install()
     settings = config.load_or_report()
     if settings is None:
         return 2

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from bot import config
 
@@ -37,12 +39,21 @@ def service_env(settings: config.Settings) -> dict[str, str]:
         "ACTION_PORT": str(settings.action_port),
         "WEB_PORT": str(settings.web_port),
         **({"RASA_API_TOKEN": settings.rasa_api_token} if settings.rasa_api_token else {}),
+        # the action server requires it; Rasa sends it (endpoints: token: ${ACTION_SERVER_TOKEN})
+        **({"ACTION_SERVER_TOKEN": settings.action_server_token} if settings.action_server_token else {}),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
         # no telemetry or Sentry error reports from a government service unless told to
         "RASA_TELEMETRY_ENABLED": os.environ.get("RASA_TELEMETRY_ENABLED", "false"),
         **(production_env(settings) if settings.production else {}),
     }
+
+
+def action_host(settings: config.Settings) -> str:
+    """Where the action server listens: loopback when the Rasa server calls it on this machine
+    (``make run``, each replica of ``make cluster``), else every interface (replicas elsewhere)."""
+    host = urlsplit(settings.action_endpoint_url).hostname or ""
+    return "127.0.0.1" if host in ("127.0.0.1", "localhost", "::1") else "0.0.0.0"
 
 
 def production_env(settings: config.Settings) -> dict[str, str]:
@@ -98,7 +109,11 @@ def wait_until_up(
 
 @dataclass
 class Services:
-    """The running action server and Rasa server."""
+    """The running action server and Rasa server.
+
+    Without ``settings.action_server_token`` a random secret is made for these processes (the
+    action server refuses to run without one; it reaches both through their environment).
+    """
 
     settings: config.Settings
     model: Path
@@ -107,6 +122,10 @@ class Services:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Another endpoints file for Rasa (default: settings.endpoints_file; bench/bench_lock_store.py).
     endpoints: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings.action_server_token is None:
+            self.settings = replace(self.settings, action_server_token=secrets.token_urlsafe(32))
 
     @property
     def rest_url(self) -> str:
@@ -119,10 +138,6 @@ class Services:
         ``only`` names the ones to start ("actions", "rasa", "web"; default all three); a name
         started again replaces its entry in :attr:`processes` (``bot.cluster`` restarts a replica so).
         """
-        env = {**service_env(self.settings), **self.extra_env}
-        # Embedded, the action server is reached by the local Rasa server only: loopback
-        # (rasa_sdk binds SANIC_HOST). Replicas in production are reached over the network.
-        local = {} if self.settings.production else {"actions": {"SANIC_HOST": "127.0.0.1"}}
         root = config.PROJECT_ROOT
         for name, cmd in self.commands().items():
             if only is not None and name not in only:
@@ -132,16 +147,26 @@ class Services:
                 log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(log_dir / f"{name}.log", "ab")
             self.processes[name] = subprocess.Popen(
-                cmd, cwd=root, env={**env, **local.get(name, {})}, stdout=out,
+                cmd, cwd=root, env=self.process_env(name), stdout=out,
                 stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,
             )
 
+    def process_env(self, name: str) -> dict[str, str]:
+        """The environment of service ``name``: :func:`service_env` and :attr:`extra_env`; the web
+        server, which never calls the action server, does not get the action server's secret."""
+        env = {**service_env(self.settings), **self.extra_env}
+        if name == "web":
+            env.pop("ACTION_SERVER_TOKEN", None)
+        return env
+
     def commands(self) -> dict[str, list[str]]:
         """The command line of each service ("actions", "rasa", "web")."""
         return {
-            "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                        "--port", str(self.settings.action_port)],
+            # bot.action_server is rasa_sdk's server requiring ACTION_SERVER_TOKEN (from the
+            # environment); on loopback when only the local Rasa server calls it
+            "actions": [sys.executable, "-m", "bot.action_server", "--actions", "actions",
+                        "--host", action_host(self.settings), "--port", str(self.settings.action_port)],
             # bot.rasa_server is `python -m rasa` taking the API token from RASA_API_TOKEN, so
             # that no command line shows it
             "rasa": [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(self.model),

@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rasa-url", default=settings.rasa_url, help="the Rasa server (default: RASA_URL)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot import logredact
+
+    logredact.install()  # no personal number or secret in any log line (bot/logredact.py)
     web.run_app(make_app(args.rasa_url, settings), host=args.host, port=args.port, print=None)
 
 

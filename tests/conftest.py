@@ -165,12 +165,13 @@ def _run_bot(tmp: Path, extra_env: dict[str, str]):
     info = {
         "rasa_port": free_port(), "action_port": free_port(), "web_port": free_port(),
         "token": "test-token-" + os.urandom(6).hex(),
+        "action_token": "test-action-token-" + os.urandom(8).hex(),
         "tracker": tmp / "tracker.db", "app_db": tmp / "app.db", "log_path": tmp / "run.log",
     }
     env = {**os.environ, "RASA_PORT": str(info["rasa_port"]), "ACTION_PORT": str(info["action_port"]),
            "WEB_PORT": str(info["web_port"]),
            "TRACKER_DB": str(info["tracker"]), "APP_DATABASE_URL": f"sqlite:///{info['app_db']}",
-           "RASA_API_TOKEN": info["token"], **extra_env}
+           "RASA_API_TOKEN": info["token"], "ACTION_SERVER_TOKEN": info["action_token"], **extra_env}
     log = open(info["log_path"], "w+")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, text=True)

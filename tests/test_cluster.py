@@ -38,7 +38,8 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
     # Rasa expands ${VAR} only in unquoted scalars: a quoted one would reach the stores verbatim.
     assert not re.search(r"""["']\$\{""", raw)
     names = endpoint_variables()
-    env = {"ACTION_ENDPOINT_URL": "http://actions:5055/webhook", "TRACKER_DB_HOST": "pg", "TRACKER_DB_PORT": "5433",
+    env = {"ACTION_ENDPOINT_URL": "http://actions:5055/webhook", "ACTION_SERVER_TOKEN": "s" * 32,
+           "TRACKER_DB_HOST": "pg", "TRACKER_DB_PORT": "5433",
            "TRACKER_DB_NAME": "tracker", "TRACKER_DB_USER": "rasa", "TRACKER_DB_PASSWORD": "",
            "LOCK_STORE_HOST": "redis", "LOCK_STORE_PORT": "6380", "LOCK_STORE_DB": "1"}
     assert names == set(env)
@@ -46,6 +47,7 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
         monkeypatch.setenv(name, value)
     endpoints = read_endpoints_from_path(ROOT / "endpoints.production.yml")
     assert endpoints.action.url == "http://actions:5055/webhook"
+    assert endpoints.action.combine_parameters() == {"token": "s" * 32}  # what the action servers check
     assert endpoints.tracker_store.type == "SQL" and endpoints.tracker_store.url == "pg"
     assert endpoints.tracker_store.kwargs == {"dialect": "postgresql", "port": "5433", "db": "tracker",
                                               "username": "rasa", "password": ""}
@@ -74,6 +76,7 @@ def test_bot_env_selects_the_endpoints_and_passes_every_variable(monkeypatch):
     monkeypatch.setenv("TRACKER_DB_HOST", "pg.internal")
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6380/0")
     monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://actions:5055/webhook")
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "t" * 32)
     production = config.load()
     assert production.endpoints_file.name == "endpoints.production.yml"
     lock_store = (production.lock_store_host, production.lock_store_port, production.lock_store_db)
@@ -168,6 +171,19 @@ def test_nginx_balances_both_tiers(cluster):
     api = requests.post(cluster.url + "/api/message", timeout=60,
                         json={"sender": uuid.uuid4().hex, "message": "身份证快递要几天"})
     assert api.status_code == 200 and text_of(api.json())
+
+
+@pytest.mark.e2e
+def test_action_servers_require_the_secret_and_listen_on_loopback(cluster):
+    from tests.test_rest_e2e import _listening
+
+    for services in cluster.replica_services:
+        base = f"http://127.0.0.1:{services.settings.action_port}"
+        assert requests.get(f"{base}/actions", timeout=10).status_code == 401
+        assert requests.get(f"{base}/actions", params={"token": "guess"}, timeout=10).status_code == 403
+        secret = services.settings.action_server_token
+        assert requests.get(f"{base}/actions", params={"token": secret}, timeout=10).status_code == 200
+        assert _listening(services.settings.action_port) == {"127.0.0.1"}
 
 
 @pytest.mark.e2e

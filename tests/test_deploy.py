@@ -106,3 +106,40 @@ def test_config_sets_every_variable_the_production_endpoints_need(manifests):
     rasa = of_kind(manifests, "Deployment")["gxga-rasa"]["spec"]["template"]["spec"]["containers"][0]
     args = rasa["args"]
     assert args[args.index("--endpoints") + 1] == "endpoints.production.yml"
+
+
+def test_only_rasa_pods_reach_the_action_servers(manifests):
+    """The NetworkPolicy selects the action pods and admits the Rasa pods on the action port only."""
+    deployments = of_kind(manifests, "Deployment")
+    [policy] = [p for p in of_kind(manifests, "NetworkPolicy").values()
+                if p["spec"]["podSelector"]["matchLabels"].items()
+                <= deployments["gxga-actions"]["spec"]["template"]["metadata"]["labels"].items()]
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress"]  # ingress is denied but for the rules below
+    [rule] = spec["ingress"]
+    [source] = rule["from"]
+    assert set(source) == {"podSelector"}  # no namespaceSelector or ipBlock: only pods of this namespace
+    rasa_labels = deployments["gxga-rasa"]["spec"]["template"]["metadata"]["labels"]
+    assert source["podSelector"]["matchLabels"].items() <= rasa_labels.items()
+    for name in ("gxga-web", "gxga-actions"):  # the web pods and the action pods themselves are not admitted
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert not source["podSelector"]["matchLabels"].items() <= labels.items(), name
+    container = deployments["gxga-actions"]["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert [p["port"] for p in rule["ports"]] == ["http"] and ports["http"] == 5055
+    assert all(p.get("protocol", "TCP") == "TCP" for p in rule["ports"])
+
+
+def test_the_action_server_secret_is_in_the_secret_and_both_sides_get_it(manifests):
+    config_map = of_kind(manifests, "ConfigMap")["gxga-config"]["data"]
+    secret = of_kind(manifests, "Secret")["gxga-secrets"]["stringData"]
+    assert "ACTION_SERVER_TOKEN" in secret and "ACTION_SERVER_TOKEN" not in config_map
+    assert len(secret["ACTION_SERVER_TOKEN"]) >= 16  # bot/config.py refuses shorter ones
+    assert secret["ACTION_SERVER_TOKEN"] != secret["RASA_API_TOKEN"]
+    deployments = of_kind(manifests, "Deployment")
+    for name in ("gxga-rasa", "gxga-actions"):  # Rasa sends it, the action server checks it
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert {"secretRef": {"name": "gxga-secrets"}} in container["envFrom"], name
+    actions = deployments["gxga-actions"]["spec"]["template"]["spec"]["containers"][0]
+    assert actions["command"][1:3] == ["-m", "bot.action_server"]
+    assert not any("TOKEN" in part for part in actions["command"] + actions.get("args", []))
