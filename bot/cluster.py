@@ -83,7 +83,11 @@ events {{
 }}
 
 http {{
-    access_log logs/nginx-access.log;
+    # The path without the query string: the web servers call Rasa's API with ?token=… (the
+    # API token) through the internal port.
+    log_format noquery '$remote_addr - [$time_local] "$request_method $uri $server_protocol" '
+                       '$status $body_bytes_sent $request_time upstream=$upstream_addr';
+    access_log logs/nginx-access.log noquery;
     client_body_temp_path tmp/client_body;
     proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/fastcgi;

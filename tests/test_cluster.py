@@ -105,6 +105,9 @@ def test_nginx_config_balances_and_retries():
     # round-robin: no conversation is tied to a replica
     assert not re.search(r"^\s*(ip_hash|hash|sticky)\b", conf, re.M)
     assert conf.count("{") == conf.count("}")
+    # access lines carry no query string (the console's ?token= for Rasa's API)
+    assert "access_log logs/nginx-access.log noquery;" in conf
+    assert "$request " not in conf and "$request\"" not in conf and "$args" not in conf and "$request_uri" not in conf
 
 
 # -- the running cluster ------------------------------------------------------------------------
