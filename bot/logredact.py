@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import threading
+import unicodedata
 from typing import Iterable
 
 # Environment variables whose values never appear in a log line.
@@ -60,22 +61,33 @@ _NUMERAL_WEIGHT = 2
 _SHORTEST_NUMBER = 11
 
 
+def _ends_a_number(ch: str) -> bool:
+    """Whether :func:`bot.privacy.redact` stops reading a number at ``ch``: it is visible and
+    assigned, neither a space nor a separator, and folds to no digit."""
+    from bot import privacy
+
+    if ch.isspace() or ch in privacy._CHINESE_DIGITS or unicodedata.category(ch) in privacy._INVISIBLE:
+        return False
+    return not any(c in privacy._SEPARATORS or c.isdigit() for c in privacy._fold(ch))
+
+
 def _breakers() -> str:
-    """A character class of what ends a number for :func:`bot.privacy.redact`: letters (Latin,
-    full width, CJK ideographs but the numerals, kana, hangul) and the ASCII punctuation that is
-    not a separator. Anything else (separators, spaces, invisible or unassigned characters, other
-    scripts) may sit inside a number, so a run of those and digits is checked in full."""
-    numerals = sorted(ord(ch) for ch in _CHINESE_DIGITS if 0x4E00 <= ord(ch) <= 0x9FFF)
-    cjk, start = [], 0x4E00
-    for code in numerals:
-        if start < code:
-            cjk.append(f"\\u{start:04x}-\\u{code - 1:04x}")
-        start = code + 1
-    cjk.append(f"\\u{start:04x}-\\u9fff")
-    # "+" is not one: the probe reads it as a space (URL queries)
-    punctuation = re.escape("!\"#$%&'()*:;<=>?@[\\]^`{|}~")
-    return ("[A-Za-z" + punctuation + "\\u00c0-\\u024f\\u3040-\\u30ff\\u3400-\\u4dbf" + "".join(cjk)
-            + "\\uac00-\\ud7af\\uff21-\\uff3a\\uff41-\\uff5a]")
+    """A character class of what ends a number: ASCII letters and punctuation, Latin letters, kana,
+    CJK ideographs, hangul and full-width letters, each kept only if :func:`_ends_a_number` (so the
+    numerals 一二三…, the separator ・ and unassigned code points are left out). Anything else
+    (separators, spaces, invisible characters, other scripts) may sit inside a number, so a run of
+    those and digits is checked in full. About 15 ms, once per process."""
+    candidates = [(0x21, 0x7E), (0xC0, 0x24F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+                  (0xAC00, 0xD7AF), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)]
+    kept = [code for low, high in candidates for code in range(low, high + 1)
+            if code != ord("+") and _ends_a_number(chr(code))]  # "+": the probe reads it as a space
+    runs, start = [], kept[0]
+    for previous, code in zip(kept, kept[1:] + [None]):
+        if code != previous + 1:
+            runs.append(re.escape(chr(start)) if start == previous else
+                        f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            start = code
+    return "[" + "".join(runs) + "]"
 
 
 # A stretch that could hold a number: six or more characters none of which ends one (a numeral

@@ -113,6 +113,19 @@ def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
     assert re.fullmatch(r"\d", "١")  # Arabic-Indic digits are decimal digits for the regex too
 
 
+def test_no_character_that_ends_a_stretch_is_one_privacy_reads_through():
+    """The precheck splits text at letters and punctuation; none of those may be a separator,
+    space, invisible or unassigned character or digit for bot.privacy (e.g. ・, 一, U+9FFF)."""
+    import re
+
+    breaker = re.compile(logredact._STRETCH.pattern.replace("[^", "[", 1).removesuffix("{6,}"))
+    wrong = [f"U+{code:04X}" for code in range(0x110000)
+             if breaker.match(chr(code)) and not logredact._ends_a_number(chr(code))]
+    assert not wrong
+    for ch in "・一幺〇 -，\u200b\u3097+":
+        assert not breaker.match(ch), repr(ch)
+
+
 @pytest.mark.parametrize("line", [
     "2026-01-01 12:00:00,123 INFO rasa.core.processor  - Predicted next action 'action_listen' with confidence 1.00.",
     '127.0.0.1 [01/Jan/2026:12:00:00 +0000] "POST /api/message HTTP/1.1" 200 1234 "-" "curl/8.0"',
@@ -136,8 +149,8 @@ _NOISE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _FORMS = [str.maketrans("0123456789", f) for f in (
     "0123456789", "０１２３４５６７８９", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
     "〇一二三四五六七八九", "零幺二三四五六七八九")]
-_INSIDE = st.sampled_from(["", "", " ", "-", "—", ".", "·", "/", "_", ",", "，", "、", "\u200b", "\u3000", "\U000e0080",
-                           "\x00", "\ufeff", "  -  "])
+_INSIDE = st.sampled_from(["", "", " ", "-", "—", ".", "·", "・", "/", "_", ",", "，", "、", "－", "．", "\u200b", "\u3000",
+                           "\U000e0080", "\u3097", "\u9fff", "\x00", "\ufeff", "  -  "])
 
 
 @settings(max_examples=300, deadline=None)
