@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             services.processes.pop(name).kill()
         try:
             return subprocess.call(
-                [sys.executable, "-m", "rasa", "shell", "--model", str(model),
+                # through bot.rasa_server: Rasa's own shell, with redacted logs
+                [sys.executable, "-m", "bot.rasa_server", "shell", "--model", str(model),
                  "--endpoints", settings.endpoints_file.name],
                 cwd=config.PROJECT_ROOT, env=service_env(settings),
             )
