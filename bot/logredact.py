@@ -124,7 +124,7 @@ def _digit_weight(text: str) -> int:
 
 def _decode_run(kind: str, run: str) -> str:
     """One run of escapes as the characters it stands for (the run itself when it does not decode;
-    quotes, backslashes and controls as :func:`_probe_char` writes them)."""
+    quotes, backslashes and what is not printable as :func:`_probe_char` writes them)."""
     units = [int(h, 16) for h in _HEX_AFTER_BACKSLASHES.findall(run)] if kind != "pct" else \
         [int(run[i + 1:i + 3], 16) for i in range(0, len(run), 3)]
     try:
@@ -141,10 +141,13 @@ def _decode_run(kind: str, run: str) -> str:
 
 def _probe_char(ch: str) -> str:
     """A decoded character as the probe writes it: itself; a quote or backslash escaped as JSON
-    does (no hex digits to run into a number); a control character as U+FFFD."""
+    does (no hex digits to run into a number); what is not printable as bot.privacy reads it, a
+    space or nothing (so no control character reaches the log)."""
     if ch in '"\\':
         return "\\" + ch
-    return ch if ch.isprintable() else "\ufffd"
+    if ch.isprintable():
+        return ch
+    return " " if ch.isspace() else ""
 
 
 def _probe(text: str) -> str:

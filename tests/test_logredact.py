@@ -78,6 +78,24 @@ def test_every_written_form_of_every_number_is_redacted(typed):
 @pytest.mark.parametrize(
     "line",
     [
+        # issue 11's typed payload, as Rasa logs the text it received
+        '/ask_service_weekend{"city":"\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038"}',
+        '"text": "\\u0022\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038\\u0022"',
+        "GET /console/api/conversations?q=139+1234+5678 HTTP/1.1",
+        "GET /x/139%E2%80%8B1234%E2%80%8B5678 HTTP/1.1",  # zero-width spaces, percent-encoded
+        "body=b'\\xe4\\xb8\\x80\\xe4\\xb8\\x89\\xe4\\xb9\\x9d" + "".join(
+            "\\x" + "\\x".join(f"{b:02x}" for b in ch.encode()) for ch in "一二三四五六七八") + "'",
+    ],
+)
+def test_numbers_behind_escapes_and_url_encoding_are_redacted(line):
+    out = redact_text(line)
+    assert "[手机号]" in out, out
+    assert not leaks(out) and "139" not in out.replace("[手机号]", "")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
         "Starting Rasa server on http://0.0.0.0:5005",
         "2026-01-01 12:00:00,123 INFO     rasa_sdk.executor  - Registered function for 'action_answer_measure'.",
         "127.0.0.1 [01/Jan/2026:12:00:00 +0000] \"POST /api/message HTTP/1.1\" 200 1234 \"-\" \"curl/8.0\"",
