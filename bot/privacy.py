@@ -34,9 +34,6 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "privacy.y
 KINDS = ("id_card", "mobile", "bank_card")
 _CONSTANTS = {"ID_PLACEHOLDER": "id_card", "PHONE_PLACEHOLDER": "mobile", "CARD_PLACEHOLDER": "bank_card"}
 
-_ID_RE = re.compile(r"(?<!\d)(\d{17}[\dXx])(?!\d)")
-_PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d[- ]?\d{4}[- ]?\d{4})(?!\d)")
-_CARD_RE = re.compile(r"(?<!\d)(\d(?:[- ]?\d){15,18})(?!\d)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
@@ -123,9 +120,10 @@ def _fold(ch: str) -> str:
     return folded if len(folded) == 1 else ch
 
 
-def _skeleton(text: str) -> tuple[str, list[int]]:
-    """``text`` folded for finding numbers (see the module doc), and for each character of the
-    result the index of the character it came from. Separators between two digits are dropped."""
+def _skeleton(text: str) -> tuple[str, list[int], set[int]]:
+    """``text`` folded for finding numbers (see the module doc); for each character of the
+    result the index of the character it came from; and the positions of the result where
+    separators between two digits were dropped (a number may begin or end there)."""
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
@@ -135,45 +133,76 @@ def _skeleton(text: str) -> tuple[str, list[int]]:
         for part in folded:
             chars.append(part)
             origin.append(i)
+    # the first character after each position that is not a separator (one pass, from the end)
+    following = [""] * (len(chars) + 1)
+    for j in range(len(chars) - 1, -1, -1):
+        following[j] = following[j + 1] if chars[j] in _SEPARATORS else chars[j]
     kept_chars: list[str] = []
     kept_origin: list[int] = []
+    cuts: set[int] = set()
     for j, ch in enumerate(chars):
-        if ch in _SEPARATORS and kept_chars and kept_chars[-1].isdigit():
-            following = next((c for c in chars[j + 1:] if c not in _SEPARATORS), "")
-            if following.isdigit():
-                continue
+        if ch in _SEPARATORS and kept_chars and kept_chars[-1].isdigit() and following[j + 1].isdigit():
+            cuts.add(len(kept_chars))
+            continue
         if ch == " " and kept_chars and kept_chars[-1] == " ":
             continue
         kept_chars.append(ch)
         kept_origin.append(origin[j])
-    return "".join(kept_chars), kept_origin
+    return "".join(kept_chars), kept_origin, cuts
+
+
+_RUN_RE = re.compile(r"[0-9]+[Xx]?")
+_IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_PRIORITY = {"id_card": 0, "bank_card": 1, "mobile": 2}
+
+
+def _kind_of(digits: str) -> str | None:
+    """Which personal number ``digits`` (a candidate span of a run) is, if any."""
+    if len(digits) == 18 and is_valid_id_number(digits):
+        return "id_card"
+    if not digits.isdigit():
+        return None
+    if 16 <= len(digits) <= 19 and luhn_ok(digits):
+        return "bank_card"
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+        return "mobile"
+    return None
 
 
 def find_numbers(text: str) -> list[tuple[int, int, str]]:
     """Where ``text`` holds a personal number: ``(start, end, kind)`` spans of the text as typed,
     in order and never overlapping (an ID number wins over a card number, a card over a mobile).
 
-    Raises:
-        PrivacyDataError: ``knowledge/privacy.yml`` is broken.
+    A run of digits (separators inside dropped) is read as one number or, where separators were,
+    as several (``13912345678，15877012345`` is two mobiles). A dotted IPv4 address is not a number.
     """
     if not text or not any(ch.isdigit() or ch in _CHINESE_DIGITS or unicodedata.category(ch) == "No"
                            for ch in text):
         return []
-    probe, origin = _skeleton(text)
-    taken: list[tuple[int, int, str]] = []
-
-    def _accept(kind: str, pattern: re.Pattern, valid: Callable[[str], bool]) -> None:
-        for match in pattern.finditer(probe):
-            if not valid(match.group(1)):
-                continue
-            start, end = origin[match.start()], origin[match.end() - 1] + 1
-            if all(end <= s or start >= e for s, e, _ in taken):
-                taken.append((start, end, kind))
-
-    _accept("id_card", _ID_RE, is_valid_id_number)
-    _accept("bank_card", _CARD_RE, lambda m: 16 <= len(d := re.sub(r"[^0-9]", "", m)) <= 19 and luhn_ok(d))
-    _accept("mobile", _PHONE_RE, lambda m: True)
-    return sorted(taken)
+    probe, origin, cuts = _skeleton(text)
+    found: list[tuple[int, int, str]] = []
+    for run in _RUN_RE.finditer(probe):
+        begin, end = run.span()
+        if end - begin < 11 or _IPV4_RE.fullmatch(text[origin[begin]:origin[end - 1] + 1]):
+            continue
+        bounds = [begin, *sorted(c for c in cuts if begin < c < end), end]
+        candidates = []
+        for i, s in enumerate(bounds):
+            for e in bounds[i + 1:]:
+                if e - s > 19:
+                    break
+                kind = _kind_of(probe[s:e]) if e - s >= 11 else None
+                if kind:
+                    candidates.append((_PRIORITY[kind], s - e, s, e, kind))
+        candidates.sort()
+        taken: list[tuple[int, int, str]] = []
+        for _, _, s, e, kind in candidates:
+            if all(e <= ts or s >= te for ts, te, _ in taken):
+                taken.append((s, e, kind))
+        found += [(origin[s], origin[e - 1] + 1, kind) for s, e, kind in taken]
+    return sorted(found)
 
 
 def redact(text: str) -> str:
@@ -201,7 +230,7 @@ def number_tail(text: str) -> str:
     """The end of ``text`` that could be the first part of a number continued in the next
     message: its trailing run of digits and separators (at most :data:`TAIL_CHARS` characters),
     or "" when it does not end in a digit. Pass it redacted text: it holds no whole number."""
-    probe, origin = _skeleton(text[-TAIL_CHARS:])
+    probe, origin, _ = _skeleton(text[-TAIL_CHARS:])
     probe = probe.rstrip(" ")
     run = len(probe) - len(probe.rstrip("0123456789Xx -+"))
     if not run or not probe.rstrip(" -+")[-1:].isdigit():

@@ -58,6 +58,33 @@ def test_redact_sees_numbers_as_the_normaliser_will(text, expected):
         assert not any(ch.isdigit() for ch in normalize_text(expected))
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("电话13912345678，15877012345", f"电话{PHONE_PLACEHOLDER}，{PHONE_PLACEHOLDER}"),
+        ("电话13912345678 15877012345", f"电话{PHONE_PLACEHOLDER} {PHONE_PLACEHOLDER}"),
+        (f"卡号{VALID_CARD} 13912345678", f"卡号{CARD_PLACEHOLDER} {PHONE_PLACEHOLDER}"),
+        (f"{VALID_ID}、13912345678", f"{ID_PLACEHOLDER}、{PHONE_PLACEHOLDER}"),
+        (f"{VALID_ID}13912345678", f"{ID_PLACEHOLDER}{PHONE_PLACEHOLDER}"),
+        ("8613912345678", PHONE_PLACEHOLDER),
+        ("服务器172.217.160.14连不上", "服务器172.217.160.14连不上"),  # an IPv4 address, not a mobile
+        ("2018 15 800 12389", "2018 15 800 12389"),
+        ("订单1234567890123456 12389", "订单1234567890123456 12389"),
+    ],
+    ids=["two-mobiles-comma", "two-mobiles-space", "card-then-mobile", "id-then-mobile", "id-x-touching-mobile",
+         "country-code", "ipv4", "ordinary-figures-spaced", "order-number-and-hotline"],
+)
+def test_numbers_next_to_each_other_are_each_found(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [" ".join("1" * 2000), "1" + " -" * 5000 + "x", "１" * 3000, "一" * 3000],
+                         ids=["spaced-digits", "separator-run", "fullwidth-run", "chinese-numeral-run"])
+def test_long_hostile_runs(text):
+    # a run this long is no personal number; the text comes back as it was
+    assert redact(text) == text
+
+
 def test_placeholders_come_from_the_data_file():
     data = yaml.safe_load(privacy.DEFAULT_PATH.read_text(encoding="utf-8"))["placeholders"]
     assert dict(privacy.load_placeholders()) == data
