@@ -201,14 +201,9 @@ def test_internal_services_are_closed(running_bot):
     # the action server listens on loopback only: nothing but the local Rasa server reaches it
     assert _listening(running_bot["action_port"]) == {"127.0.0.1"}
     # the API token reaches Rasa through its environment, not a command line anyone can list
-    import pathlib
+    from tests.test_internal_services import command_lines
 
-    lines = []
-    for path in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            lines.append(path.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:  # the process ended meanwhile
-            continue
+    lines = command_lines()
     rasa = [line for line in lines if "bot.rasa_server" in line and str(running_bot["rasa_port"]) in line]
     assert rasa, "the Rasa server runs through bot.rasa_server"
     assert not any(running_bot["token"] in line for line in lines)

@@ -64,15 +64,7 @@ class RateLimiter:
 
     def allow(self, key: str, limit: int, window: float = WINDOW_S, now: float | None = None) -> bool:
         """Count one request for ``key``; False when it is over ``limit`` within ``window`` seconds."""
-        if limit <= 0:
-            return True
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._recent(key, window, now)
-            if len(hits) >= limit:
-                return False
-            hits.append(now)
-            return True
+        return limit <= 0 or self.reserve(key, limit, window, now) is not None
 
     def reserve(self, key: str, limit: int, window: float, now: float | None = None) -> float | None:
         """Take one of ``limit`` slots of ``key`` within ``window`` seconds, atomically.
