@@ -17,7 +17,7 @@ run: venv kb train ## set everything up and start the action server, Rasa and th
 	$(PY) -m bot run
 
 cluster: venv system-deps kb train ## BOT_ENV=production on this machine: PostgreSQL, Redis, 2 Rasa + 2 action + 2 web servers behind nginx (CLUSTER_PORT 8000)
-	$(PY) -m bot.cluster
+	$(PY) -m bot.ops.cluster
 
 test: venv system-deps kb ## set everything up and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -44,8 +44,8 @@ shell: venv kb train ## chat with the assistant in the terminal (starts the acti
 eval: venv kb train ## run the case files through the real stack, report by tag: make eval [CASES="a.yml b.yml"] [OUT=var/eval/results.json]
 	$(PY) -m bot eval $(CASES) --out $(OUT)
 
-validate: venv kb ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/validate.py)
-	$(PY) -m bot.validate
+validate: venv kb ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/quality/validate.py)
+	$(PY) -m bot.quality.validate
 
 crossval: venv kb ## 3-fold NLU cross-validation into var/crossval (report, confusion matrix, histogram); summary: bench/crossval_summary.py
 	$(PY) -m rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 3 --out var/crossval

@@ -1,7 +1,7 @@
 """Custom actions called by the Rasa server through the action server (port 5055).
 
 Each class is thin: it reads the tracker, asks :mod:`actions.answering` and the knowledge
-base, and sends a reply from ``knowledge/replies.yml`` (or a ``domain.yml`` response that rules
+base, and sends a reply from ``bot/replies/replies.yml`` (or a ``domain.yml`` response that rules
 also use). When the knowledge base cannot be read the resident gets the ``kb_unavailable`` reply,
 never a stack trace.
 """
@@ -20,9 +20,11 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions import answerability, answering, replies
+from actions import answerability, answering
+from bot import config
+from bot import replies
 from actions.loaded import KnowledgeCache, Loaded
-from bot.jsonlimits import bounded_int
+from bot.text.jsonlimits import bounded_int
 from knowledge.gazetteer import GazetteerMissing
 from knowledge.intent_map import IntentMapError, IntentSpec, load_entity_focus, load_intent_map
 from knowledge.repository import KnowledgeBase, KnowledgeBaseMissing
@@ -43,7 +45,7 @@ def knowledge_base() -> KnowledgeBase:
     """The process-wide repository (its engine is made on the first query, not at import)."""
     global _kb
     if _kb is None:
-        _kb = KnowledgeBase()
+        _kb = KnowledgeBase(config.load().database_url)
     return _kb
 
 
@@ -341,15 +343,15 @@ class ActionRecordFeedback(Action):
         return "action_record_feedback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        from bot import store
-        from bot.privacy import PrivacyDataError
+        from bot.storage import appdb
+        from bot.text.privacy import PrivacyDataError
 
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         value = "up" if intent == "feedback_positive" else "down"
         question, answered_intent = _last_question(tracker)
         measures = _cited_measures(tracker)
         try:
-            store.record_feedback(
+            appdb.record_feedback(
                 sender_id=tracker.sender_id, value=value, question=question, intent=answered_intent,
                 measures=measures, channel=(tracker.get_latest_input_channel() or None),
             )

@@ -1,6 +1,6 @@
 """Memory and CPU of each service of the cluster under a little load (sizes deploy/'s requests).
 
-Starts ``bot.cluster.Cluster`` (what ``make cluster`` runs) in a temporary folder on free ports,
+Starts ``bot.ops.cluster.Cluster`` (what ``make cluster`` runs) in a temporary folder on free ports,
 sends ``--messages`` REST messages through nginx (6 conversations at once) and as many through
 the web page's ``/api/message``, logs a staff member into the console through nginx and asks a
 few questions there (this loads jieba into the web servers), then prints per process: resident
@@ -64,10 +64,10 @@ def figures(pid: int) -> tuple[int, int, float]:
 
 def console_questions(url: str, app_url: str, n: int) -> int:
     """Log in through nginx and ask ``n`` questions in the console; returns how many were answered."""
-    from bot import store
+    from bot.storage import appdb
 
     name, password = f"bench{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    store.add_staff_user(name, password, url=app_url)
+    appdb.add_staff_user(name, password, url=app_url)
     s = requests.Session()
     s.get(f"{url}/console/login", timeout=10)
     csrf = s.cookies.get("gxga_csrf", "")
@@ -84,9 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=120)
     args = parser.parse_args()
-    from bot import config, localdb
-    from bot.cluster import Cluster
-    from bot.training import ensure_model
+    from bot import config
+    from bot.ops import localdb
+    from bot.ops.cluster import Cluster
+    from bot.ops.training import ensure_model
 
     model = ensure_model(config.load())
     with tempfile.TemporaryDirectory(prefix="gxga-rssbench-") as tmp:

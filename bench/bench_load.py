@@ -8,7 +8,7 @@ against the REST channel, each bounded by a duration and a request count:
 - ``saturation``: the same conversations with no thinking time, i.e. as fast as answers come.
 
 Targets: ``run`` (what ``make run`` starts: one Rasa server, one action server, SQLite),
-``cluster-1`` and ``cluster-2`` (``bot.cluster``: PostgreSQL, Redis, nginx and one or two Rasa
+``cluster-1`` and ``cluster-2`` (``bot.ops.cluster``: PostgreSQL, Redis, nginx and one or two Rasa
 replicas, each with its action server). While locust runs, the resident set size of every
 service (with its children) is sampled each second; the peak is reported. Cold start is the
 time from ``make run`` until the first question is answered (the model already trained).
@@ -44,11 +44,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import config, localdb  # noqa: E402
-from bot.cluster import Cluster, _tree_rss_kb  # noqa: E402
-from bot.evaluate import _percentile as percentile, load_cases  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.training import ensure_model  # noqa: E402
+from bot import config  # noqa: E402
+from bot.ops import localdb
+from bot.ops.cluster import Cluster, _tree_rss_kb  # noqa: E402
+from bot.quality.evaluate import _percentile as percentile, load_cases  # noqa: E402
+from bot.ops.services import Services  # noqa: E402
+from bot.ops.training import ensure_model  # noqa: E402
 
 LOCUST = ROOT / ".venv-bench" / "bin" / "locust"
 REPORTS = ROOT / "bench" / "reports"
@@ -88,7 +89,7 @@ def embedded(model: Path, tmp: Path) -> Iterator[Target]:
 
 @contextmanager
 def clustered(model: Path, tmp: Path, replicas: int) -> Iterator[Target]:
-    """``bot.cluster`` with ``replicas`` Rasa replicas (and one web server) behind nginx."""
+    """``bot.ops.cluster`` with ``replicas`` Rasa replicas (and one web server) behind nginx."""
     cluster = Cluster(model=model, workdir=tmp / "cluster", port=localdb.free_port(), replicas=replicas,
                       web_servers=1, db_prefix=f"load_{uuid.uuid4().hex[:6]}", persistent=False)
     with cluster:

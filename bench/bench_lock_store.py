@@ -1,6 +1,6 @@
 """What the lock store does for one conversation answered by two replicas at once.
 
-Starts the cluster of ``make cluster`` (``bot.cluster.Cluster``, temporary folders, free ports)
+Starts the cluster of ``make cluster`` (``bot.ops.cluster.Cluster``, temporary folders, free ports)
 three times: with ``endpoints.production.yml`` (our AtomicRedisLockStore shared by the replicas),
 with Rasa's own ``RedisLockStore`` instead, and with no ``lock_store`` (Rasa's default
 InMemoryLockStore, one per replica). Each round sends
@@ -55,8 +55,8 @@ def one_round(cluster, n: int) -> dict:
 
 
 def run(label: str, endpoints: Path | None, model: Path, args) -> None:
-    from bot import localdb
-    from bot.cluster import Cluster
+    from bot.ops import localdb
+    from bot.ops.cluster import Cluster
 
     with tempfile.TemporaryDirectory(prefix="gxga-lockbench-") as tmp:
         cluster = Cluster(model=model, workdir=Path(tmp), port=localdb.free_port(), persistent=False,
@@ -77,14 +77,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     from bot import config
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     model = ensure_model(config.load())
     print(f"{args.messages} simultaneous messages of one conversation, alternately to replica A and B; "
           f"{args.rounds} conversations\n")
     print("| lock store | sent | HTTP 200 | user messages stored | conversations with lost messages | "
           "latency p50 s | max s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    run("AtomicRedisLockStore (endpoints.production.yml, bot/lock_store.py)", None, model, args)
+    run("AtomicRedisLockStore (endpoints.production.yml, bot/rasa_ext/lock_store.py)", None, model, args)
     with tempfile.TemporaryDirectory(prefix="gxga-endpoints-") as tmp:
         def variant(name: str, change) -> Path:
             endpoints = yaml.safe_load((ROOT / "endpoints.production.yml").read_text(encoding="utf-8"))

@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import config  # noqa: E402
-from bot.evaluate import Client, _percentile, load_cases  # noqa: E402
-from bot.localdb import free_port  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.training import ensure_model  # noqa: E402
+from bot.quality.evaluate import Client, _percentile, load_cases  # noqa: E402
+from bot.ops.localdb import free_port  # noqa: E402
+from bot.ops.services import Services  # noqa: E402
+from bot.ops.training import ensure_model  # noqa: E402
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bot.evaluate import load_cases  # noqa: E402
+from bot.quality.evaluate import load_cases  # noqa: E402
 from knowledge.intent_map import load_intent_map  # noqa: E402
 
 
@@ -109,13 +109,13 @@ def bm25_predictions(cases) -> tuple[list[int | None], float, float]:
     import jieba
 
     from bot import config
-    from bot.normalize import normalize_text
+    from bot.text.normalize import normalize_text
     from knowledge.repository import KnowledgeBase
 
     settings = config.load()
     jieba.setLogLevel(60)
     jieba.load_userdict(str(settings.jieba_userdict))
-    kb = KnowledgeBase()
+    kb = KnowledgeBase(settings.database_url)
 
     def tokens(text: str) -> list[str]:
         return [t for t in jieba.lcut(normalize_text(text)) if t.strip() and not all(ch in "，。、；：？！,.?!“”（）()" for ch in t)]

@@ -171,22 +171,22 @@ class Settings:
     max_message_chars: int
     trusted_proxies: tuple[str, ...]
     cors_origins: tuple[str, ...]
-    # The WeChat Official Account channel (bot/channels/wechat.py); on only when wechat_token is set.
+    # The WeChat Official Account channel (bot/rasa_ext/channels/wechat.py); on only when wechat_token is set.
     # (secrets are kept out of the dataclass repr, so logging the settings does not leak them)
     wechat_token: str | None = field(default=None, repr=False)
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = field(default=None, repr=False)
     wechat_aes_key: str | None = field(default=None, repr=False)
-    # ACTION_SERVER_TOKEN: the secret the action server requires and Rasa sends (bot/action_server.py)
+    # ACTION_SERVER_TOKEN: the secret the action server requires and Rasa sends (bot/ops/action_server.py)
     action_server_token: str | None = field(default=None, repr=False)
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_timeout: float = 4.0
     redis_url: str | None = None
     # SENDER_HASH_KEY: the key of the pseudonyms that replace sender ids holding a personal number
-    # (bot/channels/guard.py); unset, a random key is kept in var/sender_hash.key.
+    # (bot/rasa_ext/guard.py); unset, a random key is kept in var/sender_hash.key.
     sender_hash_key: str | None = field(default=None, repr=False)
-    # BOT_ENV=production (bot/services.py, bot/cluster.py): endpoints.production.yml, i.e. Rasa's
-    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and the Redis lock store of bot/lock_store.py (LOCK_STORE_*).
+    # BOT_ENV=production (bot/ops/services.py, bot/ops/cluster.py): endpoints.production.yml, i.e. Rasa's
+    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and the Redis lock store of bot/rasa_ext/lock_store.py (LOCK_STORE_*).
     bot_env: str = "embedded"
     action_endpoint: str | None = None
     tracker_db_host: str | None = None

@@ -23,12 +23,8 @@ def safe_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The engine for ``url`` (default: ``DATABASE_URL`` from :mod:`bot.config`), made on first use."""
-    if url is None:
-        from bot import config
-
-        url = config.load().database_url
+def get_engine(url: str) -> Engine:
+    """The engine for ``url``, made on first use and cached."""
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -66,7 +62,7 @@ def dispose_engine(url: str) -> None:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
+def session_scope(url: str) -> Iterator[Session]:
     """A session for one unit of work: committed on success, rolled back on error, always closed."""
     with Session(get_engine(url), future=True) as session:
         with session.begin():

@@ -112,19 +112,16 @@ class KnowledgeBase:
     """Queries over one knowledge-base database.
 
     Args:
-        url: SQLAlchemy URL; ``None`` means ``DATABASE_URL`` (SQLite under ``var/`` by default).
+        url: SQLAlchemy URL of the knowledge base (``bot.config``'s ``DATABASE_URL`` in the
+            services; the package itself reads no settings).
     """
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str):
         self._url = url
 
     @property
     def url(self) -> str:
         """The database URL this instance reads."""
-        if self._url is None:
-            from bot import config
-
-            self._url = config.load().database_url
         return self._url
 
     def document(self) -> DocumentInfo:

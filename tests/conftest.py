@@ -106,7 +106,7 @@ def make_tracker():
 def trained_model() -> Path:
     """The Rasa model for the current data and config, trained at most once (cached by fingerprint)."""
     from knowledge.build import build
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     settings = config.load()
     # The model depends on the generated jieba dictionary, which `make kb` writes; the tests write it too.
@@ -115,7 +115,7 @@ def trained_model() -> Path:
     return ensure_model(settings)
 
 
-from bot.localdb import free_port  # noqa: E402  (the tests' import of it stays tests.conftest.free_port)
+from bot.ops.localdb import free_port  # noqa: E402  (the tests' import of it stays tests.conftest.free_port)
 
 
 def port_open(port: int) -> bool:

@@ -3,7 +3,7 @@
 Uses ``TEST_DATABASE_URL`` when set (a server someone already runs); otherwise starts Debian's
 PostgreSQL (installed by ``make system-deps``) from ``initdb`` in a temporary folder, on a
 free port bound to 127.0.0.1, and removes it afterwards. The server itself is
-:func:`bot.localdb.postgres_server`, which ``make cluster`` uses too.
+:func:`bot.ops.localdb.postgres_server`, which ``make cluster`` uses too.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from bot import localdb
-from bot.localdb import PostgresUnavailable  # noqa: F401  (re-exported for the tests)
+from bot.ops import localdb
+from bot.ops.localdb import PostgresUnavailable  # noqa: F401  (re-exported for the tests)
 
 
 @contextmanager

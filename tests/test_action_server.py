@@ -1,4 +1,4 @@
-"""The action server (``python -m bot.action_server``) answers only with the shared secret.
+"""The action server (``python -m bot.ops.action_server``) answers only with the shared secret.
 
 The real server runs in its own process on a free loopback port, on a temporary knowledge base
 and application database. The attack of issue 11 is replayed against it: listing the actions and
@@ -19,9 +19,9 @@ import urllib.request
 
 import pytest
 
-from bot import store
-from bot.action_server import presented_secret, secret_matches
-from bot.services import wait_until_up
+from bot.storage import appdb
+from bot.ops.action_server import presented_secret, secret_matches
+from bot.ops.services import wait_until_up
 from tests.conftest import ROOT, free_port
 
 SECRET = secrets.token_urlsafe(32)
@@ -29,16 +29,16 @@ SECRET = secrets.token_urlsafe(32)
 
 @pytest.fixture(scope="module")
 def action_server(sqlite_kb_url, tmp_path_factory):
-    """The action server as ``bot.services`` starts it; its log file and application database."""
+    """The action server as ``bot.ops.services`` starts it; its log file and application database."""
     tmp = tmp_path_factory.mktemp("action-server")
     port = free_port()
     app_db = f"sqlite:///{tmp / 'app.db'}"
-    store.ensure_schema(app_db)
+    appdb.ensure_schema(app_db)
     env = {**os.environ, "ACTION_SERVER_TOKEN": SECRET, "DATABASE_URL": sqlite_kb_url, "APP_DATABASE_URL": app_db,
            "PYTHONUNBUFFERED": "1"}
     log_path = tmp / "actions.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.action_server", "--actions", "actions",
+        proc = subprocess.Popen([sys.executable, "-m", "bot.ops.action_server", "--actions", "actions",
                                  "--host", "127.0.0.1", "--port", str(port)],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -76,7 +76,7 @@ def forged_feedback(sender: str) -> dict:
 
 def forged_rows(app_db: str) -> int:
     """Feedback rows holding the forged question."""
-    return sum(1 for row in store.list_feedback(app_db, limit=1000) if row.question == "伪造的问题")
+    return sum(1 for row in appdb.list_feedback(app_db, limit=1000) if row.question == "伪造的问题")
 
 
 # --- unit -------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def test_it_refuses_to_start_without_a_secret():
         if value is not None:
             env["ACTION_SERVER_TOKEN"] = value
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "bot.action_server", "--port", str(free_port())], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "bot.ops.action_server", "--port", str(free_port())], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stderr
         assert "ACTION_SERVER_TOKEN is not set" in done.stderr
@@ -186,7 +186,7 @@ def test_an_announced_20_mb_body_is_refused_before_it_is_sent(action_server, tok
 
 
 def test_a_client_that_never_finishes_its_headers_is_dropped(action_server):
-    from bot.action_server import REQUEST_TIMEOUT
+    from bot.ops.action_server import REQUEST_TIMEOUT
 
     answer, seconds = raw_request(action_server["port"], "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n",
                                   wait=REQUEST_TIMEOUT + 10)

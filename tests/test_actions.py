@@ -15,7 +15,7 @@ from actions.actions import (
     ActionShowMeasureText,
 )
 from actions.answering import MAX_ANSWER_CHARS, clarify_choices, compose, select_sentences
-from bot import store
+from bot.storage import appdb
 from knowledge.intent_map import IntentMapError, load_intent_map, parse_intent_map
 from knowledge.repository import KnowledgeBase
 
@@ -33,7 +33,7 @@ def run(action, dispatcher, tracker, domain):
 
 
 def names(dispatcher) -> list[str]:
-    """Which reply (knowledge/replies.yml) or domain response each message was."""
+    """Which reply (bot/replies/replies.yml) or domain response each message was."""
     return [(m.get("custom") or {}).get("reply") or m.get("response") for m in dispatcher.messages]
 
 
@@ -258,7 +258,7 @@ def test_feedback_keeps_only_valid_cited_measures(use_kb, dispatcher, make_track
     tracker = make_tracker("👍", "feedback_positive", {"cited_measures": cited})
     tracker.events = [{"event": "user", "text": "刻章要多久", "parse_data": {"intent": {"name": "ask_seal_time"}}}]
     assert run(ActionRecordFeedback(), dispatcher, tracker, domain) == []
-    [row] = store.list_feedback()
+    [row] = appdb.list_feedback()
     assert row.measures == stored
 
 
@@ -271,7 +271,7 @@ def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
     ]
     run(ActionRecordFeedback(), dispatcher, tracker, domain)
     assert dispatcher.messages == []  # the rule's utter_feedback_down thanks the resident
-    [row] = store.list_feedback()
+    [row] = appdb.list_feedback()
     assert row.value == "down" and row.measures == (24,) and row.intent == "ask_residence_permit_conditions"
     assert "13812345678" not in row.question and "[手机号]" in row.question
 
@@ -280,7 +280,7 @@ def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(us
                                                                             tmp_path, monkeypatch, caplog):
     import functools
 
-    from bot import privacy
+    from bot.text import privacy
 
     broken = tmp_path / "privacy.yml"
     broken.write_text("placeholders: {}\n", encoding="utf-8")
@@ -289,7 +289,7 @@ def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(us
     tracker.events = [{"event": "user", "text": "我电话13812345678，暂住证怎么办",
                        "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}}]
     assert run(ActionRecordFeedback(), dispatcher, tracker, domain) == []
-    assert store.list_feedback() == []
+    assert appdb.list_feedback() == []
     assert "could not store feedback" in caplog.text and "test-user" not in caplog.text
 
 
@@ -297,10 +297,10 @@ def test_every_reply_the_actions_use_exists(domain):
     import re
     from pathlib import Path
 
-    from actions.replies import load_replies
+    from bot.replies import load_replies
 
     source = Path(actions_module.__file__).read_text(encoding="utf-8")
-    from bot.validate import REPLY_USE
+    from bot.quality.validate import REPLY_USE
 
     responses = set(re.findall(r'response="(utter_[a-z_]+)"', source))
     assert responses <= set(domain["responses"])

@@ -1,6 +1,6 @@
 """Scale-out: the production configuration (BOT_ENV=production) with two Rasa replicas behind nginx.
 
-The cluster (``bot.cluster.Cluster``, what ``make cluster`` runs) is started once for the module
+The cluster (``bot.ops.cluster.Cluster``, what ``make cluster`` runs) is started once for the module
 on free ports, on the session's PostgreSQL and Redis servers: two Rasa replicas on the same model
 sharing the tracker store (PostgreSQL) and the lock store (Redis), two action servers, two web
 servers, nginx in front. The unit tests at the top need no servers.
@@ -51,12 +51,12 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
     assert endpoints.tracker_store.type == "SQL" and endpoints.tracker_store.url == "pg"
     assert endpoints.tracker_store.kwargs == {"dialect": "postgresql", "port": "5433", "db": "tracker",
                                               "username": "rasa", "password": ""}
-    assert endpoints.lock_store.type == "bot.lock_store.AtomicRedisLockStore" and endpoints.lock_store.url == "redis"
+    assert endpoints.lock_store.type == "bot.rasa_ext.lock_store.AtomicRedisLockStore" and endpoints.lock_store.url == "redis"
     assert endpoints.lock_store.kwargs["port"] == "6380" and endpoints.lock_store.kwargs["db"] == "1"
     # Rasa's own factory builds our class from it (it connects lazily, so no Redis is needed here)
     from rasa.core.lock_store import LockStore
 
-    from bot.lock_store import AtomicRedisLockStore
+    from bot.rasa_ext.lock_store import AtomicRedisLockStore
 
     store = LockStore.create(endpoints.lock_store)
     assert isinstance(store, AtomicRedisLockStore) and store.key_prefix == "gxga:lock:"
@@ -64,7 +64,7 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
 
 
 def test_bot_env_selects_the_endpoints_and_passes_every_variable(monkeypatch):
-    from bot.services import service_env
+    from bot.ops.services import service_env
 
     for name in ("BOT_ENV", "TRACKER_DB_HOST", "LOCK_STORE_HOST", "REDIS_URL", "ACTION_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -95,7 +95,7 @@ def test_bot_env_selects_the_endpoints_and_passes_every_variable(monkeypatch):
 
 
 def test_nginx_config_balances_and_retries():
-    from bot.cluster import nginx_conf
+    from bot.ops.cluster import nginx_conf
 
     conf = nginx_conf(8000, 8001, [5005, 5006], [8080, 8081])
     assert "proxy_next_upstream error timeout http_502 http_503;" in conf
@@ -116,7 +116,7 @@ def test_nginx_config_balances_and_retries():
 @pytest.fixture(scope="module")
 def cluster(trained_model, postgres_server_url, redis_url, tmp_path_factory):
     """Two Rasa replicas, two action servers, two web servers and nginx, on free ports."""
-    from bot.cluster import Cluster
+    from bot.ops.cluster import Cluster
 
     c = Cluster(model=trained_model, workdir=tmp_path_factory.mktemp("cluster"), port=free_port(),
                 postgres_url=postgres_server_url, redis_url=redis_url,
@@ -208,7 +208,7 @@ def test_restarted_replica_resumes_the_conversation_from_postgres(cluster):
 
 @pytest.mark.e2e
 def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stored(cluster):
-    """The lock store race (bot/lock_store.py): six questions of ONE conversation at the same
+    """The lock store race (bot/rasa_ext/lock_store.py): six questions of ONE conversation at the same
     moment, alternately to replica A and B; every one is answered and every one is stored."""
     import sqlalchemy as sa
 

@@ -36,7 +36,7 @@ def test_good_numbers(monkeypatch, name, value, field, expected):
 def test_the_page_and_console_limits_follow_max_message_chars():
     from dataclasses import replace
 
-    from bot.web import message_limits
+    from bot.webapp.server import message_limits
 
     settings = config.load()
     assert message_limits(replace(settings, max_message_chars=1000)) == (2000, 16 * 1024)

@@ -19,8 +19,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from bot import console, store
-from bot.channels import guard
+from bot.webapp import console
+from bot.storage import appdb
+from bot.rasa_ext import guard
+from bot.security import ratelimit
 from tests.conftest import ROOT, free_port
 from tests.test_web_security import csrf_token, login, make_settings, serve
 
@@ -29,9 +31,9 @@ PASSWORD = "correct horse battery staple"
 
 def test_export_yaml_is_valid_nlu():
     rows = [
-        store.ReviewRecord(1, datetime.now(timezone.utc), "a", "大学生落户呢", "followup_other_case", (), "wrong",
+        appdb.ReviewRecord(1, datetime.now(timezone.utc), "a", "大学生落户呢", "followup_other_case", (), "wrong",
                            "ask_settle_graduate_materials", 22, ""),
-        store.ReviewRecord(2, datetime.now(timezone.utc), "a", "身份证几天", "ask_id_card_issue_time", (26,), "right",
+        appdb.ReviewRecord(2, datetime.now(timezone.utc), "a", "身份证几天", "ask_id_card_issue_time", (26,), "right",
                            None, None, ""),
     ]
     data = yaml.safe_load(console.export_yaml(rows))
@@ -44,34 +46,34 @@ def test_export_yaml_is_valid_nlu():
 )
 def test_bad_accounts_are_refused(tmp_path, username, password, message):
     with pytest.raises(ValueError, match=message):
-        store.add_staff_user(username, password, url=f"sqlite:///{tmp_path / 'a.db'}")
+        appdb.add_staff_user(username, password, url=f"sqlite:///{tmp_path / 'a.db'}")
 
 
 def test_sessions_expire(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    store.add_staff_user("carol", PASSWORD, url=url)
-    token = store.login("carol", PASSWORD, hours=8, url=url)
-    assert store.session_user(token, url=url) == "carol"
+    appdb.add_staff_user("carol", PASSWORD, url=url)
+    token = appdb.login("carol", PASSWORD, hours=8, url=url)
+    assert appdb.session_user(token, url=url) == "carol"
     from knowledge import db
 
     with db.session_scope(url) as s:
-        for row in s.query(store.StaffSession).all():
+        for row in s.query(appdb.StaffSession).all():
             row.expires_at = datetime.now(timezone.utc) - timedelta(minutes=1)
-    assert store.session_user(token, url=url) is None
-    assert store.login("carol", "wrong password!!", hours=8, url=url) is None
-    assert store.session_user("forged", url=url) is None
+    assert appdb.session_user(token, url=url) is None
+    assert appdb.login("carol", "wrong password!!", hours=8, url=url) is None
+    assert appdb.session_user("forged", url=url) is None
 
 
 def test_passwords_are_hashed(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    store.add_staff_user("dave", PASSWORD, url=url)
+    appdb.add_staff_user("dave", PASSWORD, url=url)
     from knowledge import db
 
     with db.session_scope(url) as s:
-        [user] = s.query(store.StaffUser).all()
+        [user] = s.query(appdb.StaffUser).all()
         assert PASSWORD not in user.password_hash and user.password_hash.startswith("$2b$12$")
     with pytest.raises(ValueError, match="exists"):
-        store.add_staff_user("dave", PASSWORD, url=url)
+        appdb.add_staff_user("dave", PASSWORD, url=url)
 
 
 # --- login throttling, in process (real bcrypt, real limiters) ---------------------------------
@@ -99,8 +101,8 @@ def bcrypt_checks(monkeypatch):
 def login_limiter(request):
     """A fresh login limiter of each kind (Redis: the session's real server, a namespace of its own)."""
     if request.param == "in-process":
-        return guard.RateLimiter()
-    return guard.RedisRateLimiter(request.getfixturevalue("redis_url"), namespace=f"test-{os.urandom(4).hex()}")
+        return ratelimit.RateLimiter()
+    return ratelimit.RedisRateLimiter(request.getfixturevalue("redis_url"), namespace=f"test-{os.urandom(4).hex()}")
 
 
 def test_reserve_is_atomic_and_release_frees_the_slot(login_limiter):
@@ -118,7 +120,7 @@ def test_reserve_is_atomic_and_release_frees_the_slot(login_limiter):
 
 
 def test_reserve_falls_back_to_the_process_while_redis_is_down():
-    limiter = guard.RedisRateLimiter(f"redis://127.0.0.1:{free_port()}", namespace="down", timeout=0.05)
+    limiter = ratelimit.RedisRateLimiter(f"redis://127.0.0.1:{free_port()}", namespace="down", timeout=0.05)
     tokens = [limiter.reserve("acct", 2, 900) for _ in range(3)]
     assert tokens[2] is None and limiter.fallback.count("acct", 900) == 2
     limiter.release("acct", tokens[0])
@@ -128,7 +130,7 @@ def test_reserve_falls_back_to_the_process_while_redis_is_down():
 def test_concurrent_wrong_logins_check_at_most_the_limit(tmp_path, login_limiter, bcrypt_checks):
     """12 wrong passwords at once for one account from one address: only 5 reach bcrypt."""
     settings = make_settings(tmp_path)
-    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    appdb.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
     with serve(settings, limiter=login_limiter) as server:
         csrf = csrf_token(server["url"])
         start = threading.Barrier(12)
@@ -147,7 +149,7 @@ def test_concurrent_wrong_logins_check_at_most_the_limit(tmp_path, login_limiter
 
 def test_successful_logins_do_not_count_towards_the_lock(tmp_path, bcrypt_checks):
     settings = make_settings(tmp_path)
-    store.add_staff_user("hall02", PASSWORD, url=settings.app_database_url)
+    appdb.add_staff_user("hall02", PASSWORD, url=settings.app_database_url)
     with serve(settings) as server:
         url = server["url"]
         assert [login(url, "hall02", "typo typo typo")[0] for _ in range(console.LOGIN_FAILURES - 1)] == [FAILED] * 4
@@ -159,14 +161,14 @@ def test_successful_logins_do_not_count_towards_the_lock(tmp_path, bcrypt_checks
 def test_unknown_and_known_users_cost_one_bcrypt_check_each(tmp_path, bcrypt_checks):
     """Login time does not tell whether an account exists (medians within 25 %)."""
     url = make_settings(tmp_path).app_database_url
-    store.add_staff_user("known01", PASSWORD, url=url)
-    store.login("warm-up", "x", hours=1, url=url)  # the stand-in hash is made once per process
+    appdb.add_staff_user("known01", PASSWORD, url=url)
+    appdb.login("warm-up", "x", hours=1, url=url)  # the stand-in hash is made once per process
     bcrypt_checks.clear()
     known, unknown = [], []
     for i in range(7):
         for name, times in (("known01", known), (f"nobody{i:02d}", unknown)):
             started = time.perf_counter()
-            assert store.login(name, "wrong password 1", hours=1, url=url) is None
+            assert appdb.login(name, "wrong password 1", hours=1, url=url) is None
             times.append(time.perf_counter() - started)
     assert len(bcrypt_checks) == 14 and all(h.startswith(b"$2b$12$") for h in bcrypt_checks)
     k, u = statistics.median(known), statistics.median(unknown)
@@ -176,7 +178,7 @@ def test_unknown_and_known_users_cost_one_bcrypt_check_each(tmp_path, bcrypt_che
 
 def test_throttle_keys_on_the_forwarded_address_behind_a_trusted_proxy(tmp_path):
     settings = make_settings(tmp_path, trusted_proxies=("127.0.0.1",))
-    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    appdb.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
     with serve(settings) as server:
         url = server["url"]
         attacker = "203.0.113.7"
@@ -190,7 +192,7 @@ def test_throttle_keys_on_the_forwarded_address_behind_a_trusted_proxy(tmp_path)
 
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(tmp_path):
     settings = make_settings(tmp_path, trusted_proxies=("192.0.2.1",))
-    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    appdb.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
     with serve(settings) as server:
         url = server["url"]
         locations = [login(url, "target01", f"guess {i}", f"203.0.113.{i}")[0] for i in range(6)]
@@ -200,7 +202,7 @@ def test_forwarded_for_is_ignored_from_an_untrusted_peer(tmp_path):
 
 def test_many_accounts_from_one_address_lock_the_address(tmp_path):
     settings = make_settings(tmp_path, trusted_proxies=("127.0.0.1",))
-    store.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
+    appdb.add_staff_user("target01", PASSWORD, url=settings.app_database_url)
     per_account = console.LOGIN_FAILURES - 1
     names = [f"guess{i:02d}" for i in range(console.LOGIN_FAILURES_PER_IP // per_account)]
     with serve(settings) as server:
@@ -226,7 +228,7 @@ def test_login_log_has_no_password(tmp_path, caplog):
 @pytest.fixture(scope="module")
 def staff(running_bot):
     env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
-    result = subprocess.run([sys.executable, "-m", "bot.console", "add-user", "hall01", "--password-stdin"],
+    result = subprocess.run([sys.executable, "-m", "bot.webapp.console", "add-user", "hall01", "--password-stdin"],
                             cwd=ROOT, input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     return {"username": "hall01", "password": PASSWORD}
@@ -293,7 +295,7 @@ def test_login_without_csrf_token_is_forbidden(running_bot, staff):
 def test_repeated_failures_lock_the_account(running_bot, staff, tmp_path):
     web = running_bot["web_url"]
     env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
-    subprocess.run([sys.executable, "-m", "bot.console", "add-user", "target01", "--password-stdin"], cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "bot.webapp.console", "add-user", "target01", "--password-stdin"], cwd=ROOT,
                    input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120, check=True)
     locations = [_login(web, "target01", f"guess {i}")[0].headers["Location"] for i in range(console.LOGIN_FAILURES + 1)]
     assert locations[-1] == "/console/login?locked=1"

@@ -10,7 +10,7 @@ import yaml
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
-# Each Deployment's health route, as the services answer it (bot/services.py checks the same ones).
+# Each Deployment's health route, as the services answer it (bot/ops/services.py checks the same ones).
 HEALTH = {"gxga-rasa": "/", "gxga-actions": "/health", "gxga-web": "/health"}
 
 
@@ -141,5 +141,5 @@ def test_the_action_server_secret_is_in_the_secret_and_both_sides_get_it(manifes
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert {"secretRef": {"name": "gxga-secrets"}} in container["envFrom"], name
     actions = deployments["gxga-actions"]["spec"]["template"]["spec"]["containers"][0]
-    assert actions["command"][1:3] == ["-m", "bot.action_server"]
+    assert actions["command"][1:3] == ["-m", "bot.ops.action_server"]
     assert not any("TOKEN" in part for part in actions["command"] + actions.get("args", []))

@@ -1,6 +1,6 @@
 """The conversation tests in tests/test_stories.yml under `rasa test core`.
 
-(`rasa data validate --fail-on-warnings` runs as part of `python -m bot.validate`, tested once in
+(`rasa data validate --fail-on-warnings` runs as part of `python -m bot.quality.validate`, tested once in
 tests/test_validate.py.)"""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from bot.evaluate import CaseFileError, load_cases, summarise
+from bot.quality.evaluate import CaseFileError, load_cases, summarise
 from tests.conftest import ROOT
 
 CASES = ROOT / "tests" / "data" / "eval_cases.yml"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bot.evaluate import evaluate, load_cases
+from bot.quality.evaluate import evaluate, load_cases
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from bot import config
-from bot.services import Services
+from bot.ops.services import Services
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -1,6 +1,6 @@
 """Faults in a conversation full of personal numbers: no log line of any service carries them.
 
-The action server and the Rasa server run as ``bot.services`` starts them, but the action server
+The action server and the Rasa server run as ``bot.ops.services`` starts them, but the action server
 loads ``tests.failing_actions``: every action raises with the resident's message in its error. A
 conversation gets a mobile, an ID-card and a bank-card number in several forms (plain, spaces,
 dashes, full-width digits, Chinese numerals) through Rasa's HTTP API, which, unlike the channels,
@@ -30,7 +30,7 @@ import uuid
 import pytest
 
 from bot import config
-from bot.services import Services
+from bot.ops.services import Services
 from tests.conftest import free_port
 from tests.test_logredact import ALL_TYPED, leaks
 

@@ -1,7 +1,7 @@
 """Faults in the production shape: PostgreSQL or Redis restarted while serving, and the knowledge
 base unreachable while the rest works.
 
-One Rasa replica, its action server, a web server and nginx (``bot.cluster``) run on their own
+One Rasa replica, its action server, a web server and nginx (``bot.ops.cluster``) run on their own
 PostgreSQL and Redis, which these tests stop and start again on the same port. During an outage
 residents get a short apology in Chinese (status 200, never a trace or silence); afterwards the
 service answers again by itself, with no restart, and conversations keep their context.
@@ -28,8 +28,8 @@ import requests
 import sqlalchemy as sa
 
 from actions.loaded import RECHECK_SECONDS
-from actions.replies import render
-from bot import localdb
+from bot.replies import render
+from bot.ops import localdb
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +59,7 @@ class Restartable:
 @pytest.fixture(scope="module")
 def stack(trained_model, tmp_path_factory):
     """A one-replica cluster on a PostgreSQL and a Redis that belong to this module."""
-    from bot.cluster import Cluster
+    from bot.ops.cluster import Cluster
 
     tmp = tmp_path_factory.mktemp("prodfaults")
     # PostgreSQL runs as the postgres user, who cannot enter pytest's private temporary folders
@@ -110,7 +110,7 @@ APOLOGIES = ("unavailable", "kb_unavailable")
 
 
 def assert_apology(status: int, messages: list[dict], replies: tuple[str, ...] = APOLOGIES) -> None:
-    """A 200 with one of the apologies of knowledge/replies.yml, and nothing technical."""
+    """A 200 with one of the apologies of bot/replies/replies.yml, and nothing technical."""
     assert status == 200, status
     assert any(render(reply)["text"] in text_of(messages) for reply in replies), messages
     assert "Traceback" not in text_of(messages) and "Error" not in text_of(messages)

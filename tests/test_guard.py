@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from bot import config
-from bot.channels import guard
-from bot.normalize import MAX_CHARS, normalize_text
-from bot.privacy import redact
+from bot.rasa_ext import guard
+from bot.security import ratelimit
+from bot.text.normalize import MAX_CHARS, normalize_text
+from bot.text.privacy import redact
 
 VALID_ID = "11010519491231002X"
 PHONE = "13812345678"
@@ -33,8 +34,8 @@ def _settings(**overrides) -> config.Settings:
 def limiter(request):
     """Each kind of limiter, empty (the Redis one in a namespace of its own)."""
     if request.param == "local":
-        return guard.RateLimiter()
-    return guard.RedisRateLimiter(request.getfixturevalue("redis_url"), namespace=f"t-{uuid.uuid4().hex}")
+        return ratelimit.RateLimiter()
+    return ratelimit.RedisRateLimiter(request.getfixturevalue("redis_url"), namespace=f"t-{uuid.uuid4().hex}")
 
 
 def _redis_client(url: str):
@@ -72,21 +73,21 @@ def test_rate_limiter_semantics(limiter, steps):
             assert limiter.count(key, arg, now=now) == expected, (op, key, arg, now)
         else:
             limiter.record(key, now=now)
-    if isinstance(limiter, guard.RedisRateLimiter):  # answered by Redis, not by the fallback
+    if isinstance(limiter, ratelimit.RedisRateLimiter):  # answered by Redis, not by the fallback
         assert all(limiter.fallback.count(key, 1e9, now=1e6) == 0 for _, key, *_ in steps)
 
 
 def test_redis_limiters_share_counts_across_replicas(redis_url):
     namespace = f"t-{uuid.uuid4().hex}"
-    replica_a = guard.RedisRateLimiter(redis_url, namespace=namespace)
-    replica_b = guard.RedisRateLimiter(redis_url, namespace=namespace)
+    replica_a = ratelimit.RedisRateLimiter(redis_url, namespace=namespace)
+    replica_b = ratelimit.RedisRateLimiter(redis_url, namespace=namespace)
     assert [replica_a.allow("sender:x", 3), replica_b.allow("sender:x", 3), replica_a.allow("sender:x", 3)] == [True] * 3
     assert not replica_b.allow("sender:x", 3)
     replica_a.record("user:alice")
     replica_b.record("user:alice")
     assert replica_a.count("user:alice", 900) == replica_b.count("user:alice", 900) == 2
     assert replica_a.fallback.count("user:alice", 900) == 0  # nothing went to the in-process counters
-    other = guard.RedisRateLimiter(redis_url, namespace=f"t-{uuid.uuid4().hex}")
+    other = ratelimit.RedisRateLimiter(redis_url, namespace=f"t-{uuid.uuid4().hex}")
     assert other.allow("sender:x", 3) and other.count("user:alice", 900) == 0
 
 
@@ -94,7 +95,7 @@ def test_redis_limit_is_atomic_under_concurrency(redis_url):
     from concurrent.futures import ThreadPoolExecutor
 
     namespace = f"t-{uuid.uuid4().hex}"
-    replicas = [guard.RedisRateLimiter(redis_url, namespace=namespace) for _ in range(2)]
+    replicas = [ratelimit.RedisRateLimiter(redis_url, namespace=namespace) for _ in range(2)]
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda i: replicas[i % 2].allow("ip:203.0.113.9", 10), range(80)))
     assert results.count(True) == 10
@@ -102,7 +103,7 @@ def test_redis_limit_is_atomic_under_concurrency(redis_url):
 
 def test_redis_keys_expire(redis_url):
     namespace = f"t-{uuid.uuid4().hex}"
-    limiter = guard.RedisRateLimiter(redis_url, namespace=namespace)
+    limiter = ratelimit.RedisRateLimiter(redis_url, namespace=namespace)
     client = _redis_client(redis_url)
     limiter.allow("sender:x", 5, window=60)
     limiter.record("user:bob")
@@ -114,23 +115,23 @@ def test_redis_keys_expire(redis_url):
 
 
 def test_redis_down_fails_open_without_raising(caplog):
-    limiter = guard.RedisRateLimiter(_dead_url(), namespace="t-dead", retry_after=0)
-    with caplog.at_level("WARNING", logger="bot.channels.guard"):
+    limiter = ratelimit.RedisRateLimiter(_dead_url(), namespace="t-dead", retry_after=0)
+    with caplog.at_level("WARNING", logger="bot.security.ratelimit"):
         assert [limiter.allow("sender:x", 2) for _ in range(3)] == [True, True, False]  # per-process limit
         limiter.record("user:carol")
         assert limiter.count("user:carol", 900) == 1
         assert all(limiter.allow(f"sender:{i}", 2) for i in range(20))
-    warnings = [r for r in caplog.records if r.name == "bot.channels.guard"]
+    warnings = [r for r in caplog.records if r.name == "bot.security.ratelimit"]
     assert len(warnings) == 1 and warnings[0].exc_info is None and "per-process" in warnings[0].getMessage()
 
 
 def test_redis_limiter_recovers_when_redis_returns():
-    from bot.localdb import redis_server
+    from bot.ops.localdb import redis_server
 
     url = _dead_url()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    eager = guard.RedisRateLimiter(url, namespace="t-back", retry_after=0)
-    patient = guard.RedisRateLimiter(url, namespace="t-patient", retry_after=60)
+    eager = ratelimit.RedisRateLimiter(url, namespace="t-back", retry_after=0)
+    patient = ratelimit.RedisRateLimiter(url, namespace="t-patient", retry_after=60)
     assert eager.allow("sender:x", 5) and patient.allow("sender:x", 5)  # both fall back
     with redis_server(port=port):
         assert eager.allow("sender:x", 5) and patient.allow("sender:x", 5)
@@ -141,18 +142,18 @@ def test_redis_limiter_recovers_when_redis_returns():
 
 
 def test_limiter_for_picks_and_caches(redis_url):
-    from bot import console
+    from bot.webapp import console
 
     local = _settings(redis_url=None)
-    assert guard.limiter_for(local) is guard.LIMITER
-    assert guard.limiter_for(local, "console") is not guard.LIMITER
+    assert ratelimit.limiter_for(local) is ratelimit.LIMITER
+    assert ratelimit.limiter_for(local, "console") is not ratelimit.LIMITER
     shared = _settings(redis_url=redis_url)
-    chat = guard.limiter_for(shared)
-    assert isinstance(chat, guard.RedisRateLimiter) and chat is guard.limiter_for(shared)
-    assert chat.fallback is guard.LIMITER and chat.prefix == "gxga:rl:chat:"
+    chat = ratelimit.limiter_for(shared)
+    assert isinstance(chat, ratelimit.RedisRateLimiter) and chat is ratelimit.limiter_for(shared)
+    assert chat.fallback is ratelimit.LIMITER and chat.prefix == "gxga:rl:chat:"
     logins = console._failure_counter(shared)
-    assert logins is guard.limiter_for(shared, "console") and logins.prefix == "gxga:rl:console:"
-    assert logins.fallback is guard.limiter_for(local, "console")
+    assert logins is ratelimit.limiter_for(shared, "console") and logins.prefix == "gxga:rl:console:"
+    assert logins.fallback is ratelimit.limiter_for(local, "console")
 
 
 def test_prepare_counts_in_redis(redis_url):
@@ -169,7 +170,7 @@ def test_prepare_counts_in_redis(redis_url):
      ("127.0.0.1", "not-an-ip", None), ("203.0.113.5", "198.51.100.7", "203.0.113.5")],
 )
 def test_client_ip_trusts_only_configured_proxies(peer, forwarded, expected):
-    assert guard.client_ip(peer, forwarded, _settings()) == expected
+    assert ratelimit.client_ip(peer, forwarded, _settings()) == expected
 
 
 def test_prepare_redacts_and_notices():
@@ -263,16 +264,16 @@ def test_fuzz_rest_endpoint(running_bot, text):
 
 
 def test_broken_privacy_data_refuses_politely_and_stores_nothing(monkeypatch, caplog):
-    """With knowledge/privacy.yml broken nothing can be redacted: the message is refused with
+    """With bot/replies/privacy.yml broken nothing can be redacted: the message is refused with
     the apology, never passed on raw."""
     from bot import config
-    from bot.channels import guard
-    from bot.privacy import PrivacyDataError
+    from bot.rasa_ext import guard
+    from bot.text.privacy import PrivacyDataError
 
     def broken(*_args, **_kwargs):
-        raise PrivacyDataError("knowledge/privacy.yml: placeholders.mobile must be a non-empty text without digits")
+        raise PrivacyDataError("bot/replies/privacy.yml: placeholders.mobile must be a non-empty text without digits")
 
-    monkeypatch.setattr("bot.privacy.load_placeholders", broken)
+    monkeypatch.setattr("bot.text.privacy.load_placeholders", broken)
     prepared = guard.prepare("我的手机13812345678收不到短信", "s-broken-privacy", None, config.load())
     assert prepared.refused == "unavailable" and prepared.text == ""
     assert "13812345678" not in caplog.text and "privacy.yml" in caplog.text

@@ -58,7 +58,7 @@ def test_the_action_server_requires_the_secret_rasa_sends(running_bot):
 def test_no_secret_is_on_any_command_line(running_bot):
     lines = command_lines()
     services = [line for line in lines if str(running_bot["action_port"]) in line or str(running_bot["rasa_port"]) in line]
-    assert any("bot.action_server" in line for line in services) and any("bot.rasa_server" in line for line in services)
+    assert any("bot.ops.action_server" in line for line in services) and any("bot.ops.rasa_server" in line for line in services)
     for secret in (running_bot["token"], running_bot["action_token"]):
         assert not any(secret in line for line in lines)
 

@@ -1,4 +1,4 @@
-"""bot.lock_store.AtomicRedisLockStore on a real Redis: unique tickets, serialised processing."""
+"""bot.rasa_ext.lock_store.AtomicRedisLockStore on a real Redis: unique tickets, serialised processing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.lock_store import AtomicRedisLockStore
+from bot.rasa_ext.lock_store import AtomicRedisLockStore
 
 
 def stores(redis_url: str, n: int = 2) -> list[AtomicRedisLockStore]:

@@ -1,10 +1,10 @@
-"""bot.logredact: no log record of any service carries a resident's number, in any digit form,
+"""bot.text.logredact: no log record of any service carries a resident's number, in any digit form,
 escaped or not, whoever configured the logging.
 
 The record-level tests run a small program in a fresh interpreter (logging is process-wide
 state), configured the way each service is: Rasa's root handler and structlog JSON, Sanic's
-access log with its ``extra`` fields, handlers added after :func:`bot.logredact.install`, a logger
-with no handler at all (Python's last resort), a broken ``knowledge/privacy.yml``.
+access log with its ``extra`` fields, handlers added after :func:`bot.text.logredact.install`, a logger
+with no handler at all (Python's last resort), a broken ``bot/replies/privacy.yml``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from bot import logredact
-from bot.logredact import redact_text
+from bot.text import logredact
+from bot.text.logredact import redact_text
 from tests.conftest import ROOT
 
 MOBILE = "13912345678"
@@ -118,10 +118,10 @@ def test_secrets_and_token_parameters_are_replaced():
 
 def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
     """The cheap count that skips redaction must never undercount: every character that
-    bot.privacy folds to digits is counted, and by at least as many digits as it folds to."""
+    bot.text.privacy folds to digits is counted, and by at least as many digits as it folds to."""
     import re
 
-    from bot.privacy import _fold
+    from bot.text.privacy import _fold
 
     for code in range(0x80, 0x110000):
         ch = chr(code)
@@ -133,7 +133,7 @@ def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
 
 def test_no_character_that_ends_a_stretch_is_one_privacy_reads_through():
     """The precheck splits text at letters and punctuation; none of those may be a separator,
-    space, invisible or unassigned character or digit for bot.privacy (e.g. ・, 一, U+9FFF)."""
+    space, invisible or unassigned character or digit for bot.text.privacy (e.g. ・, 一, U+9FFF)."""
     import re
 
     breaker = re.compile(logredact._STRETCH.pattern.replace("[^", "[", 1).removesuffix("{6,}"))
@@ -150,10 +150,10 @@ def test_no_character_that_ends_a_stretch_is_one_privacy_reads_through():
 ])
 def test_lines_with_figures_but_no_number_skip_the_full_redaction(line):
     """Timestamps and access lines have more than 11 digits but no stretch that could be a number:
-    they cost a few scans, a fraction of a full bot.privacy.redact."""
+    they cost a few scans, a fraction of a full bot.text.privacy.redact."""
     import timeit
 
-    from bot.privacy import redact
+    from bot.text.privacy import redact
 
     assert not logredact.may_hold_number(line)
     ours = min(timeit.repeat(lambda: redact_text(line), number=300, repeat=3))
@@ -175,7 +175,7 @@ _INSIDE = st.sampled_from(["", "", " ", "-", "—", ".", "·", "・", "/", "_", 
 @given(number=st.sampled_from([MOBILE, ID_NUMBER, CARD, "15877012345"]), form=st.integers(0, len(_FORMS) - 1),
        seps=st.lists(_INSIDE, min_size=19, max_size=19), before=_NOISE, after=_NOISE)
 def test_the_precheck_never_skips_what_privacy_would_redact(number, form, seps, before, after):
-    from bot.privacy import redact
+    from bot.text.privacy import redact
 
     digits = number.translate(_FORMS[form])
     typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:]))
@@ -206,7 +206,7 @@ def test_records_of_every_logger_and_handler_are_redacted(tmp_path):
     chained to one whose message is an escaped JSON body (Rasa's tracker dump)."""
     log_file = tmp_path / "later.log"
     out = run_program(f"""
-        from bot import logredact
+        from bot.text import logredact
         logredact.install()
         logging.basicConfig(format="%(levelname)s %(name)s %(message)s", stream=sys.stdout, level=logging.INFO)
         numbers = {NUMBERS_TEXT!r}
@@ -238,7 +238,7 @@ def test_records_of_every_logger_and_handler_are_redacted(tmp_path):
 def test_rasa_structlog_json_lines_are_redacted():
     """Rasa's structlog writes JSON with non-ASCII escaped (``\\uff11``) through the stdlib."""
     out = run_program(f"""
-        from bot import logredact
+        from bot.text import logredact
         logredact.install()
         from rasa.utils.log_utils import configure_structlog
         configure_structlog(logging.INFO)
@@ -257,7 +257,7 @@ def test_access_log_extra_fields_are_redacted_after_sanic_configures_logging():
     """Sanic's access log puts the request line in ``extra``; Sanic replaces the handlers when
     Rasa creates its app (after install)."""
     out = run_program(f"""
-        from bot import logredact
+        from bot.text import logredact
         logredact.install()
         import logging.config
         from sanic.log import LOGGING_CONFIG_DEFAULTS, access_logger
@@ -272,7 +272,7 @@ def test_access_log_extra_fields_are_redacted_after_sanic_configures_logging():
 
 def test_a_logger_without_handlers_is_redacted_by_the_last_resort():
     out = run_program(f"""
-        from bot import logredact
+        from bot.text import logredact
         logredact.install()
         orphan = logging.getLogger("orphan")
         orphan.propagate = False
@@ -286,7 +286,8 @@ def test_a_broken_privacy_file_masks_the_digits_instead(tmp_path):
     broken.write_text("placeholders:\n  id_card: '[证]'\n", encoding="utf-8")
     out = run_program(f"""
         import functools
-        from bot import logredact, privacy
+        from bot.text import logredact
+        from bot.text import privacy
         privacy.load_placeholders = functools.partial(privacy.load_placeholders, {str(broken)!r})
         logredact.install()
         logging.basicConfig(format="%(message)s", stream=sys.stdout, level=logging.INFO)
@@ -300,7 +301,7 @@ def test_a_broken_privacy_file_masks_the_digits_instead(tmp_path):
 
 def test_install_is_idempotent_and_keeps_the_previous_factory():
     out = run_program("""
-        from bot import logredact
+        from bot.text import logredact
         previous = logging.getLogRecordFactory()
         logredact.install(); logredact.install()
         factory = logging.getLogRecordFactory()

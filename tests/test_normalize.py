@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.normalize import MAX_CHARS, normalize_text
+from bot.text.normalize import MAX_CHARS, normalize_text
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_idempotent():
 def test_nlu_component_blanks_privacy_placeholders(raw, expected):
     from rasa.shared.nlu.training_data.message import Message
 
-    from bot.nlu.normalizer import TextNormalizer
+    from bot.rasa_ext.nlu.normalizer import TextNormalizer
 
     message = Message(data={"text": raw})
     TextNormalizer({}).process([message])

@@ -8,9 +8,9 @@ import re
 import pytest
 import yaml
 
-from bot import privacy
-from bot.normalize import normalize_text
-from bot.privacy import CARD_PLACEHOLDER, ID_PLACEHOLDER, PHONE_PLACEHOLDER, is_valid_id_number, luhn_ok, redact
+from bot.text import privacy
+from bot.text.normalize import normalize_text
+from bot.text.privacy import CARD_PLACEHOLDER, ID_PLACEHOLDER, PHONE_PLACEHOLDER, is_valid_id_number, luhn_ok, redact
 
 VALID_ID = "11010519491231002X"  # the standard's published example
 VALID_CARD = "6222021234567890128"  # Luhn-valid, 19 digits

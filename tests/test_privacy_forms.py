@@ -21,8 +21,9 @@ from dataclasses import replace
 import pytest
 
 from bot import config
-from bot.channels import guard, payload
-from bot.privacy import contains_personal_number, load_placeholders
+from bot.rasa_ext import guard
+from bot.rasa_ext import payload
+from bot.text.privacy import contains_personal_number, load_placeholders
 from tests import wechat_fake as wf
 from tests.test_privacy_wechat import CARD_19, ID_X, files_under, forms, leaks
 from tests.test_wechat import new_msg_id, new_openid
@@ -297,15 +298,15 @@ def test_rest_rate_limit_says_when_to_come_back(running_bot):
     status, replies, headers = _post_json(f"{running_bot['url']}/webhooks/rest/webhook",
                                           {"sender": sender, "message": "/greet"})
     assert status == 429 and int(headers["Retry-After"]) > 0
-    from actions.replies import render
+    from bot.replies import render
 
     assert replies[0]["text"] == render("rate_limited")["text"]
 
 
 @e2e
 def test_staff_channel_needs_the_token_and_is_not_a_residents_conversation(running_bot):
-    from bot import review
-    from bot.channels import bearer_header
+    from bot.webapp import review
+    from bot.security.staff import bearer_header
 
     url = f"{running_bot['url']}/webhooks/staff/webhook"
     body = {"sender": f"console-x-{uuid.uuid4().hex[:6]}", "message": "qwxz zzkq vvbn"}

@@ -6,7 +6,7 @@ message through the fake WeChat API's customer-service send and keeps its channe
 For each number (valid check digits, generated here; as typed by residents: plain, with spaces or
 hyphens, full width) the test checks that
 
-- the resident still gets the answer, and the privacy notice of ``knowledge/replies.yml``;
+- the resident still gets the answer, and the privacy notice of ``bot/replies/replies.yml``;
 - the tracker store holds the question with the number replaced by its placeholder, and the 👎
   feedback row holds the same redacted question;
 - no form of the number (as typed, JSON-escaped, normalised, digits only) is in any file under
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from actions.replies import render
+from bot.replies import render
 from bot import config
-from bot.normalize import normalize_text
-from bot.privacy import load_placeholders
+from bot.text.normalize import normalize_text
+from bot.text.privacy import load_placeholders
 from tests import wechat_fake as wf
 from tests.test_wechat import new_msg_id, new_openid, user_turns
 

@@ -1,12 +1,12 @@
-"""bot.rasa_patches: Rasa's action-response check, built once, accepts and rejects exactly as before."""
+"""bot.rasa_ext.rasa_patches: Rasa's action-response check, built once, accepts and rejects exactly as before."""
 
 from __future__ import annotations
 
 import jsonschema
 import pytest
 
-import bot.nlu  # noqa: F401  (installs the patch as Rasa's model loading does)
-from bot import rasa_patches
+import bot.rasa_ext.nlu  # noqa: F401  (installs the patch as Rasa's model loading does)
+from bot.rasa_ext import rasa_patches
 
 VALID = [
     {},

@@ -204,14 +204,14 @@ def test_internal_services_are_closed(running_bot):
     from tests.test_internal_services import command_lines
 
     lines = command_lines()
-    rasa = [line for line in lines if "bot.rasa_server" in line and str(running_bot["rasa_port"]) in line]
-    assert rasa, "the Rasa server runs through bot.rasa_server"
+    rasa = [line for line in lines if "bot.ops.rasa_server" in line and str(running_bot["rasa_port"]) in line]
+    assert rasa, "the Rasa server runs through bot.ops.rasa_server"
     assert not any(running_bot["token"] in line for line in lines)
 
 
 @pytest.mark.parametrize("command", ["/restart", "/session_start"])
 def test_typed_restart_commands_start_a_new_conversation_with_a_confirmation(running_bot, command):
-    from actions.replies import render
+    from bot.replies import render
 
     sender = f"restart-{uuid.uuid4().hex[:6]}"
     rest(running_bot, "居住证怎么办理", sender)

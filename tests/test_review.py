@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import config, review
+from bot import config
+from bot.webapp import review
 from tests.conftest import free_port
 
 ID_NUMBER = "450102199003071234"
@@ -139,8 +140,8 @@ def test_bad_rasa_url_is_refused(monkeypatch, value):
 
 
 def test_web_server_uses_the_configured_rasa(monkeypatch):
-    from bot import web
+    from bot.webapp import server
 
     monkeypatch.setenv("RASA_URL", "http://gxga-rasa:5005")
-    app = web.make_app(config.load().rasa_url)
+    app = server.make_app(config.load().rasa_url)
     assert app["rasa_rest_url"] == "http://gxga-rasa:5005/webhooks/rest/webhook"

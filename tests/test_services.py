@@ -1,4 +1,4 @@
-"""The command lines bot.services starts, read back by the programs' own argument parsers."""
+"""The command lines bot.ops.services starts, read back by the programs' own argument parsers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot import config
-from bot.services import Services
+from bot.ops.services import Services
 from tests.conftest import ROOT
 
 
@@ -19,11 +19,11 @@ def test_rasa_gets_any_token_from_the_environment_not_the_command_line(token):
     command line may show it."""
     from rasa.__main__ import create_argument_parser
 
-    from bot.rasa_server import argv_with_token
+    from bot.ops.rasa_server import argv_with_token
 
     settings = dataclasses.replace(config.load(), rasa_api_token=token)
     cmd = Services(settings=settings, model=Path("models/m.tar.gz")).commands()["rasa"]
-    assert cmd[1:4] == ["-m", "bot.rasa_server", "run"]
+    assert cmd[1:4] == ["-m", "bot.ops.rasa_server", "run"]
     assert not any("auth-token" in part or (token and token in part) for part in cmd)
     args = create_argument_parser().parse_args(argv_with_token(cmd[3:], {"RASA_API_TOKEN": token or ""}))
     assert args.auth_token == token and args.enable_api == (token is not None)
@@ -33,7 +33,7 @@ def test_rasa_gets_any_token_from_the_environment_not_the_command_line(token):
 def test_deploy_gives_the_token_through_the_environment():
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "rasa.yaml").read_text(encoding="utf-8")))
     container = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][-2:] == ["bot.rasa_server", "run"]
+    assert container["command"][-2:] == ["bot.ops.rasa_server", "run"]
     assert not any("auth-token" in a for a in container["args"])
     assert {"secretRef": {"name": "gxga-secrets"}} in container["envFrom"]
 
@@ -49,7 +49,7 @@ def test_the_action_server_gets_its_secret_through_the_environment_only():
     secret = services.settings.action_server_token
     assert secret and len(secret) >= 32  # made for this run when none is configured
     actions = services.commands()["actions"]
-    assert actions[1:3] == ["-m", "bot.action_server"] and actions[actions.index("--port") + 1] == "5055"
+    assert actions[1:3] == ["-m", "bot.ops.action_server"] and actions[actions.index("--port") + 1] == "5055"
     assert not any(secret in part for cmd in services.commands().values() for part in cmd)
     # Rasa expands ${ACTION_SERVER_TOKEN} in the endpoints file; the action server checks it
     assert services.process_env("actions")["ACTION_SERVER_TOKEN"] == secret
@@ -106,13 +106,13 @@ def test_production_requires_the_action_server_secret_and_short_ones_are_refused
 def test_deploy_starts_the_closed_action_server():
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "actions.yaml").read_text(encoding="utf-8")))
     container = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][1:3] == ["-m", "bot.action_server"]
+    assert container["command"][1:3] == ["-m", "bot.ops.action_server"]
     assert not any("token" in part.lower() for part in container["command"] + container.get("args", []))
     assert {"secretRef": {"name": "gxga-secrets"}} in container["envFrom"]
 
 
 def test_rasa_launcher_limits_requests_unless_told_otherwise():
-    from bot import rasa_server
+    from bot.ops import rasa_server
 
     assert rasa_server.sanic_limits({}) == {"SANIC_REQUEST_MAX_SIZE": str(1024 * 1024), "SANIC_REQUEST_TIMEOUT": "10"}
     assert rasa_server.sanic_limits({"SANIC_REQUEST_MAX_SIZE": "2000000"}) == {"SANIC_REQUEST_TIMEOUT": "10"}
@@ -125,7 +125,7 @@ def test_sanic_reads_the_limits_from_the_environment(monkeypatch):
     """Sanic 21.12 (the venv's) fills its config from SANIC_* when Rasa creates its app."""
     from sanic.config import Config
 
-    from bot.rasa_server import sanic_limits
+    from bot.ops.rasa_server import sanic_limits
 
     for name, value in sanic_limits({}).items():
         monkeypatch.setenv(name, value)

@@ -1,4 +1,4 @@
-"""TypoCorrector (bot/nlu/typos.py): one-character typos of terms become the terms, and words
+"""TypoCorrector (bot/rasa_ext/nlu/typos.py): one-character typos of terms become the terms, and words
 residents meant are left alone. Real jieba, pypinyin and four-corner data throughout."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.nlu import typos
+from bot.rasa_ext.nlu import typos
 from knowledge.lexicon import jieba_userdict_lines, load_aliases, load_terms
 from tests.conftest import ALIASES, LEXICON
 
@@ -197,7 +197,7 @@ def test_trained_component_loads_from_model_storage_alone(storage, userdict_dir,
     from rasa.shared.nlu.training_data.message import Message
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    from bot.nlu.typos import TypoCorrector
+    from bot.rasa_ext.nlu.typos import TypoCorrector
 
     model_storage, resource, context = storage
     trainer = TypoCorrector.create({"dictionary_path": str(userdict_dir)}, model_storage, resource, context)
@@ -221,7 +221,7 @@ def test_training_examples_are_corrected(storage, userdict_dir):
     from rasa.shared.nlu.training_data.message import Message
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    from bot.nlu.typos import TypoCorrector
+    from bot.rasa_ext.nlu.typos import TypoCorrector
 
     model_storage, resource, context = storage
     config = {"dictionary_path": str(userdict_dir)}
@@ -239,7 +239,7 @@ def test_training_examples_are_corrected(storage, userdict_dir):
 def test_untrained_component_passes_messages_through(storage):
     from rasa.shared.nlu.training_data.message import Message
 
-    from bot.nlu.typos import TypoCorrector
+    from bot.rasa_ext.nlu.typos import TypoCorrector
 
     model_storage, resource, context = storage
     with pytest.warns(UserWarning, match="no usable index"):
@@ -252,7 +252,7 @@ def test_untrained_component_passes_messages_through(storage):
 def test_training_without_dictionary_fails_clearly(storage, tmp_path):
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    from bot.nlu.typos import TypoCorrector
+    from bot.rasa_ext.nlu.typos import TypoCorrector
 
     model_storage, resource, context = storage
     component = TypoCorrector.create({"dictionary_path": str(tmp_path / "none")}, model_storage, resource, context)
@@ -265,7 +265,7 @@ def test_training_without_dictionary_fails_clearly(storage, tmp_path):
     {"variant_frequency_ratio": "10"}, {"variant_frequency_ratio": True},
 ])
 def test_bad_config_is_rejected(storage, config):
-    from bot.nlu.typos import TypoCorrector
+    from bot.rasa_ext.nlu.typos import TypoCorrector
 
     model_storage, resource, context = storage
     with pytest.raises(ValueError, match="TypoCorrector"):
@@ -274,7 +274,7 @@ def test_bad_config_is_rejected(storage, config):
 
 def test_cache_fingerprint_follows_the_dictionary(tmp_path, userdict_dir):
     """Rasa's training cache must not reuse an index built from another user dictionary."""
-    from bot.nlu.typos import TypoCorrector
+    from bot.rasa_ext.nlu.typos import TypoCorrector
 
     copy = tmp_path / "jieba"
     copy.mkdir()

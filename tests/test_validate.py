@@ -1,4 +1,4 @@
-"""`python -m bot.validate` (`make validate`): the project's data passes; deliberately broken
+"""`python -m bot.quality.validate` (`make validate`): the project's data passes; deliberately broken
 copies of it are each caught with a message naming the file to change."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.validate import CHECKS, MIN_EXAMPLES, Paths, Problem, run_checks, strip_markup
+from bot.quality.validate import CHECKS, MIN_EXAMPLES, Paths, Problem, run_checks, strip_markup
 from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def cli_on_project() -> subprocess.CompletedProcess:
     """The full command, Rasa's own validation included, on the project's files (run once: ~10 s)."""
-    return subprocess.run([sys.executable, "-m", "bot.validate"], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.quality.validate"], cwd=ROOT, capture_output=True, text=True,
                           timeout=900)
 
 
@@ -170,7 +170,7 @@ def test_cli_exits_non_zero_on_a_broken_copy(copy, tmp_path):
     too_few_examples(copy)
     missing_response(copy)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.validate", "--domain", str(copy.domain), "--data", str(copy.data),
+        [sys.executable, "-m", "bot.quality.validate", "--domain", str(copy.domain), "--data", str(copy.data),
          "--intents", str(copy.intents), "--aliases", str(copy.aliases), "--lexicon", str(copy.lexicon),
          "--cases", str(copy.cases)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
@@ -189,7 +189,7 @@ def test_cli_exits_non_zero_on_a_broken_copy(copy, tmp_path):
 def test_cli_skip_rasa_on_a_broken_copy(copy):
     bad_alias(copy)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.validate", "--skip-rasa", "--aliases", str(copy.aliases)],
+        [sys.executable, "-m", "bot.quality.validate", "--skip-rasa", "--aliases", str(copy.aliases)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1 and "aliases.yml: alias 飞行执照 → 飞机驾驶证" in result.stdout, result.stdout
@@ -215,4 +215,4 @@ def test_problem_format():
 def test_makefile_validate_runs_the_module():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     recipe = makefile.split("\nvalidate:", 1)[1].split("\n\n", 1)[0]
-    assert "$(PY) -m bot.validate" in recipe
+    assert "$(PY) -m bot.quality.validate" in recipe

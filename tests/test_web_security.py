@@ -1,4 +1,4 @@
-"""The web server (``bot.web``) and the staff console against hostile input, in process.
+"""The web server (``bot.webapp.server``) and the staff console against hostile input, in process.
 
 The aiohttp application runs on a loopback port in a thread of the test process; tests talk to
 it over real HTTP. Requests that must be refused before anything reaches Rasa point the
@@ -23,8 +23,10 @@ from typing import Iterator
 
 import pytest
 
-from bot import config, store
-from bot.channels import guard
+from bot import config
+from bot.storage import appdb
+from bot.rasa_ext import guard
+from bot.security import ratelimit
 from tests.conftest import ROOT, free_port
 
 PASSWORD = "correct horse battery staple"
@@ -39,7 +41,7 @@ def make_settings(tmp_path, **changes) -> config.Settings:
 
 @contextmanager
 def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) -> Iterator[dict]:
-    """Run ``bot.web.make_app`` on a free loopback port in a background thread.
+    """Run ``bot.webapp.server.make_app`` on a free loopback port in a background thread.
 
     Args:
         settings: the application's settings.
@@ -52,11 +54,11 @@ def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) 
     """
     from aiohttp import web as aioweb
 
-    from bot import console
-    from bot.web import make_app
+    from bot.webapp import console
+    from bot.webapp.server import make_app
 
     app = make_app(rasa_url, settings)
-    app[console.LIMITER_KEY] = limiter if limiter is not None else guard.RateLimiter()
+    app[console.LIMITER_KEY] = limiter if limiter is not None else ratelimit.RateLimiter()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -118,7 +120,7 @@ def login(base: str, username: str, password: str, forwarded_for: str | None = N
 def staff_headers(base: str, settings: config.Settings, username: str = "hall01") -> dict:
     """Headers of a logged-in console session (the account is created if need be)."""
     try:
-        store.add_staff_user(username, PASSWORD, url=settings.app_database_url)
+        appdb.add_staff_user(username, PASSWORD, url=settings.app_database_url)
     except ValueError:
         pass  # created by an earlier call
     csrf = csrf_token(base)
@@ -175,7 +177,7 @@ def test_message_api_refuses_missing_empty_and_long_senders(web_app, sender):
 def test_message_api_accepts_the_longest_sender(web_app):
     """124 characters (the forwarded ``web-`` id then fits the REST channel's 128) are passed on:
     the closed Rasa port makes that 503, not 400."""
-    from bot.web import MAX_SENDER_CHARS
+    from bot.webapp.server import MAX_SENDER_CHARS
 
     assert MAX_SENDER_CHARS == 124
     status, _, _ = request(web_app["url"] + "/api/message",
@@ -217,14 +219,14 @@ def test_console_review_refuses_hostile_fields_with_400(console_session, change)
     body = change if isinstance(change, bytes) else json.dumps({**GOOD_REVIEW, **change}).encode()
     status, _, answer = request(console_session["url"] + "/console/api/reviews", body, console_session["headers"])
     assert _error_of(status, answer)
-    assert store.list_reviews(url=console_session["settings"].app_database_url) == []
+    assert appdb.list_reviews(url=console_session["settings"].app_database_url) == []
 
 
 def test_console_review_stores_a_valid_verdict(console_session):
     status, _, answer = request(console_session["url"] + "/console/api/reviews", json.dumps(GOOD_REVIEW).encode(),
                                 console_session["headers"])
     assert status == 201, answer
-    [row] = store.list_reviews(url=console_session["settings"].app_database_url)
+    [row] = appdb.list_reviews(url=console_session["settings"].app_database_url)
     assert (row.cited, row.correct_measure, row.verdict) == ((22,), 22, "wrong")
     right = {"question": "q", "intent": None, "cited": [], "verdict": "right", "correct_intent": None,
              "correct_measure": None, "comment": ""}

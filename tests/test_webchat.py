@@ -110,7 +110,7 @@ def _flood(web_url: str, sender: str) -> tuple:
 
 
 def _polite_text() -> str:
-    from actions.replies import load_replies
+    from bot.replies import load_replies
 
     return load_replies()["rate_limited"].text
 

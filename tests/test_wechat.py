@@ -1,4 +1,4 @@
-"""The WeChat Official Account channel (bot/channels/wechat.py).
+"""The WeChat Official Account channel (bot/rasa_ext/channels/wechat.py).
 
 End to end: real signed (and, in safe mode, encrypted) requests built with wechatpy's own crypto
 against ``python -m bot run``: ``running_bot`` answers passively with the in-process store;
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from actions.replies import load_replies, render
+from bot.replies import load_replies, render
 from bot import config
-from bot.channels import wechat
-from bot.channels.wechat import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, WeChatChannel, button_choice, render_messages, split_message
-from bot.channels.wechat_store import MemoryStore, RedisStore, make_store
+from bot.rasa_ext.channels import wechat
+from bot.rasa_ext.channels.wechat import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, WeChatChannel, button_choice, render_messages, split_message
+from bot.rasa_ext.channels.wechat_store import MemoryStore, RedisStore, make_store
 from tests import wechat_fake as wf
 
 _msg_ids = itertools.count(int(time.time() * 1000))
@@ -394,17 +394,17 @@ def test_every_reply_is_used_by_the_actions_or_the_wechat_channel():
     root = config.PROJECT_ROOT
     actions_source = (root / "actions" / "actions.py").read_text(encoding="utf-8")
     channel_source = Path(wechat.__file__).read_text(encoding="utf-8")
-    from bot.validate import REPLY_USE
+    from bot.quality.validate import REPLY_USE
 
     by_actions = set(re.findall(REPLY_USE, actions_source))
     by_channel = set(re.findall(r'render\(\s*"([a-z_]+)"', channel_source))
-    from bot.channels import guard
+    from bot.rasa_ext import guard
 
     assert {"wechat_text_only", "wechat_button_line", "wechat_unavailable"} <= by_channel
     assert by_channel <= set(load_replies()) | {"unavailable"}
     assert by_actions | by_channel | set(guard.REPLIES) == set(load_replies())
     assert load_replies()["wechat_button_line"].variables() == {"number", "title"}
-    # No Chinese wording in the channel's code: it all comes from knowledge/replies.yml.
+    # No Chinese wording in the channel's code: it all comes from bot/replies/replies.yml.
     code = "\n".join(line for line in channel_source.splitlines() if not line.lstrip().startswith("#"))
     code = re.sub(r'"""[\s\S]*?"""', "", code)
     assert not re.search(r"[\u4e00-\u9fff]", code)
@@ -524,7 +524,7 @@ def test_routes_answer_404_when_the_channel_is_off():
 
     from sanic import Sanic
 
-    from bot.channels.wechat import WeChatInput
+    from bot.rasa_ext.channels.wechat import WeChatInput
     from tests.conftest import free_port
 
     async def scenario():

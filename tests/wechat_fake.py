@@ -167,7 +167,7 @@ def redis_server() -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return
-    from bot.localdb import redis_server as local_redis
+    from bot.ops.localdb import redis_server as local_redis
 
     with local_redis() as url:
         yield url

@@ -31,7 +31,7 @@ CONVERSATIONS: list[list[str]] = json.load(open(os.environ["LOAD_CONVERSATIONS"]
 THINK_MIN, THINK_MAX = (float(x) for x in os.environ.get("LOAD_THINK", "1,3").split(","))
 MAX_REQUESTS = int(os.environ.get("LOAD_MAX_REQUESTS", "100000"))
 SAMPLES_PATH = os.environ.get("LOAD_SAMPLES")
-# Replies that mean the resident was not answered (knowledge/replies.yml names).
+# Replies that mean the resident was not answered (bot/replies/replies.yml names).
 NOT_ANSWERED = {"unavailable", "kb_unavailable", "rate_limited", "too_long"}
 
 _samples: list[list] = []

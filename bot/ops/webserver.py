@@ -1,0 +1,35 @@
+"""``python -m bot.ops.webserver`` (alias ``python -m bot.web``): run the web server.
+
+The residents' page and the staff console (:func:`bot.webapp.server.make_app`), with the
+evaluation (:mod:`bot.quality.evaluate`) handed to the console's 批量评测 and every log line
+redacted (:mod:`bot.text.logredact`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from aiohttp import web
+
+from bot import config
+from bot.quality import evaluate
+from bot.text import logredact
+from bot.webapp.server import make_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the web server until interrupted."""
+    settings = config.load()
+    parser = argparse.ArgumentParser(prog="python -m bot.web")
+    parser.add_argument("--port", type=int, default=settings.web_port)
+    parser.add_argument("--host", default=settings.web_host)
+    parser.add_argument("--rasa-url", default=settings.rasa_url, help="the Rasa server (default: RASA_URL)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logredact.install()  # no personal number or secret in any log line
+    web.run_app(make_app(args.rasa_url, settings, evaluator=evaluate), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

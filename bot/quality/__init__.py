@@ -1,0 +1,1 @@
+"""Checking the assistant: the evaluation over case files and the data validation."""

@@ -1,0 +1,1 @@
+"""Rasa input channels (REST, staff, WeChat), registered in credentials.yml."""

@@ -1,0 +1,71 @@
+"""Sender ids: which are acceptable, which hold a personal number (and become a pseudonym), and
+how they appear in our logs."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+
+from bot import config
+from bot.text.privacy import contains_personal_number
+
+MAX_SENDER_CHARS = 128
+# Sender ids that hold a personal number are replaced by this prefix and a keyed hash.
+PSEUDONYM_PREFIX = "anon-"
+
+
+def _sender_key(settings: config.Settings) -> bytes:
+    """The pseudonym key: ``SENDER_HASH_KEY``, or a random one kept in ``var/sender_hash.key``."""
+    if settings.sender_hash_key:
+        return settings.sender_hash_key.encode("utf-8")
+    path = settings.var_dir / "sender_hash.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as out:
+            out.write(key)
+        return key
+
+
+def safe_sender(sender: str, settings: config.Settings) -> str:
+    """The conversation id to store for ``sender``: itself, or, when it holds an ID-card, mobile
+    or bank-card number (``13912345678`` as a REST sender), a keyed hash of it, the same every
+    time, so the conversation continues without the number being stored or logged.
+
+    Raises:
+        PrivacyDataError: ``bot/replies/privacy.yml`` is broken.
+    """
+    if not contains_personal_number(sender):
+        return sender
+    import hmac
+
+    return PSEUDONYM_PREFIX + hmac.new(_sender_key(settings), sender.encode("utf-8"), "sha256").hexdigest()[:32]
+
+
+def log_id(sender: str) -> str:
+    """How a sender appears in our logs: a short hash, never the id itself."""
+    import hashlib
+
+    return "s:" + hashlib.sha256(sender.encode("utf-8")).hexdigest()[:12]
+
+
+def sender_problem(sender: object) -> str | None:
+    """Why ``sender`` cannot name a conversation (missing, empty, not text, too long), or None."""
+    if sender is None:
+        return "sender is required"
+    if isinstance(sender, bool) or not isinstance(sender, (str, int)):
+        return "sender must be a string"
+    text = str(sender).strip()
+    if not text:
+        return "sender must not be empty"
+    if len(text) > MAX_SENDER_CHARS:
+        return f"sender over {MAX_SENDER_CHARS} characters"
+    if any(unicodedata.category(ch)[0] == "C" for ch in text):
+        return "sender must not contain control characters"
+    return None

@@ -1,0 +1,1 @@
+"""The application database: residents' feedback, staff accounts and sessions, staff reviews."""

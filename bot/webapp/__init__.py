@@ -1,0 +1,1 @@
+"""The web server (bot.webapp.server): the residents' page and the staff console."""
