@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
     if args.postgres:
-        from tests.pgserver import create_database, postgres_server
+        from tests.support.pgserver import create_database, postgres_server
 
         with postgres_server() as server:
             args.url = create_database(server)

@@ -10,11 +10,8 @@ import pytest
 import yaml
 
 from bot import config
-
-ROOT = config.PROJECT_ROOT
-SOURCE = ROOT / "knowledge" / "source" / "gxga_fangguanfu_2018.txt"
-LEXICON = ROOT / "knowledge" / "lexicon.yml"
-ALIASES = ROOT / "knowledge" / "aliases.yml"
+from tests.support.paths import ROOT, SOURCE, build_kb
+from tests.support.ports import free_port, port_open
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,13 +20,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def source_text() -> str:
     """The notice as shipped in knowledge/source/."""
     return SOURCE.read_text(encoding="utf-8")
-
-
-def build_kb(url: str, source: Path = SOURCE, userdict: Path | None = None):
-    """Build a knowledge base at ``url`` from ``source`` with the project's lexicon and aliases."""
-    from knowledge.build import build
-
-    return build(url, source=source, lexicon=LEXICON, aliases=ALIASES, userdict_path=userdict)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +33,7 @@ def sqlite_kb_url(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def postgres_server_url():
     """A real PostgreSQL server on loopback for this test session."""
-    from tests.pgserver import postgres_server
+    from tests.support.pgserver import postgres_server
 
     with postgres_server() as url:
         yield url
@@ -52,7 +42,7 @@ def postgres_server_url():
 @pytest.fixture(scope="session")
 def postgres_kb_url(postgres_server_url) -> str:
     """A knowledge base built once into a fresh PostgreSQL database (read-only use)."""
-    from tests.pgserver import create_database
+    from tests.support.pgserver import create_database
 
     url = create_database(postgres_server_url)
     build_kb(url)
@@ -115,22 +105,10 @@ def trained_model() -> Path:
     return ensure_model(settings)
 
 
-from bot.ops.localdb import free_port  # noqa: E402  (the tests' import of it stays tests.conftest.free_port)
-
-
-def port_open(port: int) -> bool:
-    """True when something listens on the loopback port."""
-    import socket
-
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="session")
 def fake_wechat():
     """A fake WeChat API (token and customer-service send) on loopback, recording requests."""
-    from tests.wechat_fake import fake_wechat_api
+    from tests.support.wechat_fake import fake_wechat_api
 
     with fake_wechat_api() as api:
         yield api
@@ -139,7 +117,7 @@ def fake_wechat():
 @pytest.fixture(scope="session")
 def redis_url():
     """A throw-away Redis server on loopback for this test session (or ``TEST_REDIS_URL``)."""
-    from tests.wechat_fake import redis_server
+    from tests.support.wechat_fake import redis_server
 
     with redis_server() as url:
         yield url
@@ -147,7 +125,7 @@ def redis_url():
 
 def wechat_env(fake_wechat) -> dict[str, str]:
     """The WeChat channel's settings for a test server: on, safe mode possible, API faked."""
-    from tests import wechat_fake
+    from tests.support import wechat_fake
 
     return {"WECHAT_TOKEN": wechat_fake.TOKEN, "WECHAT_APP_ID": wechat_fake.APP_ID,
             "WECHAT_APP_SECRET": wechat_fake.APP_SECRET, "WECHAT_AES_KEY": wechat_fake.AES_KEY,
