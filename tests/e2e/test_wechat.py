@@ -1,4 +1,4 @@
-"""The WeChat Official Account channel (bot/rasa_ext/channels/wechat.py).
+"""The WeChat Official Account channel (the package bot/rasa_ext/channels/wechat/).
 
 End to end: real signed (and, in safe mode, encrypted) requests built with wechatpy's own crypto
 against ``python -m bot run``: ``running_bot`` answers passively with the in-process store;
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import json
 import re
 import sqlite3
@@ -27,32 +26,15 @@ from bot.replies import load_replies, render
 from bot import config
 from bot.rasa_ext.channels import wechat
 from bot.rasa_ext.channels.wechat import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, WeChatChannel, button_choice, render_messages, split_message
-from bot.rasa_ext.channels.wechat_store import MemoryStore, RedisStore, make_store
+from bot.rasa_ext.channels.wechat.store import MemoryStore, RedisStore, make_store
 from tests.support import wechat_fake as wf
-
-_msg_ids = itertools.count(int(time.time() * 1000))
+from tests.support.wechat_users import new_msg_id, new_openid, user_turns
 
 CITATION = "依据：《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）"
 
 
-def new_openid(tag: str = "t") -> str:
-    return f"o{tag}_{uuid.uuid4().hex[:20]}"
-
-
-def new_msg_id() -> int:
-    return next(_msg_ids)
-
-
 def ask(bot, openid: str, content: str, encrypt: bool = False, msg_id: int | None = None) -> wf.Response:
     return wf.post(bot["url"], wf.text_xml(openid, content, msg_id or new_msg_id()), encrypt=encrypt)
-
-
-def user_turns(bot, openid: str) -> list[str]:
-    """What the tracker store recorded the user saying (one row per processed message)."""
-    with sqlite3.connect(bot["tracker"]) as conn:
-        rows = conn.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
-                            (openid,)).fetchall()
-    return [json.loads(data).get("text") for (data,) in rows]
 
 
 def assert_passive_text(response: wf.Response, openid: str) -> str:
@@ -393,7 +375,7 @@ def test_button_choice(typed, number):
 def test_every_reply_is_used_by_the_actions_or_the_wechat_channel():
     root = config.PROJECT_ROOT
     actions_source = (root / "actions" / "actions.py").read_text(encoding="utf-8")
-    channel_source = Path(wechat.__file__).read_text(encoding="utf-8")
+    channel_source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(Path(wechat.__file__).parent.glob("*.py")))
     from bot.quality.validate import REPLY_USE
 
     by_actions = set(re.findall(REPLY_USE, actions_source))
@@ -505,7 +487,7 @@ class FakeRasa:
             message.sender_id, self.answer or f"答：{message.text}", [{"title": "查看原文", "payload": "/show"}])
 
 
-def receive(channel: WeChatChannel, rasa: FakeRasa, xml: str, **query) -> wechat.Reply:
+def receive(channel: WeChatChannel, rasa: FakeRasa, xml: str, **query) -> wechat.HttpReply:
     return channel.receive({**wf.signed_query(), **query}, xml.encode("utf-8"), rasa)
 
 

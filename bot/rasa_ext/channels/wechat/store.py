@@ -14,9 +14,13 @@ how a message that WeChat delivers up to four times is processed once.
 from __future__ import annotations
 
 import abc
+import json
+import logging
 import time
 from collections import OrderedDict
-from typing import Callable
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 # Keys in Redis are namespaced so the channel can share a Redis server with other things.
 REDIS_PREFIX = "gxga:wechat:"
@@ -139,3 +143,30 @@ class RedisStore(MessageStore):
 def make_store(redis_url: str | None, max_entries: int = 10_000) -> MessageStore:
     """Redis when ``redis_url`` is set (``REDIS_URL``), the in-process store otherwise."""
     return RedisStore(redis_url) if redis_url else MemoryStore(max_entries)
+
+
+async def quietly(awaitable: Awaitable[Any], what: str, default: Any = None) -> Any:
+    """Run a store operation; a store failure (e.g. Redis down) is logged, not raised.
+
+    Args:
+        awaitable: the operation, e.g. ``store.get(key)``.
+        what: what it does, for the log ("read the last buttons").
+        default: the result when it fails.
+    """
+    try:
+        return await awaitable
+    except Exception as exc:  # noqa: BLE001 - the resident still gets an answer without the store
+        log.error("WeChat channel could not %s: %s", what, exc)
+        return default
+
+
+def stored_json(raw: str | None, default: Any) -> Any:
+    """A stored JSON value; ``default`` when there is none, it does not parse or is of another type."""
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        log.error("WeChat channel: unreadable value in the store: %.80r", raw)
+        return default
+    return value if isinstance(value, type(default)) else default

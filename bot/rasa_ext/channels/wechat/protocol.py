@@ -1,0 +1,184 @@
+"""WeChat's side of the wire: signatures, the hostile-input checks, parsing and passive replies.
+
+Nothing here knows Rasa or Sanic. :func:`signed` checks the URL signature WeChat puts on every
+request (and its timestamp, so a captured URL cannot be replayed), :func:`parse` turns a POST
+body, plaintext or safe mode (``encrypt_type=aes``), into a checked :class:`Incoming` or the
+:class:`HttpReply` that refuses it, and :func:`passive` renders the XML text reply (encrypted
+when the message was).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import xmltodict
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from bot.rasa_ext.channels.wechat.render import clean_text
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+# A signed request whose timestamp is further than this from our clock is refused (a captured
+# URL cannot be replayed later: in plaintext mode the signature does not cover the body).
+MAX_CLOCK_SKEW = 300
+MAX_ECHOSTR_CHARS = 512
+SUBSCRIBE_EVENTS = {"subscribe", "subscribe_scan"}
+NOT_CONFIGURED = "the WeChat channel is not configured (WECHAT_TOKEN is unset)"
+
+_HOSTILE_XML = re.compile(rb"<!\s*(?:doctype|entity)", re.IGNORECASE)
+_OPENID = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """An HTTP answer to WeChat, independent of the web framework.
+
+    Not to be confused with :class:`bot.replies.Reply` (a rendered reply to a resident): this is
+    the status, body and content type the input channel sends back.
+    """
+
+    status: int
+    body: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+SUCCESS = HttpReply(200, "success")
+
+
+def error(status: int, message: str) -> HttpReply:
+    """A JSON ``{"error": message}`` answer with ``status``."""
+    return HttpReply(status, json.dumps({"error": message}, ensure_ascii=False), "application/json")
+
+
+def short_openid(openid: str) -> str:
+    """The first characters of an OpenID, enough to follow one user through the log."""
+    return openid[:6] + "…" if len(openid) > 8 else openid
+
+
+@dataclass
+class Incoming:
+    """A parsed, checked message."""
+
+    message: Any  # a wechatpy message or event
+    openid: str
+    key: str | None  # the de-duplication key; None for replies that need no processing
+    encrypted: bool
+
+
+def signed(token: str, args: Mapping[str, Any], now: float) -> bool:
+    """Whether the query carries a valid signature over ``token`` and a timestamp near ``now``."""
+    signature, timestamp, nonce = args.get("signature"), args.get("timestamp"), args.get("nonce")
+    if not (signature and timestamp and nonce):
+        return False
+    try:
+        check_signature(token, signature, timestamp, nonce)
+        return abs(now - int(timestamp)) <= MAX_CLOCK_SKEW
+    except (InvalidSignatureException, ValueError):
+        return False
+
+
+def verify(token: str, args: Mapping[str, Any], now: float) -> HttpReply:
+    """WeChat's server URL verification: ``echostr`` echoed when the signature is good."""
+    if not signed(token, args, now):
+        return error(403, "bad signature")
+    echostr = args.get("echostr")
+    if not echostr or len(echostr) > MAX_ECHOSTR_CHARS:
+        return error(400, "echostr missing or too long")
+    return HttpReply(200, echostr)
+
+
+def _decrypt(text: str, args: Mapping[str, Any], crypto: WeChatCrypto | None) -> str | HttpReply:
+    """The plaintext XML of a safe-mode message, or the answer that refuses it."""
+    if crypto is None:
+        log.error("WeChat sent an encrypted message but WECHAT_AES_KEY is not set")
+        return error(400, "encrypted messages are not configured")
+    msg_signature = args.get("msg_signature")
+    if not msg_signature:
+        return error(403, "msg_signature missing")
+    try:
+        outer = xmltodict.parse(text, disable_entities=True)["xml"]
+        if not isinstance(outer, dict) or not isinstance(outer.get("Encrypt"), str):
+            raise ValueError("no <Encrypt> element")
+    except Exception:  # noqa: BLE001 - expat, KeyError, TypeError: all malformed input
+        return error(400, "malformed XML")
+    try:
+        text = crypto.decrypt_message(outer, msg_signature, args["timestamp"], args["nonce"])
+    except (InvalidSignatureException, InvalidAppIdException):
+        return error(403, "bad msg_signature or app id")
+    except Exception:  # noqa: BLE001 - bad base64, padding, length: a malformed message
+        return error(400, "cannot decrypt the message")
+    if _HOSTILE_XML.search(text.encode("utf-8")):
+        return error(400, "DTDs and entity declarations are not accepted")
+    return text
+
+
+def parse(args: Mapping[str, Any], body: bytes, crypto: WeChatCrypto | None) -> Incoming | HttpReply:
+    """A POST body as a checked message, or the 400/403 answer that refuses it.
+
+    Args:
+        args: the query (``encrypt_type``, ``msg_signature``, ``timestamp``, ``nonce``).
+        body: the raw body; a DTD or entity declaration is refused before any XML parser sees it.
+        crypto: safe mode's decrypter, None when ``WECHAT_AES_KEY`` is unset.
+
+    Returns:
+        An :class:`Incoming` with its de-duplication key (by ``MsgId`` for text, by sender,
+        ``CreateTime`` and event for a subscription), or the refusal.
+    """
+    if _HOSTILE_XML.search(body):
+        return error(400, "DTDs and entity declarations are not accepted")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return error(400, "body is not UTF-8")
+    encrypt_type = (args.get("encrypt_type") or "raw").lower()
+    encrypted = encrypt_type == "aes"
+    if encrypted:
+        decrypted = _decrypt(text, args, crypto)
+        if isinstance(decrypted, HttpReply):
+            return decrypted
+        text = decrypted
+    elif encrypt_type != "raw":
+        return error(400, f"unknown encrypt_type {encrypt_type[:20]!r}")
+    try:
+        message = parse_message(text)
+        raw = message._data if message is not None else None  # the parsed fields, as received
+        if not isinstance(raw, dict):
+            raise ValueError("empty message")
+    except Exception:  # noqa: BLE001 - expat, KeyError, TypeError: all malformed input
+        return error(400, "malformed XML")
+    openid, create_time, msg_id = raw.get("FromUserName"), raw.get("CreateTime"), raw.get("MsgId")
+    target = raw.get("ToUserName")
+    if not all(isinstance(v, str) and _OPENID.fullmatch(v) for v in (openid, target)):
+        return error(400, "FromUserName / ToUserName missing or malformed")
+    if not isinstance(create_time, str) or not _DIGITS.fullmatch(create_time):
+        return error(400, "CreateTime missing or malformed")
+    if msg_id is not None and (not isinstance(msg_id, str) or not _DIGITS.fullmatch(msg_id)):
+        return error(400, "MsgId malformed")
+    if message.type == "text" and not isinstance(raw.get("Content") or "", str):
+        return error(400, "Content malformed")
+    if message.type == "text":
+        key = f"msg:{target}:{msg_id}" if msg_id else f"msg:{openid}:{create_time}"
+    elif message.type == "event" and getattr(message, "event", None) in SUBSCRIBE_EVENTS:
+        key = f"evt:{openid}:{create_time}:{message.event}"
+    else:
+        key = None
+    return Incoming(message=message, openid=openid, key=key, encrypted=encrypted)
+
+
+def passive(incoming: Incoming, text: str, args: Mapping[str, Any], crypto: WeChatCrypto | None,
+            now: float) -> HttpReply:
+    """The passive XML text reply to ``incoming``, encrypted (timestamp ``now``) when it was."""
+    xml = TextReply(message=incoming.message, content=clean_text(text)).render()
+    if incoming.encrypted:
+        xml = crypto.encrypt_message(xml, args["nonce"], str(int(now)))
+    return HttpReply(200, xml, "application/xml; charset=utf-8")
