@@ -179,7 +179,7 @@ def test_nginx_balances_both_tiers(cluster):
 
 @pytest.mark.e2e
 def test_action_servers_require_the_secret_and_listen_on_loopback(cluster):
-    from tests.e2e.test_rest_e2e import _listening
+    from tests.support.proc import listening as _listening
 
     for services in cluster.replica_services:
         base = f"http://127.0.0.1:{services.settings.action_port}"

@@ -25,7 +25,7 @@ from bot.rasa_ext import guard
 from bot.security import ratelimit
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
-from tests.unit.test_web_security import csrf_token, login, make_settings, serve
+from tests.support.webapp import csrf_token, login, make_settings, serve
 
 PASSWORD = "correct horse battery staple"
 
@@ -320,7 +320,7 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    from tests.e2e.test_webchat import _wait
+    from tests.support.browser import wait_until as _wait
 
     # A resident who got a fallback and gave 👎, so the review list has real conversations too.
     def rest(text, sender):

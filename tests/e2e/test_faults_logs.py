@@ -32,7 +32,7 @@ import pytest
 from bot import config
 from bot.ops.services import Services
 from tests.support.ports import free_port
-from tests.unit.test_logredact import ALL_TYPED, leaks
+from tests.support.logged_numbers import ALL_TYPED, leaks
 
 pytestmark = pytest.mark.e2e
 

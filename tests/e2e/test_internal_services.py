@@ -9,7 +9,6 @@ oversized bodies from their ``Content-Length``.
 from __future__ import annotations
 
 import json
-import pathlib
 import socket
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import urllib.request
 import uuid
 
 import pytest
+from tests.support.proc import command_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -27,17 +27,6 @@ def status_of(url: str) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-
-
-def command_lines() -> list[str]:
-    """The command line of every process on the machine."""
-    lines = []
-    for path in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            lines.append(path.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:  # the process ended meanwhile
-            continue
-    return lines
 
 
 def test_the_action_server_requires_the_secret_rasa_sends(running_bot):

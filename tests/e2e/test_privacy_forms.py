@@ -25,8 +25,8 @@ from bot.rasa_ext import guard
 from bot.rasa_ext import payload
 from bot.text.privacy import contains_personal_number, load_placeholders
 from tests.support import wechat_fake as wf
-from tests.e2e.test_privacy_wechat import CARD_19, ID_X, files_under, forms, leaks
-from tests.e2e.test_wechat import new_msg_id, new_openid
+from tests.support.stored_numbers import CARD_19, ID_X, files_under, forms, leaks
+from tests.support.wechat_users import new_msg_id, new_openid
 
 e2e = pytest.mark.e2e
 VALID_ID = "11010519491231002X"

@@ -22,57 +22,23 @@ import json
 import re
 import sqlite3
 import time
-import unicodedata
-from pathlib import Path
 
 import pytest
 
 from bot.replies import render
 from bot import config
-from bot.text.normalize import normalize_text
 from bot.text.privacy import load_placeholders
 from tests.support import wechat_fake as wf
-from tests.e2e.test_wechat import new_msg_id, new_openid, user_turns
+from tests.support.wechat_users import new_msg_id, new_openid, user_turns
+from tests.support.stored_numbers import CARD_19, ID_X, card_number, files_under, forms, full_width, id_number, leaks
 
 e2e = pytest.mark.e2e
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_number(region: str, birthday: str, sequence: str) -> str:
-    """An 18-digit resident ID number with its GB 11643 check character.
-
-    Args:
-        region: the six-digit administrative code, e.g. ``"450103"`` (南宁市青秀区).
-        birthday: ``YYYYMMDD``.
-        sequence: three digits.
-    """
-    body = f"{region}{birthday}{sequence}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11]
-
-
-def card_number(partial: str) -> str:
-    """``partial`` followed by its Luhn check digit."""
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return partial + str(-total % 10)
-
-
-def full_width(text: str) -> str:
-    """``text`` as a Chinese IME types it in 全角 mode (digits and X)."""
-    return text.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789Xx"})
-
-
-ID_X = next(n for n in (id_number("450802", "19950611", f"{s:03d}") for s in range(1000)) if n.endswith("X"))
 ID_LEAP = id_number("450203", "20000229", "418")
 ID_PLAIN = id_number("450103", "19880517", "263")
 MOBILE = "15877012345"
 MOBILE_2 = "18607719876"
 CARD_16 = card_number("621700123456789")
-CARD_19 = card_number("622848040256489001")
-
 # kind, the number as the resident types it, the question it is typed in, a word the answer has
 # (None: any answer from the knowledge base; see test_id_placeholder_does_not_steer_the_topic).
 CASES = [
@@ -87,25 +53,6 @@ CASES = [
 ]
 CASE_IDS = ["id", "id-x", "id-fullwidth-leap-day", "mobile", "mobile-spaced", "mobile-fullwidth",
             "card-16", "card-19-spaced"]
-
-
-def forms(typed: str) -> set[str]:
-    """Every form in which a typed number could end up stored: as typed, JSON-escaped (Rasa's
-    tracker), normalised as NLU sees it, and its bare digits."""
-    folded = unicodedata.normalize("NFKC", typed)
-    return {typed, json.dumps(typed)[1:-1], normalize_text(typed), folded,
-            "".join(ch for ch in folded if ch.isdigit() or ch in "Xx")}
-
-
-def files_under(*roots: Path) -> list[Path]:
-    """Every file below ``roots``, recursively."""
-    return sorted(p for root in roots if root.is_dir() for p in root.rglob("*") if p.is_file())
-
-
-def leaks(needles: set[str], haystacks: dict[str, bytes]) -> list[str]:
-    """``"<form> in <where>"`` for each form found in each haystack."""
-    return [f"{needle!r} in {where}" for where, data in haystacks.items() for needle in sorted(needles)
-            if needle.encode("utf-8") in data]
 
 
 def redis_value(client, key: bytes) -> bytes:

@@ -11,6 +11,7 @@ import urllib.request
 import uuid
 
 import pytest
+from tests.support.proc import listening as _listening
 
 pytestmark = pytest.mark.e2e
 
@@ -186,22 +187,11 @@ def test_malformed_requests_are_rejected_cleanly(running_bot, body, status):
     assert cited(rest(running_bot, "身份证多久能拿到")) == [26]
 
 
-def _listening(port: int) -> set[str]:
-    """The IPv4 addresses something listens on at ``port`` (from /proc/net/tcp)."""
-    found = set()
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        address, hex_port = local.split(":")
-        if state == "0A" and int(hex_port, 16) == port:
-            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
-    return found
-
-
 def test_internal_services_are_closed(running_bot):
     # the action server listens on loopback only: nothing but the local Rasa server reaches it
     assert _listening(running_bot["action_port"]) == {"127.0.0.1"}
     # the API token reaches Rasa through its environment, not a command line anyone can list
-    from tests.e2e.test_internal_services import command_lines
+    from tests.support.proc import command_lines
 
     lines = command_lines()
     rasa = [line for line in lines if "bot.ops.rasa_server" in line and str(running_bot["rasa_port"]) in line]

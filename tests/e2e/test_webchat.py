@@ -15,14 +15,9 @@ import urllib.request
 import pytest
 
 from tests.support.paths import ROOT
+from tests.support.browser import wait_until as _wait
 
 pytestmark = pytest.mark.e2e
-
-def _wait(driver, condition, timeout=30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
-
 
 def _bot_texts(driver) -> list[str]:
     return [el.text for el in driver.find_elements("css selector", ".msg.bot .bubble")]
