@@ -2,18 +2,24 @@
 
 Each class is thin: it reads the tracker, asks :mod:`actions.answering` and the knowledge
 base, and sends a reply from ``bot/replies/replies.yml`` (or a ``domain.yml`` response that rules
-also use). When the knowledge base cannot be read the resident gets the ``kb_unavailable`` reply,
-never a stack trace.
+also use). The knowledge base is injected, as in rasa-sdk's ``ActionQueryKnowledgeBase``:
+``ActionAnswerMeasure(kb)`` answers from ``kb``, ``ActionAnswerMeasure()`` (what the action server
+does) from the process-wide repository at ``bot.config``'s ``DATABASE_URL``. When the knowledge
+base cannot be read the resident gets an apology (:func:`apologise_when_kb_fails`), never a stack
+trace.
 """
 
 from __future__ import annotations
 
+import abc
+import functools
 import hashlib
 import logging
 import re
 import unicodedata
-from dataclasses import replace
-from typing import Any
+import weakref
+from dataclasses import dataclass, replace
+from typing import Any, Awaitable, Callable
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -27,18 +33,17 @@ from actions.loaded import KnowledgeCache, Loaded
 from bot.text.jsonlimits import bounded_int
 from knowledge.gazetteer import GazetteerMissing
 from knowledge.intent_map import IntentMapError, IntentSpec, load_entity_focus, load_intent_map
-from knowledge.repository import KnowledgeBase, KnowledgeBaseMissing
+from knowledge.repository import DocumentInfo, KnowledgeBase, KnowledgeBaseMissing, MeasureInfo
 from knowledge.vocabulary import Topic, VocabularyError, load_topics
 
 log = logging.getLogger(__name__)
 
 KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError, VocabularyError, GazetteerMissing)
 CASE_SLOTS = ("pickup_method", "area")
-# The notice has 50 measures (the ask_which_measure reply says 第1至第50项).
-MEASURE_COUNT = 50
 
 _kb: KnowledgeBase | None = None
-_cache: KnowledgeCache | None = None
+# one in-memory reading per repository, shared by every action given the same one
+_caches: weakref.WeakKeyDictionary[KnowledgeBase, KnowledgeCache] = weakref.WeakKeyDictionary()
 
 
 def knowledge_base() -> KnowledgeBase:
@@ -49,39 +54,70 @@ def knowledge_base() -> KnowledgeBase:
     return _kb
 
 
-def loaded() -> Loaded:
-    """The knowledge base as held in memory (re-read when ``make kb`` changed it)."""
-    global _cache
-    kb = knowledge_base()
-    if _cache is None or _cache.kb is not kb:
-        _cache = KnowledgeCache(kb)
-    return _cache.get()
+def loaded(kb: KnowledgeBase) -> Loaded:
+    """``kb`` as held in memory (re-read when ``make kb`` changed it)."""
+    cache = _caches.get(kb)
+    if cache is None:
+        cache = _caches.setdefault(kb, KnowledgeCache(kb))
+    return cache.get()
 
 
-def measure_number(value: object) -> int | None:
-    """A measure number 1–50 from a slot value (a text, full-width digits too, or a number), or
-    None for anything else: out of range, a fraction, a huge number, a list, a bool."""
+@dataclass(frozen=True)
+class LatestIntent:
+    """What NLU made of the resident's latest message."""
+
+    name: str | None
+    confidence: float
+    ranking: list[dict]
+
+
+def latest_intent(tracker: Tracker) -> LatestIntent:
+    """The intent of the latest message with its confidence and the NLU ranking.
+
+    Not rasa-sdk's ``Tracker.get_intent_of_latest_message``: that reads the top of
+    ``intent_ranking`` (None when there is no ranking) and skips ``nlu_fallback``, while the
+    actions need the intent NLU settled on, ``nlu_fallback`` included, and its confidence.
+    """
+    latest = tracker.latest_message or {}
+    intent = latest.get("intent") or {}
+    return LatestIntent(name=intent.get("name"), confidence=float(intent.get("confidence") or 0.0),
+                        ranking=list(latest.get("intent_ranking") or []))
+
+
+def measure_number(value: object, count: int) -> int | None:
+    """A measure number 1–``count`` from a slot value (a text, full-width digits too, or a number),
+    or None for anything else: out of range, a fraction, a huge number, a list, a bool."""
     if isinstance(value, str):
         value = unicodedata.normalize("NFKC", value)
-    return bounded_int(value, 1, MEASURE_COUNT)
+    return bounded_int(value, 1, count)
 
 
-def _cited_measures(tracker: Tracker) -> list[int]:
-    """The valid measure numbers in the ``cited_measures`` slot (set by our actions; a forged or
-    malformed one yields nothing)."""
+def _cited_measures(tracker: Tracker, count: int) -> list[int]:
+    """The valid measure numbers (1–``count``) in the ``cited_measures`` slot (set by our actions;
+    a forged or malformed one yields nothing)."""
     cited = tracker.get_slot("cited_measures")
     if not isinstance(cited, list):
         return []
-    return [n for n in (measure_number(item) for item in cited) if n is not None]
+    return [n for n in (measure_number(item, count) for item in cited) if n is not None]
 
 
 def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
     """The machine-readable part of an answer: cited measures (primary first), intent, confidence."""
-    intent = tracker.latest_message.get("intent") or {}
+    intent = latest_intent(tracker)
     return {
         "measures": [int(n) for n in measures],
-        "intent": intent.get("name"),
-        "confidence": round(float(intent.get("confidence") or 0.0), 4),
+        "intent": intent.name,
+        "confidence": round(intent.confidence, 4),
+    }
+
+
+def citation_of(document: DocumentInfo, measure: MeasureInfo) -> dict[str, Any]:
+    """Where an answer comes from, as data for clients (the web page renders its source line from
+    it, no client reads the reply's wording): the document's title, date and year, the measure's
+    label, title and number."""
+    return {
+        "document": document.title, "date": document.issued_on_cn, "year": document.issued_on.year,
+        "label": measure.label, "title": measure.title, "number": measure.number,
     }
 
 
@@ -94,10 +130,9 @@ def _context_slots(spec: IntentSpec | None, cited: list[int]) -> list:
     ]
 
 
-def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, spec: IntentSpec,
+def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, spec: IntentSpec,
                  decision: answerability.Decision | None = None) -> list:
     """Answer ``spec`` from the knowledge base and return the slot events that keep the context."""
-    memory = loaded()
     measure = memory.measures.get(spec.primary)
     if measure is None:
         log.error("intent %r maps to measure %s, which is not in the knowledge base", spec.intent, spec.primary)
@@ -117,7 +152,8 @@ def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, spec: Inten
     city = tracker.get_slot("city")
     if answering.outside_pilot(spec, city):
         replies.send(dispatcher, "pilot_only", city=city, pilot=spec.pilot)
-    payload = citation_payload(answer.measures, tracker)
+    payload = {**citation_payload(answer.measures, tracker), "answer": answer.answer,
+               "citation": citation_of(memory.document, measure)}
     if decision is not None:
         payload["answerability"] = decision.to_json()
     replies.send(
@@ -131,9 +167,9 @@ def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, spec: Inten
     return _context_slots(spec, list(answer.measures))
 
 
-def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decision: answerability.Decision) -> list:
+def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded,
+                      decision: answerability.Decision) -> list:
     """Say honestly what the notice does not say, point to the closest measure, say where to ask."""
-    memory = loaded()
     analyser = memory.analyser
     support = decision.support
     spec, question = decision.spec, decision.question
@@ -156,6 +192,9 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decisi
         **{k: v for k, v in citation_payload([], tracker).items() if k != "measures"},
         "answerability": decision.to_json(),
     }
+    if related is not None:
+        # a pointer, not the answer's source: clients show it apart from a citation
+        payload["related_citation"] = citation_of(memory.document, related)
     where = answerability.where_to_ask(analyser.vocabulary, decision)
     if related is None:
         replies.send(dispatcher, "not_covered", json_message=payload, what=what, where=where)
@@ -167,10 +206,9 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, decisi
     return _context_slots(spec, [related.number])
 
 
-def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, decision: answerability.Decision,
-                   specs: dict[str, IntentSpec]) -> list:
+def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded,
+                   decision: answerability.Decision, specs: dict[str, IntentSpec]) -> list:
     """List what the notice says on a topic, one line and one button per measure."""
-    memory = loaded()
     measures = memory.measures_of(decision.overview_measures)
     by_primary: dict[int, str] = {}
     for spec in specs.values():
@@ -191,41 +229,37 @@ def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, decision:
     return [SlotSet("cited_measures", [str(m.number) for m in measures])]
 
 
-def respond(dispatcher: CollectingDispatcher, tracker: Tracker) -> list:
+def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase) -> list:
     """Reply to the latest message: analyse it, decide, and send the reply the decision names."""
-    latest = tracker.latest_message
-    text = latest.get("text") or ""
-    intent_info = latest.get("intent") or {}
-    intent = intent_info.get("name")
+    text = (tracker.latest_message or {}).get("text") or ""
+    latest = latest_intent(tracker)
+    intent = latest.name
     if not answering.looks_like_a_question(text):
         replies.send(dispatcher, "default")
         return []
     specs = load_intent_map()
-    memory = loaded()
+    memory = loaded(kb)
     if text.startswith("/") and intent in specs:
         # A button the assistant offered names its intent exactly; there is nothing to judge.
-        return utter_answer(dispatcher, tracker, specs[intent])
+        return utter_answer(dispatcher, tracker, memory, specs[intent])
     analyser = memory.analyser
     question = analyser.analyse(text)
     previous = specs.get(tracker.get_slot("last_intent") or "")
     ctx = answerability.Context(specs=specs, topics=load_topics(), measures=memory.measures_of, previous=previous)
-    decision = answerability.decide(
-        analyser, question, intent, float(intent_info.get("confidence") or 0.0),
-        latest.get("intent_ranking") or [], ctx,
-    )
+    decision = answerability.decide(analyser, question, intent, latest.confidence, latest.ranking, ctx)
     log.debug("answerability for %r: %s", intent, decision.to_json())
     if decision.kind == "answer":
-        return utter_answer(dispatcher, tracker, decision.spec, decision)
+        return utter_answer(dispatcher, tracker, memory, decision.spec, decision)
     if decision.kind == "not_covered":
-        return utter_not_covered(dispatcher, tracker, decision)
+        return utter_not_covered(dispatcher, tracker, memory, decision)
     if decision.kind == "overview":
-        return utter_overview(dispatcher, tracker, decision, specs)
+        return utter_overview(dispatcher, tracker, memory, decision, specs)
     if decision.kind == "other_region":
         replies.send(dispatcher, "other_region", region=question.region, doc_title=memory.document.title,
                      json_message={"answerability": decision.to_json()})
         return []
     if decision.kind == "clarify":
-        return clarify(dispatcher, tracker, specs, decision.topic)
+        return clarify(dispatcher, tracker, memory, specs, decision.topic)
     if decision.kind == "ask_topic":
         replies.send(dispatcher, "ask_topic")
         return []
@@ -233,21 +267,59 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker) -> list:
     return []
 
 
-class ActionAnswerMeasure(Action):
+Run = Callable[[Any, CollectingDispatcher, Tracker, dict], Awaitable[list]]
+
+
+def apologise_when_kb_fails(run: Run) -> Run:
+    """Wrap an action's ``run``: when the knowledge base (or the files read with it: intent map,
+    vocabulary, gazetteer) cannot be read, log it with the trace and send the ``kb_unavailable``
+    apology instead, so the resident never sees a stack trace or Rasa's generic failure."""
+
+    @functools.wraps(run)
+    async def guarded(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
+        try:
+            return await run(self, dispatcher, tracker, domain)
+        except KB_ERRORS:
+            log.exception("knowledge base unavailable in %s (intent %r)", self.name(), latest_intent(tracker).name)
+            replies.send(dispatcher, "kb_unavailable")
+            return []
+
+    return guarded
+
+
+class KnowledgeAction(Action, abc.ABC):
+    """An action that reads the knowledge base it is given.
+
+    Args:
+        kb: the repository to answer from; None (what the action server passes, as it constructs
+            actions without arguments) for the process-wide one at ``DATABASE_URL``.
+    """
+
+    def __init__(self, kb: KnowledgeBase | None = None):
+        self.kb = kb if kb is not None else knowledge_base()
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The action's name (abstract, so rasa-sdk does not register this base class)."""
+
+    def loaded(self) -> Loaded:
+        """This action's knowledge base as held in memory."""
+        return loaded(self.kb)
+
+
+class ActionAnswerMeasure(KnowledgeAction):
     """Answer the latest question from the measure(s) its intent maps to, citing them, when
     they answer what is asked (:mod:`actions.answerability`); else say honestly what the notice
     does not cover. Out-of-scope questions come here too: they may name a topic it covers."""
 
     def name(self) -> str:
+        """The action's name in ``domain.yml``."""
         return "action_answer_measure"
 
+    @apologise_when_kb_fails
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        try:
-            return respond(dispatcher, tracker)
-        except KB_ERRORS:
-            log.exception("knowledge base unavailable while answering %r", tracker.get_intent_of_latest_message())
-            replies.send(dispatcher, "kb_unavailable")
-            return []
+        """Decide on the latest message and send the reply the decision names."""
+        return respond(dispatcher, tracker, self.kb)
 
 
 class ActionAnswerFollowup(ActionAnswerMeasure):
@@ -255,14 +327,15 @@ class ActionAnswerFollowup(ActionAnswerMeasure):
     :class:`ActionAnswerMeasure`: a short message naming no topic continues the previous one)."""
 
     def name(self) -> str:
+        """The action's name in ``domain.yml``."""
         return "action_answer_followup"
 
 
-def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, specs: dict[str, IntentSpec],
+def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, specs: dict[str, IntentSpec],
             topic: Topic | None = None) -> list:
     """Offer the likely questions as buttons (only the named topic's, when one is named), else
     say what is covered."""
-    ranking = tracker.latest_message.get("intent_ranking") or []
+    ranking = latest_intent(tracker).ranking
     if topic is not None:
         ranking = [r for r in ranking if r.get("name") in topic.intents] or [
             {"name": name, "confidence": 1.0} for name in topic.intents]
@@ -270,7 +343,7 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, specs: dict[str,
     if top == "out_of_scope":
         replies.send(dispatcher, "out_of_scope")
         return []
-    titles = {n: m.title for n, m in loaded().measures.items()}
+    titles = {n: m.title for n, m in memory.measures.items()}
     choices = answering.clarify_choices(ranking, specs, titles)
     if not choices:
         replies.send(dispatcher, "default")
@@ -282,47 +355,42 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, specs: dict[str,
     return []
 
 
-class ActionClarifyQuestion(Action):
+class ActionClarifyQuestion(KnowledgeAction):
     """When NLU is unsure: a question that still names a topic is decided as any other; else
     offer the likely questions as buttons, or say what is covered."""
 
     def name(self) -> str:
+        """The action's name in ``domain.yml``."""
         return "action_clarify_question"
 
+    @apologise_when_kb_fails
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        try:
-            return respond(dispatcher, tracker)
-        except KB_ERRORS:
-            log.exception("knowledge base unavailable while clarifying")
-            replies.send(dispatcher, "default")
-            return []
+        """Decide on the latest message as :class:`ActionAnswerMeasure` does."""
+        return respond(dispatcher, tracker, self.kb)
 
 
-class ActionShowMeasureText(Action):
+class ActionShowMeasureText(KnowledgeAction):
     """Show the full text of a measure: the one the button names, else the last one cited."""
 
     def name(self) -> str:
+        """The action's name in ``domain.yml``."""
         return "action_show_measure_text"
 
+    @apologise_when_kb_fails
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        # the measure the button names (a typed payload can name anything: only 1–50 is looked up),
-        # else the last one cited
+        """Send the measure's text with its section and source, or ask which measure is meant."""
+        memory = self.loaded()
+        count = memory.measure_count
+        # the measure the button names (a typed payload can name anything: only a number the
+        # notice has is looked up), else the last one cited
         wanted = tracker.get_slot("measure_number")
-        number = measure_number(wanted) if wanted not in (None, "") else next(iter(_cited_measures(tracker)), None)
-        if number is None:
-            replies.send(dispatcher, "ask_which_measure")
-            return [SlotSet("measure_number", None)]
-        try:
-            kb = knowledge_base()
-            measure = kb.measure(number)
-            document = kb.document()
-        except KB_ERRORS:
-            log.exception("knowledge base unavailable while showing measure %s", number)
-            replies.send(dispatcher, "kb_unavailable")
-            return []
+        number = (measure_number(wanted, count) if wanted not in (None, "")
+                  else next(iter(_cited_measures(tracker, count)), None))
+        measure = memory.measures.get(number) if number is not None else None
         if measure is None:
-            replies.send(dispatcher, "ask_which_measure")
+            replies.send(dispatcher, "ask_which_measure", measure_count=count)
             return [SlotSet("measure_number", None)]
+        document = memory.document
         replies.send(
             dispatcher, "measure_text",
             json_message=citation_payload([measure.number], tracker),
@@ -336,20 +404,26 @@ class ActionShowMeasureText(Action):
         return [SlotSet("measure_number", None)]
 
 
-class ActionRecordFeedback(Action):
+class ActionRecordFeedback(KnowledgeAction):
     """Store a resident's 👍/👎 on the last answer (question text redacted); a rule then thanks them."""
 
     def name(self) -> str:
+        """The action's name in ``domain.yml``."""
         return "action_record_feedback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
+        """Store the feedback; a failure to store it is logged, and the resident is thanked anyway."""
         from bot.storage import appdb
         from bot.text.privacy import PrivacyDataError
 
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        value = "up" if intent == "feedback_positive" else "down"
+        value = "up" if latest_intent(tracker).name == "feedback_positive" else "down"
         question, answered_intent = _last_question(tracker)
-        measures = _cited_measures(tracker)
+        try:
+            measures = _cited_measures(tracker, self.loaded().measure_count)
+        except KB_ERRORS:
+            # the vote still counts; which measures it was about cannot be checked now
+            log.warning("knowledge base unavailable: feedback stored without its cited measures", exc_info=True)
+            measures = []
         try:
             appdb.record_feedback(
                 sender_id=tracker.sender_id, value=value, question=question, intent=answered_intent,

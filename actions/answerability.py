@@ -27,6 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
+from bot.text.cjk import count_cjk, is_cjk
 from knowledge.gazetteer import Gazetteer
 from knowledge.intent_map import IntentSpec
 from knowledge.repository import MeasureInfo
@@ -64,7 +65,6 @@ OUT_OF_SCOPE_SURE = 0.7
 # Document words are at least this long (证书 alone, 验证, 行证 are not documents).
 MIN_DOCUMENT_CHARS = 3
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;、\n]+|\s{1,}")
 
 
@@ -267,7 +267,7 @@ class Analyser:
         covered = "".join(w for _, _, w in agency_spans)
         for token in self.segment(text):
             token = token.strip()
-            if len(token) < 2 or not _CJK.match(token) or token in covered:
+            if len(token) < 2 or not is_cjk(token[0]) or token in covered:
                 continue
             if len(token) >= MIN_DOCUMENT_CHARS and token.endswith(self.vocabulary.document_suffixes) \
                     and token not in self.known_words and token not in self.aliases \
@@ -315,7 +315,7 @@ def is_noisy(text: str) -> bool:
     of it is not to be trusted."""
     code = sum(1 for ch in text if ch in _CODE_CHARS)
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
-    cjk = len(_CJK.findall(text))
+    cjk = count_cjk(text)
     # "落户落户落户…": a long run of a few characters is not a question either
     repetitive = len(text) >= REPETITIVE_MIN_CHARS and len(set(text)) * REPETITIVE_RATIO < len(text)
     return code >= 2 or latin > max(6, 2 * cjk) or repetitive
@@ -534,7 +534,7 @@ def _changes_subject(analyser: Analyser, question: Question, spec: IntentSpec | 
     if spec is None or confidence < NLU_SURE or spec.measures == previous.measures:
         return False
     theirs, ours = body_text(ctx.measures(spec.measures)), measure_text(ctx.measures(previous.measures))
-    return any(len(t) > 1 and _CJK.match(t) and t in theirs and t not in ours for t in analyser.segment(question.text))
+    return any(len(t) > 1 and is_cjk(t[0]) and t in theirs and t not in ours for t in analyser.segment(question.text))
 
 
 def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:

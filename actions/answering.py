@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from bot.text.cjk import has_cjk
 from knowledge.intent_map import IntentSpec
 from knowledge.repository import DocumentInfo, MeasureInfo, SentenceInfo
 
@@ -44,7 +45,7 @@ class Answer:
 def looks_like_a_question(text: str) -> bool:
     """False for text with no Chinese character at all (``${jndi:…}``, ``<script>``): it cannot be
     a question about the notice. Button payloads (``/ask_…``) pass."""
-    return text.startswith("/") or any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return text.startswith("/") or has_cjk(text)
 
 
 def entity_words(entities: Mapping[str, str | None], focus: Mapping[str, Mapping[str, tuple[str, ...]]]) -> tuple[str, ...]:

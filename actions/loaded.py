@@ -35,6 +35,11 @@ class Loaded:
     measures: dict[int, MeasureInfo]
     analyser: Analyser
 
+    @property
+    def measure_count(self) -> int:
+        """How many measures the notice has: they are numbered 1 to this count."""
+        return len(self.measures)
+
     def measures_of(self, numbers: Sequence[int]) -> list[MeasureInfo]:
         """The measures numbered ``numbers`` that exist, in the order given."""
         return [self.measures[n] for n in numbers if n in self.measures]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from knowledge.parser import EXPECTED_MEASURES
 from knowledge.yamlfile import read_yaml
 
 ASPECTS = ("conditions", "materials", "time", "place", "channel", "benefits", "overview")
@@ -51,8 +52,11 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
         if not isinstance(body, dict):
             raise IntentMapError(f"{where}: expected a mapping with 'measures:'")
         measures = body.get("measures")
-        if not isinstance(measures, list) or not measures or not all(isinstance(n, int) and 1 <= n <= 50 for n in measures):
-            raise IntentMapError(f"{where}: 'measures' must be a non-empty list of measure numbers 1-50")
+        # the notice's measures as the parser requires them (the build stores exactly these)
+        if not isinstance(measures, list) or not measures or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= EXPECTED_MEASURES for n in measures
+        ):
+            raise IntentMapError(f"{where}: 'measures' must be a non-empty list of measure numbers 1-{EXPECTED_MEASURES}")
         aspect = body.get("aspect", "overview")
         if aspect not in ASPECTS:
             raise IntentMapError(f"{where}: aspect {aspect!r} is not one of {', '.join(ASPECTS)}")

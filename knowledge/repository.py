@@ -79,10 +79,6 @@ class MeasureInfo:
         """The section heading as written: 二、优化审批服务."""
         return f"{self.section_label}{self.section_title}"
 
-    def facts_of(self, *types: str) -> list[FactInfo]:
-        """The facts of the given types (all when none given), in text order."""
-        return [f for f in self.facts if not types or f.type in types]
-
     def to_json(self) -> dict:
         """The object ``python -m knowledge show N --json`` prints."""
         return {
@@ -140,7 +136,7 @@ class KnowledgeBase:
             )
 
     def measure(self, number: int) -> MeasureInfo | None:
-        """The measure numbered ``number`` (1-50) with sentences and facts, or None."""
+        """The measure numbered ``number`` with sentences and facts, or None (see :meth:`measure_count`)."""
         found = self.measures([number])
         return found[0] if found else None
 
@@ -157,11 +153,6 @@ class KnowledgeBase:
             stmt = stmt.where(models.Measure.number.in_(wanted))
         with self._session() as s:
             return [_measure_info(m) for m in s.execute(stmt).scalars()]
-
-    def sentences(self, number: int) -> list[SentenceInfo]:
-        """The sentences of a measure, in order (empty for an unknown number)."""
-        m = self.measure(number)
-        return list(m.sentences) if m else []
 
     def facts(self, number: int, *types: str) -> list[FactInfo]:
         """The facts of a measure, optionally only of the given types.
@@ -272,7 +263,7 @@ class KnowledgeBase:
                 jieba.add_word(w, RARE_WORD_FREQ)
 
     def measure_count(self) -> int:
-        """How many measures are stored."""
+        """How many measures are stored: they are numbered 1 to this count (the build checks it)."""
         with self._session() as s:
             return s.execute(select(func.count()).select_from(models.Measure)).scalar_one()
 

@@ -75,7 +75,7 @@ def test_facts_are_extracted(kb, number, fact_type, value):
 def test_facts_carry_their_sentence(kb):
     courier = [f for f in kb.facts(26, "time_limit") if f.value in ("8个工作日", "10个工作日")]
     station = [f for f in kb.facts(26, "time_limit") if f.value in ("15个工作日", "18个工作日")]
-    sentences = kb.sentences(26)
+    sentences = kb.measure(26).sentences
     assert {f.sentence for f in courier} == {2} and "快递" in sentences[2].text
     assert {f.sentence for f in station} == {1} and "派出所" in sentences[1].text
 

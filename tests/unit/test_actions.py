@@ -22,8 +22,8 @@ from knowledge.repository import KnowledgeBase
 
 @pytest.fixture
 def use_kb(monkeypatch, sqlite_kb_url, tmp_path):
+    """A temporary knowledge base, given to each action as rasa-sdk's knowledge-base action is given one."""
     kb = KnowledgeBase(sqlite_kb_url)
-    monkeypatch.setattr(actions_module, "_kb", kb)
     monkeypatch.setenv("APP_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
     return kb
 
@@ -54,7 +54,7 @@ def slots_of(events) -> dict:
     ],
 )
 def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, intent, measure, must_contain):
-    events = run(ActionAnswerMeasure(), dispatcher, make_tracker("请问", intent), domain)
+    events = run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("请问", intent), domain)
     [message] = dispatcher.messages
     assert names(dispatcher) == ["measure_answer"]
     assert message["custom"]["measures"][0] == measure and message["custom"]["intent"] == intent
@@ -69,6 +69,12 @@ def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, inte
     assert message["buttons"][0]["payload"] == f'/show_measure{{"measure_number":"{measure}"}}'
     spec = load_intent_map()[intent]
     assert slots_of(events) == {"cited_measures": [str(n) for n in spec.measures], "topic": spec.topic, "last_intent": intent}
+    # the source line as data, for clients that show it without reading the wording
+    assert message["custom"]["citation"] == {
+        "document": "广西公安机关深化“放管服”改革优化营商环境实施意见", "date": "2018年8月10日", "year": 2018,
+        "label": m.label, "title": m.title, "number": measure,
+    }
+    assert message["custom"]["answer"] == answer
 
 
 @pytest.mark.parametrize(
@@ -80,31 +86,54 @@ def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, inte
     ],
 )
 def test_answer_fits_the_residents_case(use_kb, dispatcher, make_tracker, domain, slots, present, absent):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("身份证要几天", "ask_id_card_issue_time", slots), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("身份证要几天", "ask_id_card_issue_time", slots), domain)
     answer = dispatcher.messages[-1]["text"].split("\n")[0]
     assert present in answer and absent not in answer
 
 
 def test_pilot_city_is_told(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("柳州周末能办户口吗", "ask_service_weekend", {"city": "柳州"}), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("柳州周末能办户口吗", "ask_service_weekend", {"city": "柳州"}), domain)
     assert names(dispatcher) == ["pilot_only", "measure_answer"]
     assert "南宁市试点" in dispatcher.messages[0]["text"] and "柳州" in dispatcher.messages[0]["text"]
 
 
 def test_no_pilot_note_for_nanning(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("南宁周末能办户口吗", "ask_service_weekend", {"city": "南宁"}), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("南宁周末能办户口吗", "ask_service_weekend", {"city": "南宁"}), domain)
     assert names(dispatcher) == ["measure_answer"]
 
 
 def test_unmapped_intent_is_out_of_scope(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("明天天气", "weather"), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("明天天气", "weather"), domain)
     assert names(dispatcher) == ["out_of_scope"]
 
 
 def test_missing_knowledge_base_gets_a_domain_reply(monkeypatch, tmp_path, dispatcher, make_tracker, domain):
-    monkeypatch.setattr(actions_module, "_kb", KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}"))
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("请问", "ask_id_card_issue_time"), domain)
+    missing = KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}")
+    run(ActionAnswerMeasure(missing), dispatcher, make_tracker("请问", "ask_id_card_issue_time"), domain)
     assert names(dispatcher) == ["kb_unavailable"] and "知识库暂时无法访问" in dispatcher.messages[0]["text"]
+
+
+@pytest.mark.parametrize("action, intent", [(ActionClarifyQuestion, "nlu_fallback"),
+                                            (ActionShowMeasureText, "show_measure")])
+def test_every_knowledge_action_apologises_when_the_knowledge_base_is_missing(tmp_path, dispatcher, make_tracker,
+                                                                            domain, action, intent):
+    missing = KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}")
+    run(action(missing), dispatcher, make_tracker("落户要什么", intent, {"measure_number": "22"}), domain)
+    assert names(dispatcher) == ["kb_unavailable"]
+
+
+def test_actions_default_to_the_configured_knowledge_base(monkeypatch):
+    configured = KnowledgeBase("sqlite:///configured.db")
+    monkeypatch.setattr(actions_module, "_kb", configured)
+    assert ActionAnswerMeasure().kb is configured and ActionShowMeasureText().kb is configured
+
+
+def test_feedback_is_stored_when_the_knowledge_base_is_missing(use_kb, tmp_path, dispatcher, make_tracker, domain):
+    tracker = make_tracker("👍", "feedback_positive", {"cited_measures": ["24"]})
+    missing = KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert run(ActionRecordFeedback(missing), dispatcher, tracker, domain) == []
+    [row] = appdb.list_feedback()
+    assert row.value == "up" and row.measures == ()
 
 
 RESIDENCE = {"topic": "residence_permit", "last_intent": "ask_residence_permit_conditions"}
@@ -124,7 +153,7 @@ ID_CARD = {"topic": "id_card", "last_intent": "ask_id_card_issue_time"}
     ],
 )
 def test_followups_keep_the_topic(use_kb, dispatcher, make_tracker, domain, text, intent, slots, response, expect):
-    run(ActionAnswerFollowup(), dispatcher, make_tracker(text, intent, slots), domain)
+    run(ActionAnswerFollowup(use_kb), dispatcher, make_tracker(text, intent, slots), domain)
     assert names(dispatcher)[-1] == response
     if expect:
         assert expect in dispatcher.messages[-1]["text"]
@@ -133,7 +162,7 @@ def test_followups_keep_the_topic(use_kb, dispatcher, make_tracker, domain, text
 
 
 def test_not_covered_reply_cites_nothing_and_points_to_the_related_measure(use_kb, dispatcher, make_tracker, domain):
-    events = run(ActionAnswerMeasure(), dispatcher, make_tracker("居住证有效期几年", "ask_residence_permit_conditions"), domain)
+    events = run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("居住证有效期几年", "ask_residence_permit_conditions"), domain)
     [message] = dispatcher.messages
     custom = message["custom"]
     assert custom["reply"] == "not_covered" and custom["measures"] == [] and custom["related"] == [24]
@@ -141,13 +170,15 @@ def test_not_covered_reply_cites_nothing_and_points_to_the_related_measure(use_k
     assert custom["answerability"]["missing_aspect"] == "validity"
     assert message["text"].startswith("《实施意见》没有规定居住证的有效期")
     assert "依据：" not in message["text"] and "第（二十四）项" in message["text"]
+    assert "citation" not in custom and custom["related_citation"]["number"] == 24
+    assert custom["related_citation"]["label"] == "（二十四）"
     assert message["buttons"][0] == {"title": "查看相关原文", "payload": '/show_measure{"measure_number":"24"}'}
     assert [b["payload"] for b in message["buttons"][1:]] == ["/feedback_positive", "/feedback_negative"]
     assert slots_of(events)["last_intent"] == "ask_residence_permit_conditions"
 
 
 def test_topic_overview_lists_the_measures_with_buttons(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("出入境证件怎么办", "out_of_scope"), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("出入境证件怎么办", "out_of_scope"), domain)
     [message] = dispatcher.messages
     custom = message["custom"]
     assert custom["reply"] == "topic_overview" and custom["measures"][0] == 28 and custom["topic"] == "exit_entry"
@@ -164,7 +195,7 @@ def test_clarify_offers_choices_titled_from_the_knowledge_base(use_kb, dispatche
         {"name": "ask_settle_collective_household", "confidence": 0.38},
         {"name": "ask_settle_skilled_worker", "confidence": 0.11},
     ]
-    run(ActionClarifyQuestion(), dispatcher, tracker, domain)
+    run(ActionClarifyQuestion(use_kb), dispatcher, tracker, domain)
     [message] = dispatcher.messages
     assert names(dispatcher) == ["did_you_mean"] and message["text"] == "您是想问："
     assert message["buttons"] == [
@@ -184,7 +215,7 @@ def test_clarify_offers_choices_titled_from_the_knowledge_base(use_kb, dispatche
 def test_clarify_without_candidates(use_kb, dispatcher, make_tracker, domain, ranking, response):
     tracker = make_tracker("明天要下雨吗", "nlu_fallback")
     tracker.latest_message["intent_ranking"] = ranking
-    run(ActionClarifyQuestion(), dispatcher, tracker, domain)
+    run(ActionClarifyQuestion(use_kb), dispatcher, tracker, domain)
     assert names(dispatcher) == [response]
 
 
@@ -206,13 +237,15 @@ def test_same_measure_choices_use_labels():
     ],
 )
 def test_show_measure_text(use_kb, dispatcher, make_tracker, domain, slots, response):
-    run(ActionShowMeasureText(), dispatcher, make_tracker("查看原文", "show_measure", slots), domain)
+    run(ActionShowMeasureText(use_kb), dispatcher, make_tracker("查看原文", "show_measure", slots), domain)
     [message] = dispatcher.messages
     assert names(dispatcher) == [response]
     if response == "measure_text":
         number = int(slots.get("measure_number") or slots["cited_measures"][0])
         assert use_kb.measure(number).text in message["text"]
         assert message["custom"]["measures"] == [number]
+    else:
+        assert f"第1至第{use_kb.measure_count()}项" in message["text"]
     assert use_kb.measure_count() == 50
 
 
@@ -232,7 +265,7 @@ def test_show_measure_text(use_kb, dispatcher, make_tracker, domain, slots, resp
     ],
 )
 def test_show_measure_accepts_only_whole_numbers_1_to_50(use_kb, dispatcher, make_tracker, domain, value, shown):
-    events = run(ActionShowMeasureText(), dispatcher, make_tracker("/show_measure", "show_measure",
+    events = run(ActionShowMeasureText(use_kb), dispatcher, make_tracker("/show_measure", "show_measure",
                                                                     {"measure_number": value}), domain)
     assert names(dispatcher) == ["measure_text" if shown else "ask_which_measure"]
     if shown:
@@ -246,7 +279,7 @@ def test_show_measure_accepts_only_whole_numbers_1_to_50(use_kb, dispatcher, mak
      (None, None), ([], None)],
 )
 def test_show_measure_falls_back_to_a_valid_cited_measure(use_kb, dispatcher, make_tracker, domain, cited, shown):
-    run(ActionShowMeasureText(), dispatcher, make_tracker("查看原文", "show_measure", {"cited_measures": cited}), domain)
+    run(ActionShowMeasureText(use_kb), dispatcher, make_tracker("查看原文", "show_measure", {"cited_measures": cited}), domain)
     assert names(dispatcher) == ["measure_text" if shown else "ask_which_measure"]
 
 
@@ -257,7 +290,7 @@ def test_show_measure_falls_back_to_a_valid_cited_measure(use_kb, dispatcher, ma
 def test_feedback_keeps_only_valid_cited_measures(use_kb, dispatcher, make_tracker, domain, cited, stored):
     tracker = make_tracker("👍", "feedback_positive", {"cited_measures": cited})
     tracker.events = [{"event": "user", "text": "刻章要多久", "parse_data": {"intent": {"name": "ask_seal_time"}}}]
-    assert run(ActionRecordFeedback(), dispatcher, tracker, domain) == []
+    assert run(ActionRecordFeedback(use_kb), dispatcher, tracker, domain) == []
     [row] = appdb.list_feedback()
     assert row.measures == stored
 
@@ -269,7 +302,7 @@ def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
         {"event": "bot", "text": "…"},
         {"event": "user", "text": "👎", "parse_data": {"intent": {"name": "feedback_negative"}}},
     ]
-    run(ActionRecordFeedback(), dispatcher, tracker, domain)
+    run(ActionRecordFeedback(use_kb), dispatcher, tracker, domain)
     assert dispatcher.messages == []  # the rule's utter_feedback_down thanks the resident
     [row] = appdb.list_feedback()
     assert row.value == "down" and row.measures == (24,) and row.intent == "ask_residence_permit_conditions"
@@ -288,7 +321,7 @@ def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(us
     tracker = make_tracker("👎", "feedback_negative", {"cited_measures": ["24"]})
     tracker.events = [{"event": "user", "text": "我电话13812345678，暂住证怎么办",
                        "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}}]
-    assert run(ActionRecordFeedback(), dispatcher, tracker, domain) == []
+    assert run(ActionRecordFeedback(use_kb), dispatcher, tracker, domain) == []
     assert appdb.list_feedback() == []
     assert "could not store feedback" in caplog.text and "test-user" not in caplog.text
 
@@ -344,13 +377,13 @@ def test_follow_up_without_context_takes_the_best_topical_reading(use_kb, dispat
     tracker.latest_message["intent_ranking"] = [
         {"name": "followup_other_case", "confidence": 0.56}, {"name": "ask_settle_graduate_materials", "confidence": 0.24},
     ]
-    events = run(ActionAnswerFollowup(), dispatcher, tracker, domain)
+    events = run(ActionAnswerFollowup(use_kb), dispatcher, tracker, domain)
     assert names(dispatcher) == ["measure_answer"] and "毕业证" in dispatcher.messages[0]["text"]
     assert slots_of(events)["topic"] == "talent_settlement"
 
 
 def test_secondary_measure_is_quoted_when_it_speaks_to_the_question(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker("超限货物通行", "ask_traffic_vehicle_transport"), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("超限货物通行", "ask_traffic_vehicle_transport"), domain)
     assert names(dispatcher) == ["measure_answer", "also_see"]
     assert dispatcher.messages[0]["custom"]["measures"] == [30, 47]
     assert "第（四十七）项「实行重点企业挂牌服务」" in dispatcher.messages[1]["text"]
@@ -373,7 +406,7 @@ def test_secondary_measure_is_quoted_when_it_speaks_to_the_question(use_kb, disp
     ],
 )
 def test_other_regions_are_not_answered_from_a_guangxi_notice(use_kb, dispatcher, make_tracker, domain, intent, text, reply):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker(text, intent), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker(text, intent), domain)
     assert names(dispatcher) == [reply]
     if reply == "other_region":
         custom = dispatcher.messages[0]["custom"]
@@ -382,5 +415,5 @@ def test_other_regions_are_not_answered_from_a_guangxi_notice(use_kb, dispatcher
 
 @pytest.mark.parametrize("text", ["${jndi:ldap://x}", "<script>alert(1)</script>", "12345", "ok?"])
 def test_text_without_chinese_is_not_answered_from_a_measure(use_kb, dispatcher, make_tracker, domain, text):
-    run(ActionAnswerMeasure(), dispatcher, make_tracker(text, "ask_service_weekend"), domain)
+    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker(text, "ask_service_weekend"), domain)
     assert names(dispatcher) == ["default"]
