@@ -57,6 +57,48 @@ def test_resident_asks_reads_clicks_and_reloads(running_bot, browser):
     assert browser.save_screenshot(str(shots / "webchat.png"))
 
 
+def test_script_holds_no_wording():
+    """Every text the page shows comes from index.html or the replies; chat.js reads none."""
+    import re
+
+    code = (ROOT / "web" / "static" / "chat.js").read_text(encoding="utf-8")
+    assert not re.search(r"[\u4e00-\u9fff]", code)
+
+
+def test_page_draws_the_citation_from_the_payload_not_the_wording(running_bot, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(running_bot["web_url"] + "/")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+    # the server's answers, stubbed: a text that merely reads like a source line, then a cited answer
+    browser.execute_script("""
+        const replies = [
+          [{text: "甲\\n依据：不是引用"}],
+          [{text: "答案一句\\n（任意措辞）", buttons: []},
+           {custom: {measures: [22], answer: "答案一句",
+                     citation: {document: "某文件", date: "2018年8月10日", year: 2018, label: "（二十二）",
+                                title: "某标题", number: 22}}}],
+        ];
+        window.fetch = function () {
+          const body = replies.shift();
+          return Promise.resolve({ok: true, status: 200, json: function () { return Promise.resolve(body); }});
+        };""")
+    box = browser.find_element(By.ID, "input")
+    before = len(browser.find_elements(By.CSS_SELECTOR, ".citation"))
+    box.send_keys("问一"); browser.find_element(By.ID, "send").click()
+    _wait(browser, lambda d: any("不是引用" in t for t in _bot_texts(d)))
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".citation")) == before
+    box.send_keys("问二"); browser.find_element(By.ID, "send").click()
+    citation = _wait(browser, lambda d: next(
+        (c for c in d.find_elements(By.CSS_SELECTOR, ".citation") if "某标题" in c.text), None))
+    assert citation.text == "依据：《某文件》（2018年8月10日）第（二十二）项「某标题」"
+    bubble = citation.find_element(By.XPATH, "..")
+    assert [el.text for el in bubble.find_elements(By.CSS_SELECTOR, ".line")] == ["答案一句"]
+    assert bubble.find_element(By.CSS_SELECTOR, ".note").text.startswith("提示：以上为2018年文件的规定")
+    assert bubble.get_attribute("data-measures") == "22"
+    browser.find_element(By.ID, "restart").click()  # leave no stubbed conversation behind
+
+
 @pytest.mark.parametrize(
     "body, status",
     [(b"{", 400), (b'{"sender": "a"}', 400), (b'{"sender": "a", "message": "' + b"x" * 3000 + b'"}', 413),

@@ -1,4 +1,8 @@
 // A thin chat widget over the web server's /api/message (which forwards to Rasa's REST channel).
+// An answer's source line and reminder are drawn from its custom payload ("answer" and
+// "citation": document, date, year, label, title, number), filled into the page's templates
+// (the "strings" template of index.html holds every text the script shows); no reply wording
+// is read here.
 // The conversation (sender id and messages) is kept in localStorage, so it survives a reload.
 // When the server answers 429 (sending too fast) the page shows the polite text of the answer and
 // sends nothing until the Retry-After seconds have passed.
@@ -27,16 +31,28 @@
 
   function save() { localStorage.setItem(HISTORY_KEY, JSON.stringify(history.slice(-MAX_HISTORY))); }
 
-  // A bot text is the answer, then an optional "依据：…" source line and "提示：…" reminder.
-  function renderText(bubble, text) {
-    text.split("\n").forEach(function (line, i) {
-      let el;
-      if (line.indexOf("依据：") === 0) { el = document.createElement("div"); el.className = "citation"; }
-      else if (line.indexOf("提示：") === 0) { el = document.createElement("div"); el.className = "note"; }
-      else { el = document.createElement("div"); el.className = "line"; }
-      el.textContent = line;
-      bubble.appendChild(el);
+  // A page template with {field} placeholders filled from data (unknown fields are left empty).
+  function fill(template, fields) {
+    return (template || "").replace(/\{(\w+)\}/g, function (_, key) {
+      return Object.prototype.hasOwnProperty.call(fields, key) ? String(fields[key]) : "";
     });
+  }
+
+  function appendLine(bubble, className, text) {
+    const el = document.createElement("div");
+    el.className = className;
+    el.textContent = text;
+    bubble.appendChild(el);
+  }
+
+  // A cited answer: its sentences, then the source line and the reminder built from the citation.
+  // Any other bot text: its lines as they are.
+  function renderText(bubble, item) {
+    const cited = item.citation && typeof item.answer === "string";
+    (cited ? item.answer : item.text).split("\n").forEach(function (line) { appendLine(bubble, "line", line); });
+    if (!cited) return;
+    appendLine(bubble, "citation", fill(strings.citation, item.citation));
+    appendLine(bubble, "note", fill(strings.note, item.citation));
   }
 
   function render(item, index) {
@@ -45,8 +61,9 @@
     if (item.text) {
       const bubble = document.createElement("div");
       bubble.className = "bubble";
-      if (item.from === "bot") renderText(bubble, item.text); else bubble.textContent = item.text;
+      if (item.from === "bot") renderText(bubble, item); else bubble.textContent = item.text;
       if (item.measures && item.measures.length) bubble.dataset.measures = item.measures.join(",");
+      if (item.related && item.related.number) bubble.dataset.related = String(item.related.number);
       li.appendChild(bubble);
     }
     if (item.buttons && item.buttons.length) {
@@ -72,10 +89,21 @@
 
   function add(item) { history.push(item); save(); render(item); }
 
+  // What the page keeps of a reply's custom payload.
+  function takeCustom(item, custom) {
+    if (Array.isArray(custom.measures)) item.measures = custom.measures;
+    if (custom.citation && typeof custom.answer === "string") { item.citation = custom.citation; item.answer = custom.answer; }
+    if (custom.related_citation) item.related = custom.related_citation;
+  }
+
+  // Rasa's REST channel sends a reply's custom payload as a message of its own after the text:
+  // it is joined to that text before the reply is shown, so the citation is drawn at once.
   function addBotMessages(messages) {
+    const items = [];
     messages.forEach(function (m) {
       if (m.custom && !m.text) {
-        // Machine-readable part of the previous answer: the cited measure numbers.
+        if (items.length) { takeCustom(items[items.length - 1], m.custom); return; }
+        // the payload of a reply already shown: keep its measures
         const last = history[history.length - 1];
         if (last && last.from === "bot" && m.custom.measures) {
           last.measures = m.custom.measures; save();
@@ -84,8 +112,11 @@
         }
         return;
       }
-      add({ from: "bot", text: m.text || "", buttons: m.buttons || [], measures: (m.custom && m.custom.measures) || [] });
+      const item = { from: "bot", text: m.text || "", buttons: m.buttons || [], measures: [] };
+      if (m.custom) takeCustom(item, m.custom);
+      items.push(item);
     });
+    items.forEach(add);
   }
 
   // Rate limited: nothing is sent before blockedUntil (ms since the epoch).
