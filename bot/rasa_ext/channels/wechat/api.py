@@ -124,6 +124,7 @@ class WeChatAPI:
                                       number, len(chunks), short_openid(openid), errcode, errmsg)
                         return False
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            log.error("WeChat customer-service API unreachable for %s: %s", short_openid(openid), exc or type(exc).__name__)
+            log.error("WeChat customer-service API unreachable for %s: %s", short_openid(openid),
+                      exc or type(exc).__name__)
             return False
         return True

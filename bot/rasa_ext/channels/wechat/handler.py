@@ -65,7 +65,8 @@ class WeChatChannel:
             self.crypto = WeChatCrypto(self.token, settings.wechat_aes_key, settings.wechat_app_id or "")
         self.api = None
         if settings.wechat_app_id and settings.wechat_app_secret:
-            self.api = WeChatAPI(settings.wechat_api_base, settings.wechat_app_id, settings.wechat_app_secret, self.store)
+            self.api = WeChatAPI(settings.wechat_api_base, settings.wechat_app_id, settings.wechat_app_secret,
+                                 self.store)
         self._clock = clock
         self._tasks: set[asyncio.Future] = set()
 
@@ -129,7 +130,7 @@ class WeChatChannel:
             return SUCCESS
         if answer and utf8_len(answer) < MAX_MESSAGE_BYTES:
             await quietly(self.store.set(incoming.key, json.dumps({"state": "done", "text": answer}), DEDUPE_TTL),
-                           "cache a reply")
+                          "cache a reply")
             return self._passive(incoming, answer, args)
         await quietly(self.store.set(incoming.key, json.dumps({"state": "sent"}), DEDUPE_TTL), "mark a reply sent")
         if answer:  # too long for one message: all of it goes as customer-service messages, in order
@@ -174,7 +175,7 @@ class WeChatChannel:
         if buttons:
             payloads = [b["payload"] for b in buttons]
             await quietly(self.store.set(buttons_key, json.dumps(payloads, ensure_ascii=False), BUTTONS_TTL),
-                           "remember the buttons")
+                          "remember the buttons")
         elif not chosen:
             # A new question without buttons retires the old numbers; a chosen button keeps them.
             await quietly(self.store.delete(buttons_key), "forget the buttons")
