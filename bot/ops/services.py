@@ -21,6 +21,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from bot import config
+from bot.ops.process import StopSignals, telemetry_env
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ def service_env(settings: config.Settings) -> dict[str, str]:
         **({"ACTION_SERVER_TOKEN": settings.action_server_token} if settings.action_server_token else {}),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
-        # no telemetry or Sentry error reports from a government service unless told to
-        "RASA_TELEMETRY_ENABLED": os.environ.get("RASA_TELEMETRY_ENABLED", "false"),
+        **telemetry_env(),  # no telemetry or Sentry error reports unless told to
         **(production_env(settings) if settings.production else {}),
     }
 
@@ -223,21 +223,15 @@ class Services:
 
     def watch(self) -> int:
         """Wait until a process exits or SIGINT/SIGTERM arrives; then stop both. Returns an exit code."""
-        stopping = {"signal": None}
+        def exited() -> int | None:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} server exited with code {proc.returncode}; stopping", file=sys.stderr)
+                    return proc.returncode or 1
+            return None
 
-        def _on_signal(signum, _frame):
-            stopping["signal"] = signum
-
-        signal.signal(signal.SIGINT, _on_signal)
-        signal.signal(signal.SIGTERM, _on_signal)
         try:
-            while stopping["signal"] is None:
-                for name, proc in self.processes.items():
-                    if proc.poll() is not None:
-                        print(f"{name} server exited with code {proc.returncode}; stopping", file=sys.stderr)
-                        return proc.returncode or 1
-                time.sleep(0.3)
-            return 0
+            return StopSignals().wait(exited)
         finally:
             print("stopping the action server and the Rasa server …", file=sys.stderr)
             self.stop()

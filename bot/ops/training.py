@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from bot import config
+from bot.ops.process import telemetry_env
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ def ensure_model(settings: config.Settings | None = None, root: Path = config.PR
         "--out", str(target.parent), "--fixed-model-name", target.name[: -len(".tar.gz")],
     ]
     log.info("training: %s", " ".join(cmd))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           # a government service does not report to Rasa's telemetry or Sentry unless told to
-           "RASA_TELEMETRY_ENABLED": os.environ.get("RASA_TELEMETRY_ENABLED", "false")}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **telemetry_env()}
     result = subprocess.run(cmd, cwd=root, env=env)
     if result.returncode != 0 or not target.is_file():
         raise RuntimeError(f"rasa train failed (exit {result.returncode}); see its output above")

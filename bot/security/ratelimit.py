@@ -17,6 +17,7 @@ from collections import deque
 from itertools import takewhile
 
 from bot import config
+from knowledge.db import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class RedisRateLimiter:
             self._failed(exc)
             return None
         if self._down_since is not None:
-            log.info("Redis rate limiter at %s is reachable again after %.0f s", self._safe_url(),
+            log.info("Redis rate limiter at %s is reachable again after %.0f s", safe_url(self.url),
                      time.monotonic() - self._down_since)
             self._down_since = None
         return result
@@ -197,12 +198,7 @@ class RedisRateLimiter:
         if now - self._last_warning >= 60.0:
             self._last_warning = now
             log.warning("Redis rate limiter at %s unavailable (%s: %s): using per-process limits",
-                        self._safe_url(), type(exc).__name__, exc)
-
-    def _safe_url(self) -> str:
-        """The URL without its password, for the log."""
-        head, sep, tail = self.url.rpartition("@")
-        return f"{self.url.split('://', 1)[0]}://***@{tail}" if sep else self.url
+                        safe_url(self.url), type(exc).__name__, exc)
 
     @staticmethod
     def _ms(seconds: float | None) -> str:
