@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
+.PHONY: help run test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml tests/data/near_scope_cases.yml tests/data/dialogue_cases.yml tests/data/heldout_cases.yml
 OUT ?= var/eval/results.json
 
@@ -21,6 +21,15 @@ cluster: venv system-deps kb train ## BOT_ENV=production on this machine: Postgr
 
 test: venv system-deps kb ## set everything up and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv kb ## the unit tests only (tests/unit: no servers, under a minute)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv system-deps kb ## the integration tests only (tests/integration: real PostgreSQL and Redis)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv system-deps kb ## the end-to-end tests only (tests/e2e: python -m bot run, the cluster, the browser)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 venv: $(STAMP) ## create .venv with Python 3.10 and install the pinned dependencies
 

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
-from knowledge import db
 from knowledge.build import build, current_digest
 from knowledge.lexicon import LexiconError
 from knowledge.parser import SourceError
 from knowledge.repository import KnowledgeBase
 from tests.support.paths import ALIASES, LEXICON, SOURCE, build_kb
-
-
-def _dump(url: str) -> dict[str, list]:
-    """Every row of every knowledge-base table, ordered, for comparing two builds."""
-    engine = db.get_engine(url)
-    out = {}
-    with engine.connect() as conn:
-        for table in ("kb_document", "kb_section", "kb_measure", "kb_sentence", "kb_fact", "kb_term", "kb_alias"):
-            out[table] = [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1"))]
-    return out
-
-
-def _broken_source(tmp_path):
-    lines = SOURCE.read_text(encoding="utf-8").splitlines()
-    broken = tmp_path / "broken.txt"
-    broken.write_text("\n".join(ln for ln in lines if not ln.startswith("（十三）")), encoding="utf-8")
-    return broken
+from tests.support.kb_builds import broken_source as _broken_source, dump as _dump
 
 
 def test_build_is_idempotent(tmp_path):
@@ -76,28 +58,6 @@ def test_failure_while_writing_sqlite_keeps_the_previous_file(tmp_path, monkeypa
         build(url, source=SOURCE, lexicon=LEXICON, aliases=ALIASES, force=True)
     assert current_digest(url) == good.content_digest
     assert [p.name for p in tmp_path.iterdir()] == ["kb.db"]
-
-
-def test_failed_postgres_build_rolls_back(postgres_server_url, monkeypatch, tmp_path):
-    import knowledge.build as kb_build
-    from tests.support.pgserver import create_database
-
-    url = create_database(postgres_server_url)
-    good = build_kb(url)
-    with pytest.raises(SourceError):
-        build_kb(url, source=_broken_source(tmp_path))
-    real_insert = kb_build._insert
-
-    def half_then_fail(session, rows):
-        real_insert(session, rows)
-        session.flush()
-        raise RuntimeError("connection lost")
-
-    monkeypatch.setattr(kb_build, "_insert", half_then_fail)
-    with pytest.raises(RuntimeError, match="connection lost"):
-        build(url, source=SOURCE, lexicon=LEXICON, aliases=ALIASES, force=True)
-    assert current_digest(url) == good.content_digest
-    assert KnowledgeBase(url).measure_count() == 50
 
 
 def test_bad_lexicon_stops_the_build(tmp_path):
