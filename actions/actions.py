@@ -2,123 +2,45 @@
 
 Each class is thin: it reads the tracker, asks :mod:`actions.answering` and the knowledge
 base, and sends a reply from ``bot/replies/replies.yml`` (or a ``domain.yml`` response that rules
-also use). The knowledge base is injected, as in rasa-sdk's ``ActionQueryKnowledgeBase``:
-``ActionAnswerMeasure(kb)`` answers from ``kb``, ``ActionAnswerMeasure()`` (what the action server
-does) from the process-wide repository at ``bot.config``'s ``DATABASE_URL``. When the knowledge
-base cannot be read the resident gets an apology (:func:`apologise_when_kb_fails`), never a stack
-trace.
+also use). Each takes the knowledge base in its constructor (:class:`actions.base.KnowledgeAction`:
+``ActionAnswerMeasure(kb)``, or ``ActionAnswerMeasure()`` for the configured one). When the
+knowledge base cannot be read the resident gets an apology
+(:func:`actions.base.apologise_when_kb_fails`), never a stack trace.
 """
 
 from __future__ import annotations
 
-import abc
-import functools
 import hashlib
 import logging
 import re
-import unicodedata
-import weakref
-from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Callable
+from dataclasses import replace
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions import answerability, answering
-from bot import config
+from actions.base import (
+    KB_ERRORS,
+    KnowledgeAction,
+    apologise_when_kb_fails,
+    citation_of,
+    citation_payload,
+    cited_measures,
+    latest_intent,
+    loaded,
+    measure_number,
+)
+from actions.loaded import Loaded
 from bot import replies
-from actions.loaded import KnowledgeCache, Loaded
-from bot.text.jsonlimits import bounded_int
-from knowledge.gazetteer import GazetteerMissing
-from knowledge.intent_map import IntentMapError, IntentSpec, load_entity_focus, load_intent_map
-from knowledge.repository import DocumentInfo, KnowledgeBase, KnowledgeBaseMissing, MeasureInfo
-from knowledge.vocabulary import Topic, VocabularyError, load_topics
+from knowledge.intent_map import IntentSpec, load_entity_focus, load_intent_map
+from knowledge.repository import KnowledgeBase
+from knowledge.vocabulary import Topic, load_topics
 
 log = logging.getLogger(__name__)
 
-KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError, VocabularyError, GazetteerMissing)
 CASE_SLOTS = ("pickup_method", "area")
-
-_kb: KnowledgeBase | None = None
-# one in-memory reading per repository, shared by every action given the same one
-_caches: weakref.WeakKeyDictionary[KnowledgeBase, KnowledgeCache] = weakref.WeakKeyDictionary()
-
-
-def knowledge_base() -> KnowledgeBase:
-    """The process-wide repository (its engine is made on the first query, not at import)."""
-    global _kb
-    if _kb is None:
-        _kb = KnowledgeBase(config.load().database_url)
-    return _kb
-
-
-def loaded(kb: KnowledgeBase) -> Loaded:
-    """``kb`` as held in memory (re-read when ``make kb`` changed it)."""
-    cache = _caches.get(kb)
-    if cache is None:
-        cache = _caches.setdefault(kb, KnowledgeCache(kb))
-    return cache.get()
-
-
-@dataclass(frozen=True)
-class LatestIntent:
-    """What NLU made of the resident's latest message."""
-
-    name: str | None
-    confidence: float
-    ranking: list[dict]
-
-
-def latest_intent(tracker: Tracker) -> LatestIntent:
-    """The intent of the latest message with its confidence and the NLU ranking.
-
-    Not rasa-sdk's ``Tracker.get_intent_of_latest_message``: that reads the top of
-    ``intent_ranking`` (None when there is no ranking) and skips ``nlu_fallback``, while the
-    actions need the intent NLU settled on, ``nlu_fallback`` included, and its confidence.
-    """
-    latest = tracker.latest_message or {}
-    intent = latest.get("intent") or {}
-    return LatestIntent(name=intent.get("name"), confidence=float(intent.get("confidence") or 0.0),
-                        ranking=list(latest.get("intent_ranking") or []))
-
-
-def measure_number(value: object, count: int) -> int | None:
-    """A measure number 1–``count`` from a slot value (a text, full-width digits too, or a number),
-    or None for anything else: out of range, a fraction, a huge number, a list, a bool."""
-    if isinstance(value, str):
-        value = unicodedata.normalize("NFKC", value)
-    return bounded_int(value, 1, count)
-
-
-def _cited_measures(tracker: Tracker, count: int) -> list[int]:
-    """The valid measure numbers (1–``count``) in the ``cited_measures`` slot (set by our actions;
-    a forged or malformed one yields nothing)."""
-    cited = tracker.get_slot("cited_measures")
-    if not isinstance(cited, list):
-        return []
-    return [n for n in (measure_number(item, count) for item in cited) if n is not None]
-
-
-def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
-    """The machine-readable part of an answer: cited measures (primary first), intent, confidence."""
-    intent = latest_intent(tracker)
-    return {
-        "measures": [int(n) for n in measures],
-        "intent": intent.name,
-        "confidence": round(intent.confidence, 4),
-    }
-
-
-def citation_of(document: DocumentInfo, measure: MeasureInfo) -> dict[str, Any]:
-    """Where an answer comes from, as data for clients (the web page renders its source line from
-    it, no client reads the reply's wording): the document's title, date and year, the measure's
-    label, title and number."""
-    return {
-        "document": document.title, "date": document.issued_on_cn, "year": document.issued_on.year,
-        "label": measure.label, "title": measure.title, "number": measure.number,
-    }
 
 
 def _context_slots(spec: IntentSpec | None, cited: list[int]) -> list:
@@ -267,46 +189,6 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
     return []
 
 
-Run = Callable[[Any, CollectingDispatcher, Tracker, dict], Awaitable[list]]
-
-
-def apologise_when_kb_fails(run: Run) -> Run:
-    """Wrap an action's ``run``: when the knowledge base (or the files read with it: intent map,
-    vocabulary, gazetteer) cannot be read, log it with the trace and send the ``kb_unavailable``
-    apology instead, so the resident never sees a stack trace or Rasa's generic failure."""
-
-    @functools.wraps(run)
-    async def guarded(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
-        try:
-            return await run(self, dispatcher, tracker, domain)
-        except KB_ERRORS:
-            log.exception("knowledge base unavailable in %s (intent %r)", self.name(), latest_intent(tracker).name)
-            replies.send(dispatcher, "kb_unavailable")
-            return []
-
-    return guarded
-
-
-class KnowledgeAction(Action, abc.ABC):
-    """An action that reads the knowledge base it is given.
-
-    Args:
-        kb: the repository to answer from; None (what the action server passes, as it constructs
-            actions without arguments) for the process-wide one at ``DATABASE_URL``.
-    """
-
-    def __init__(self, kb: KnowledgeBase | None = None):
-        self.kb = kb if kb is not None else knowledge_base()
-
-    @abc.abstractmethod
-    def name(self) -> str:
-        """The action's name (abstract, so rasa-sdk does not register this base class)."""
-
-    def loaded(self) -> Loaded:
-        """This action's knowledge base as held in memory."""
-        return loaded(self.kb)
-
-
 class ActionAnswerMeasure(KnowledgeAction):
     """Answer the latest question from the measure(s) its intent maps to, citing them, when
     they answer what is asked (:mod:`actions.answerability`); else say honestly what the notice
@@ -385,7 +267,7 @@ class ActionShowMeasureText(KnowledgeAction):
         # notice has is looked up), else the last one cited
         wanted = tracker.get_slot("measure_number")
         number = (measure_number(wanted, count) if wanted not in (None, "")
-                  else next(iter(_cited_measures(tracker, count)), None))
+                  else next(iter(cited_measures(tracker, count)), None))
         measure = memory.measures.get(number) if number is not None else None
         if measure is None:
             replies.send(dispatcher, "ask_which_measure", measure_count=count)
@@ -419,7 +301,7 @@ class ActionRecordFeedback(KnowledgeAction):
         value = "up" if latest_intent(tracker).name == "feedback_positive" else "down"
         question, answered_intent = _last_question(tracker)
         try:
-            measures = _cited_measures(tracker, self.loaded().measure_count)
+            measures = cited_measures(tracker, self.loaded().measure_count)
         except KB_ERRORS:
             # the vote still counts; which measures it was about cannot be checked now
             log.warning("knowledge base unavailable: feedback stored without its cited measures", exc_info=True)

@@ -124,7 +124,9 @@ def test_every_knowledge_action_apologises_when_the_knowledge_base_is_missing(tm
 
 def test_actions_default_to_the_configured_knowledge_base(monkeypatch):
     configured = KnowledgeBase("sqlite:///configured.db")
-    monkeypatch.setattr(actions_module, "_kb", configured)
+    from actions import base
+
+    monkeypatch.setattr(base, "_kb", configured)
     assert ActionAnswerMeasure().kb is configured and ActionShowMeasureText().kb is configured
 
 
