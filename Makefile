@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
+.PHONY: help run lint types format test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml tests/data/near_scope_cases.yml tests/data/dialogue_cases.yml tests/data/heldout_cases.yml
 OUT ?= var/eval/results.json
 
@@ -64,6 +64,23 @@ bench: venv kb train ## benchmarks: knowledge base, NLU contenders (BM25, rasa i
 	$(PY) bench/bench_kb.py
 	$(PY) bench/compare_nlu.py --configs config.yml bench/configs/diet.yml bench/configs/rasa_init_default.yml
 	$(PY) bench/bench_rest.py
+
+LINT_VENV := .venv-lint
+$(LINT_VENV)/.installed: requirements-lint.lock scripts/find_python310.sh
+	@set -e; py=$$(scripts/find_python310.sh); rm -rf $(LINT_VENV); $$py -m venv $(LINT_VENV); \
+	$(LINT_VENV)/bin/pip install --quiet 'pip==24.0'; $(LINT_VENV)/bin/pip install --quiet -r requirements-lint.lock
+	@touch $@
+
+lint: $(LINT_VENV)/.installed ## ruff: lint (pycodestyle, pyflakes, import order, bugbear, blind except, Google docstrings) and format check
+	$(LINT_VENV)/bin/ruff check .
+	$(LINT_VENV)/bin/ruff format --check .
+
+format: $(LINT_VENV)/.installed ## ruff: fix what can be fixed and format the code
+	$(LINT_VENV)/bin/ruff check --fix .
+	$(LINT_VENV)/bin/ruff format .
+
+types: venv $(LINT_VENV)/.installed ## mypy on bot, actions and knowledge (pyproject.toml), against .venv's packages
+	$(LINT_VENV)/bin/mypy
 
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: bench/load/requirements.lock scripts/find_python310.sh

@@ -52,8 +52,13 @@ def _context_slots(spec: IntentSpec | None, cited: list[int]) -> list:
     ]
 
 
-def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, spec: IntentSpec,
-                 decision: answerability.Decision | None = None) -> list:
+def utter_answer(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    memory: Loaded,
+    spec: IntentSpec,
+    decision: answerability.Decision | None = None,
+) -> list:
     """Answer ``spec`` from the knowledge base and return the slot events that keep the context."""
     measure = memory.measures.get(spec.primary)
     if measure is None:
@@ -74,13 +79,19 @@ def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loa
     city = tracker.get_slot("city")
     if answering.outside_pilot(spec, city):
         replies.send(dispatcher, "pilot_only", city=city, pilot=spec.pilot)
-    payload = {**citation_payload(answer.measures, tracker), "answer": answer.answer,
-               "citation": citation_of(memory.document, measure)}
+    payload = {
+        **citation_payload(answer.measures, tracker),
+        "answer": answer.answer,
+        "citation": citation_of(memory.document, measure),
+    }
     if decision is not None:
         payload["answerability"] = decision.to_json()
     replies.send(
-        dispatcher, "measure_answer", json_message=payload,
-        measure_number=str(measure.number), **answer.template_values(),
+        dispatcher,
+        "measure_answer",
+        json_message=payload,
+        measure_number=str(measure.number),
+        **answer.template_values(),
     )
     for other in memory.measures_of(spec.measures[1:]):
         related = answering.related_sentences(other, spec)
@@ -89,8 +100,9 @@ def utter_answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loa
     return _context_slots(spec, list(answer.measures))
 
 
-def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded,
-                      decision: answerability.Decision) -> list:
+def utter_not_covered(
+    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decision: answerability.Decision
+) -> list:
     """Say honestly what the notice does not say, point to the closest measure, say where to ask."""
     analyser = memory.analyser
     support = decision.support
@@ -101,8 +113,9 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, memory
     if support is not None and support.unknown_object is not None:
         what = replies.render("not_covered_object", object=support.unknown_object.word)["text"]
     elif support is not None and support.missing_aspect is not None:
-        what = replies.render("not_covered_aspect", subject=subject,
-                              aspect=analyser.aspect(support.missing_aspect).label)["text"]
+        what = replies.render(
+            "not_covered_aspect", subject=subject, aspect=analyser.aspect(support.missing_aspect).label
+        )["text"]
     else:
         what = replies.render("not_covered_subject", subject=subject)["text"]
     related = memory.measures.get(spec.primary) if spec else None
@@ -110,7 +123,9 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, memory
         related = memory.measures.get(decision.topic.measures[0])
     # one reply name for clients and the eval, with or without a related measure
     payload = {
-        "reply": "not_covered", "measures": [], "related": [related.number] if related else [],
+        "reply": "not_covered",
+        "measures": [],
+        "related": [related.number] if related else [],
         **{k: v for k, v in citation_payload([], tracker).items() if k != "measures"},
         "answerability": decision.to_json(),
     }
@@ -122,14 +137,25 @@ def utter_not_covered(dispatcher: CollectingDispatcher, tracker: Tracker, memory
         replies.send(dispatcher, "not_covered", json_message=payload, what=what, where=where)
         return []
     replies.send(
-        dispatcher, "not_covered_related", json_message=payload, what=what, where=where,
-        measure_label=related.label, measure_title=related.title, measure_number=str(related.number),
+        dispatcher,
+        "not_covered_related",
+        json_message=payload,
+        what=what,
+        where=where,
+        measure_label=related.label,
+        measure_title=related.title,
+        measure_number=str(related.number),
     )
     return _context_slots(spec, [related.number])
 
 
-def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded,
-                   decision: answerability.Decision, specs: dict[str, IntentSpec]) -> list:
+def utter_overview(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    memory: Loaded,
+    decision: answerability.Decision,
+    specs: dict[str, IntentSpec],
+) -> list:
     """List what the notice says on a topic, one line and one button per measure."""
     measures = memory.measures_of(decision.overview_measures)
     by_primary: dict[int, str] = {}
@@ -139,15 +165,28 @@ def utter_overview(dispatcher: CollectingDispatcher, tracker: Tracker, memory: L
         replies.render("overview_line", measure_label=m.label, measure_title=m.title)["text"] for m in measures
     )
     buttons = [
-        {"title": replies.render("overview_button", measure_label=m.label, measure_title=m.title)["text"],
-         "payload": f"/{by_primary[m.number]}" if m.number in by_primary
-         else f'/show_measure{{"measure_number":"{m.number}"}}'}
+        {
+            "title": replies.render("overview_button", measure_label=m.label, measure_title=m.title)["text"],
+            "payload": f"/{by_primary[m.number]}"
+            if m.number in by_primary
+            else f'/show_measure{{"measure_number":"{m.number}"}}',
+        }
         for m in measures
     ]
-    payload = {**citation_payload([m.number for m in measures], tracker), "topic": decision.topic.name,
-               "answerability": decision.to_json()}
-    replies.send(dispatcher, "topic_overview", json_message=payload, buttons=buttons,
-                 topic_label=decision.topic.label, lines=lines, doc_title=memory.document.title)
+    payload = {
+        **citation_payload([m.number for m in measures], tracker),
+        "topic": decision.topic.name,
+        "answerability": decision.to_json(),
+    }
+    replies.send(
+        dispatcher,
+        "topic_overview",
+        json_message=payload,
+        buttons=buttons,
+        topic_label=decision.topic.label,
+        lines=lines,
+        doc_title=memory.document.title,
+    )
     return [SlotSet("cited_measures", [str(m.number) for m in measures])]
 
 
@@ -177,8 +216,13 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
     if decision.kind == "overview":
         return utter_overview(dispatcher, tracker, memory, decision, specs)
     if decision.kind == "other_region":
-        replies.send(dispatcher, "other_region", region=question.region, doc_title=memory.document.title,
-                     json_message={"answerability": decision.to_json()})
+        replies.send(
+            dispatcher,
+            "other_region",
+            region=question.region,
+            doc_title=memory.document.title,
+            json_message={"answerability": decision.to_json()},
+        )
         return []
     if decision.kind == "clarify":
         return clarify(dispatcher, tracker, memory, specs, decision.topic)
@@ -192,7 +236,8 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
 class ActionAnswerMeasure(KnowledgeAction):
     """Answer the latest question from the measure(s) its intent maps to, citing them, when
     they answer what is asked (:mod:`actions.answerability`); else say honestly what the notice
-    does not cover. Out-of-scope questions come here too: they may name a topic it covers."""
+    does not cover. Out-of-scope questions come here too: they may name a topic it covers.
+    """
 
     def name(self) -> str:
         """The action's name in ``domain.yml``."""
@@ -206,21 +251,29 @@ class ActionAnswerMeasure(KnowledgeAction):
 
 class ActionAnswerFollowup(ActionAnswerMeasure):
     """Answer "那要多久" / "那农村呢" about the topic of the previous answer (the same decision as
-    :class:`ActionAnswerMeasure`: a short message naming no topic continues the previous one)."""
+    :class:`ActionAnswerMeasure`: a short message naming no topic continues the previous one).
+    """
 
     def name(self) -> str:
         """The action's name in ``domain.yml``."""
         return "action_answer_followup"
 
 
-def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, specs: dict[str, IntentSpec],
-            topic: Topic | None = None) -> list:
+def clarify(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    memory: Loaded,
+    specs: dict[str, IntentSpec],
+    topic: Topic | None = None,
+) -> list:
     """Offer the likely questions as buttons (only the named topic's, when one is named), else
-    say what is covered."""
+    say what is covered.
+    """
     ranking = latest_intent(tracker).ranking
     if topic is not None:
         ranking = [r for r in ranking if r.get("name") in topic.intents] or [
-            {"name": name, "confidence": 1.0} for name in topic.intents]
+            {"name": name, "confidence": 1.0} for name in topic.intents
+        ]
     top = next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
     if top == "out_of_scope":
         replies.send(dispatcher, "out_of_scope")
@@ -231,7 +284,8 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, 
         replies.send(dispatcher, "default")
         return []
     replies.send(
-        dispatcher, "did_you_mean",
+        dispatcher,
+        "did_you_mean",
         buttons=[{"title": c.title, "payload": f"/{c.intent}"} for c in choices],
     )
     return []
@@ -239,7 +293,8 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, 
 
 class ActionClarifyQuestion(KnowledgeAction):
     """When NLU is unsure: a question that still names a topic is decided as any other; else
-    offer the likely questions as buttons, or say what is covered."""
+    offer the likely questions as buttons, or say what is covered.
+    """
 
     def name(self) -> str:
         """The action's name in ``domain.yml``."""
@@ -266,15 +321,19 @@ class ActionShowMeasureText(KnowledgeAction):
         # the measure the button names (a typed payload can name anything: only a number the
         # notice has is looked up), else the last one cited
         wanted = tracker.get_slot("measure_number")
-        number = (measure_number(wanted, count) if wanted not in (None, "")
-                  else next(iter(cited_measures(tracker, count)), None))
+        number = (
+            measure_number(wanted, count)
+            if wanted not in (None, "")
+            else next(iter(cited_measures(tracker, count)), None)
+        )
         measure = memory.measures.get(number) if number is not None else None
         if measure is None:
             replies.send(dispatcher, "ask_which_measure", measure_count=count)
             return [SlotSet("measure_number", None)]
         document = memory.document
         replies.send(
-            dispatcher, "measure_text",
+            dispatcher,
+            "measure_text",
             json_message=citation_payload([measure.number], tracker),
             measure_label=measure.label,
             measure_title=measure.title,
@@ -308,13 +367,19 @@ class ActionRecordFeedback(KnowledgeAction):
             measures = []
         try:
             appdb.record_feedback(
-                sender_id=tracker.sender_id, value=value, question=question, intent=answered_intent,
-                measures=measures, channel=(tracker.get_latest_input_channel() or None),
+                sender_id=tracker.sender_id,
+                value=value,
+                question=question,
+                intent=answered_intent,
+                measures=measures,
+                channel=(tracker.get_latest_input_channel() or None),
             )
         except (SQLAlchemyError, PrivacyDataError):
             # the sender id may itself hold a number: log a digest of it, never the id
-            log.exception("could not store feedback from conversation %s",
-                          hashlib.sha256(tracker.sender_id.encode()).hexdigest()[:12])
+            log.exception(
+                "could not store feedback from conversation %s",
+                hashlib.sha256(tracker.sender_id.encode()).hexdigest()[:12],
+            )
         return []
 
 

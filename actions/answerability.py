@@ -98,8 +98,12 @@ class Question:
     @property
     def context_free(self) -> bool:
         """Short and naming no topic or object: it only makes sense after an earlier answer."""
-        return (len(_compact(self.text)) <= FOLLOWUP_MAX_CHARS and not self.topics and not self.story_topics
-                and all(o.agency == PERSONS for o in self.objects))
+        return (
+            len(_compact(self.text)) <= FOLLOWUP_MAX_CHARS
+            and not self.topics
+            and not self.story_topics
+            and all(o.agency == PERSONS for o in self.objects)
+        )
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,9 @@ class Decision:
             "aspects": list(self.question.aspects),
             "objects": [asdict(o) for o in self.question.objects],
             "missing_aspect": self.support.missing_aspect if self.support else None,
-            "unknown_object": self.support.unknown_object.word if self.support and self.support.unknown_object else None,
+            "unknown_object": self.support.unknown_object.word
+            if self.support and self.support.unknown_object
+            else None,
             "asked": self.question.asked if self.question.is_story else None,
             "region": self.question.region,
             "reason": self.reason,
@@ -180,9 +186,16 @@ class Analyser:
             one word where it is one).
     """
 
-    def __init__(self, vocabulary: Vocabulary, topics: Mapping[str, Topic], known_words: Iterable[str],
-                 aliases: Mapping[str, str], segment: Callable[[str], list[str]], gazetteer: Gazetteer,
-                 add_words: Callable[[Iterable[str]], None] | None = None):
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        topics: Mapping[str, Topic],
+        known_words: Iterable[str],
+        aliases: Mapping[str, str],
+        segment: Callable[[str], list[str]],
+        gazetteer: Gazetteer,
+        add_words: Callable[[Iterable[str]], None] | None = None,
+    ):
         self.vocabulary = vocabulary
         self.known_words = frozenset(known_words)
         self.aliases = dict(aliases)
@@ -211,9 +224,16 @@ class Analyser:
             story_topics = tuple(t for t in all_topics if t not in topics)
         region = self._region(text)
         return Question(
-            text=text, asked=asked, is_story=is_story, aspects=self._aspects_of(core),
-            objects=self._objects(asked), topics=topics, story_topics=story_topics, topic_words=topic_words,
-            region=region, noisy=is_noisy(text),
+            text=text,
+            asked=asked,
+            is_story=is_story,
+            aspects=self._aspects_of(core),
+            objects=self._objects(asked),
+            topics=topics,
+            story_topics=story_topics,
+            topic_words=topic_words,
+            region=region,
+            noisy=is_noisy(text),
         )
 
     def aspect(self, name: str):
@@ -269,23 +289,32 @@ class Analyser:
             token = token.strip()
             if len(token) < 2 or not is_cjk(token[0]) or token in covered:
                 continue
-            if len(token) >= MIN_DOCUMENT_CHARS and token.endswith(self.vocabulary.document_suffixes) \
-                    and token not in self.known_words and token not in self.aliases \
-                    and not any(o.word == token for o in found):
+            if (
+                len(token) >= MIN_DOCUMENT_CHARS
+                and token.endswith(self.vocabulary.document_suffixes)
+                and token not in self.known_words
+                and token not in self.aliases
+                and not any(o.word == token for o in found)
+            ):
                 found.append(ObjectMention(word=token))
         return tuple(found)
 
     def _is_origin(self, text: str, start: int, end: int) -> bool:
         """True when the place at ``text[start:end]`` is where the resident comes from ("老家湖南",
-        "湖南人", "从广东来"), not where the service is asked for."""
-        before, after = text[max(0, start - 4):start], text[end:end + 4]
-        return any(before.endswith(m) for m in self.vocabulary.origin_before) \
-            or after.startswith(self.vocabulary.origin_after) or after in self.vocabulary.origin_alone
+        "湖南人", "从广东来"), not where the service is asked for.
+        """
+        before, after = text[max(0, start - 4) : start], text[end : end + 4]
+        return (
+            any(before.endswith(m) for m in self.vocabulary.origin_before)
+            or after.startswith(self.vocabulary.origin_after)
+            or after in self.vocabulary.origin_alone
+        )
 
     def _region(self, text: str) -> str | None:
         """The first place outside Guangxi where the service is asked for, unless a Guangxi place
         (not merely the resident's origin) is named too. A place counts only where it is a word
-        of its own (出海安全 does not name 海安)."""
+        of its own (出海安全 does not name 海安).
+        """
         other, guangxi = None, False
         for _, end, word in _find_spans(text, self.vocabulary.guangxi_words):
             guangxi = guangxi or not self._is_origin(text, end - len(word), end)
@@ -312,7 +341,8 @@ _CODE_CHARS = frozenset("{}<>=;$`|\\\"'")
 def is_noisy(text: str) -> bool:
     """True for text that looks like code or an injection attempt around a few Chinese words
     ("{{7*7}}怎么办居住证", "落户' OR '1'='1'"), or one phrase pasted over and over: NLU's reading
-    of it is not to be trusted."""
+    of it is not to be trusted.
+    """
     code = sum(1 for ch in text if ch in _CODE_CHARS)
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
     cjk = count_cjk(text)
@@ -335,8 +365,9 @@ def asked_part(text: str, markers: Sequence[str], refer_back: Sequence[str] = ()
     if text.rstrip().endswith(("?", "？")):
         index = len(clauses) - 1
     else:
-        index = next((i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in markers)),
-                     len(clauses) - 1)
+        index = next(
+            (i for i in range(len(clauses) - 1, -1, -1) if any(m in clauses[i] for m in markers)), len(clauses) - 1
+        )
     asked = clauses[index]
     start = index
     refers = any(w in asked for w in refer_back)
@@ -353,12 +384,18 @@ def measure_text(measures: Sequence[MeasureInfo]) -> str:
 
 def body_text(measures: Sequence[MeasureInfo]) -> str:
     """The sentences of ``measures`` after their headings: what they actually provide ("开通短信提醒服务"
-    as a heading does not say how to switch the reminders on)."""
+    as a heading does not say how to switch the reminders on).
+    """
     return "\n".join(s.text for m in measures for s in m.sentences if s.position > 0 or len(m.sentences) == 1)
 
 
-def support(analyser: Analyser, question: Question, measures: Sequence[MeasureInfo],
-            trust_documents: bool = False, follow_up: bool = False) -> Support:
+def support(
+    analyser: Analyser,
+    question: Question,
+    measures: Sequence[MeasureInfo],
+    trust_documents: bool = False,
+    follow_up: bool = False,
+) -> Support:
     """Whether ``measures`` say what ``question`` asks.
 
     Every decisive aspect asked (费用, 有效期, 补办 …) must be supported by the measures' sentences
@@ -427,18 +464,32 @@ class Context:
         return self.topics.get(name) if name else None
 
 
-def decide(analyser: Analyser, question: Question, intent: str | None, confidence: float,
-           ranking: Sequence[Mapping], ctx: Context) -> Decision:
+def decide(
+    analyser: Analyser,
+    question: Question,
+    intent: str | None,
+    confidence: float,
+    ranking: Sequence[Mapping],
+    ctx: Context,
+) -> Decision:
     """The reply for ``question`` given NLU's ``intent`` and ``ranking``; see the module doc."""
     decision = _decide(analyser, question, intent, confidence, ranking, ctx)
     return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind, decision.kind))
 
 
-def _decide(analyser: Analyser, question: Question, intent: str | None, confidence: float,
-            ranking: Sequence[Mapping], ctx: Context) -> Decision:
+def _decide(
+    analyser: Analyser,
+    question: Question,
+    intent: str | None,
+    confidence: float,
+    ranking: Sequence[Mapping],
+    ctx: Context,
+) -> Decision:
     spec = ctx.specs.get(intent or "")
     if question.region:
-        return Decision("other_region", question, spec=spec, reason=analyser.reason("other_region", region=question.region))
+        return Decision(
+            "other_region", question, spec=spec, reason=analyser.reason("other_region", region=question.region)
+        )
     if question.noisy:
         named = ctx.topics.get(question.topics[0]) if question.topics else None
         return Decision("clarify", question, topic=named, reason=analyser.reason("noisy"))
@@ -447,13 +498,21 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
 
     previous = ctx.previous
     followup_intent = bool(intent and intent.startswith("followup_"))
-    if previous is not None and followup_intent and question.topics \
-            and ctx.topic_of(previous) is not None and ctx.topic_of(previous).name not in question.topics \
-            and not _continues(question, previous, ctx):
+    if (
+        previous is not None
+        and followup_intent
+        and question.topics
+        and ctx.topic_of(previous) is not None
+        and ctx.topic_of(previous).name not in question.topics
+        and not _continues(question, previous, ctx)
+    ):
         # "那身份证呢": a follow-up that names another topic moves there.
         spec, confidence = _best_in_topics(ranked, question.topics, ctx), 1.0
-    elif previous is not None and not _changes_subject(analyser, question, spec, confidence, previous, ctx) \
-            and (question.context_free or followup_intent or _continues(question, previous, ctx)):
+    elif (
+        previous is not None
+        and not _changes_subject(analyser, question, spec, confidence, previous, ctx)
+        and (question.context_free or followup_intent or _continues(question, previous, ctx))
+    ):
         spec = _same_topic_for_aspects(question, ctx, previous, spec)
         continued, confidence = True, 1.0
     elif question.topics and spec is not None:
@@ -462,8 +521,14 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
         # A story's incidental topic gives way to the asked one; so does an unsure intent whose
         # measures never name the topic the question names.
         chosen = measure_text(ctx.measures(spec.measures))
-        if off_topic and not any(_names(chosen, w, analyser.aliases) for w in question.topic_words) \
-                and ((question.is_story and confidence < STORY_SWITCH_MAX_CONFIDENCE) or confidence < OFF_TOPIC_MAX_CONFIDENCE):
+        if (
+            off_topic
+            and not any(_names(chosen, w, analyser.aliases) for w in question.topic_words)
+            and (
+                (question.is_story and confidence < STORY_SWITCH_MAX_CONFIDENCE)
+                or confidence < OFF_TOPIC_MAX_CONFIDENCE
+            )
+        ):
             switched = _best_in_topics(ranked, question.topics, ctx)
             if switched is not None:
                 spec, confidence = switched, 1.0
@@ -481,32 +546,60 @@ def _decide(analyser: Analyser, question: Question, intent: str | None, confiden
     if found.supported:
         if _wants_overview(question, topic, confidence, continued):
             return _overview(analyser, question, topic, first=spec.primary, spec=spec)
-        return Decision("answer", question, spec=spec, topic=topic, support=found,
-                        reason=analyser.reason("supported"), aspect_override=continued)
+        return Decision(
+            "answer",
+            question,
+            spec=spec,
+            topic=topic,
+            support=found,
+            reason=analyser.reason("supported"),
+            aspect_override=continued,
+        )
     for candidate, score in ranked[:RESCUE_CANDIDATES]:
         if candidate.intent == spec.intent or score < RESCUE_MIN_CONFIDENCE:
             continue
         if not _may_take_over(question, candidate, topic, ctx, analyser.aliases):
             continue
-        alternative = support(analyser, question, ctx.measures(candidate.measures), trust_documents=trust,
-                              follow_up=continued)
+        alternative = support(
+            analyser, question, ctx.measures(candidate.measures), trust_documents=trust, follow_up=continued
+        )
         if alternative.supported and (question.aspects or question.objects):
-            return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
-                            reason=analyser.reason("rescued", original=spec.label, intent=candidate.label))
+            return Decision(
+                "answer",
+                question,
+                spec=candidate,
+                topic=ctx.topic_of(candidate),
+                support=alternative,
+                reason=analyser.reason("rescued", original=spec.label, intent=candidate.label),
+            )
     found_elsewhere = _answered_elsewhere(analyser, question, ctx, trust, continued, exclude=spec)
     if found_elsewhere is not None:
         candidate, alternative = found_elsewhere
-        return Decision("answer", question, spec=candidate, topic=ctx.topic_of(candidate), support=alternative,
-                        reason=analyser.reason("rescued", original=spec.label, intent=candidate.label))
-    return Decision("not_covered", question, spec=spec, topic=topic, support=found,
-                    reason=_not_covered_reason(analyser, found, spec))
+        return Decision(
+            "answer",
+            question,
+            spec=candidate,
+            topic=ctx.topic_of(candidate),
+            support=alternative,
+            reason=analyser.reason("rescued", original=spec.label, intent=candidate.label),
+        )
+    return Decision(
+        "not_covered",
+        question,
+        spec=spec,
+        topic=topic,
+        support=found,
+        reason=_not_covered_reason(analyser, found, spec),
+    )
 
 
-def _answered_elsewhere(analyser: Analyser, question: Question, ctx: Context, trust: bool, follow_up: bool,
-                        exclude: IntentSpec) -> tuple[IntentSpec, Support] | None:
+def _answered_elsewhere(
+    analyser: Analyser, question: Question, ctx: Context, trust: bool, follow_up: bool, exclude: IntentSpec
+) -> tuple[IntentSpec, Support] | None:
     """The first intent of the map one of whose sentences names every topic word of the question
     and states the decisive aspect asked ("那驾照补换领呢" after the vehicle inspection: （十二）
-    names 补换领驾驶证), when NLU ranked nothing that does."""
+    names 补换领驾驶证), when NLU ranked nothing that does.
+    """
     specific = [a for a in question.aspects if not analyser.aspect(a).generic]
     if not question.topic_words or not specific or not all(analyser.aspect(a).decisive for a in specific):
         return None
@@ -518,17 +611,27 @@ def _answered_elsewhere(analyser: Analyser, question: Question, ctx: Context, tr
         if not alternative.supported or not alternative.focus:
             continue
         # one sentence must say it of the very thing asked about
-        if any(any(f in s.text for f in alternative.focus)
-               and all(_names(s.text, w, analyser.aliases) for w in question.topic_words)
-               for m in measures for s in m.sentences):
+        if any(
+            any(f in s.text for f in alternative.focus)
+            and all(_names(s.text, w, analyser.aliases) for w in question.topic_words)
+            for m in measures
+            for s in m.sentences
+        ):
             return candidate, alternative
     return None
 
 
-def _changes_subject(analyser: Analyser, question: Question, spec: IntentSpec | None, confidence: float,
-                     previous: IntentSpec, ctx: Context) -> bool:
+def _changes_subject(
+    analyser: Analyser,
+    question: Question,
+    spec: IntentSpec | None,
+    confidence: float,
+    previous: IntentSpec,
+    ctx: Context,
+) -> bool:
     """A message that opens with 对了/另外 …, or that NLU is sure belongs to other measures which
-    name a word of it the previous measures do not ("对了交违章罚款能用微信吗" after the ID card)."""
+    name a word of it the previous measures do not ("对了交违章罚款能用微信吗" after the ID card).
+    """
     if question.text.startswith(analyser.vocabulary.topic_shift):
         return True
     if spec is None or confidence < NLU_SURE or spec.measures == previous.measures:
@@ -539,18 +642,24 @@ def _changes_subject(analyser: Analyser, question: Question, spec: IntentSpec | 
 
 def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:
     """A short message whose topic words the previous answer's measures name ("那办出入境证件呢"
-    after the weekend pilot, which covers 出入境证件 too)."""
-    if len(_compact(question.text)) > FOLLOWUP_MAX_CHARS or not question.topic_words \
-            or any(o.agency != PERSONS for o in question.objects):
+    after the weekend pilot, which covers 出入境证件 too).
+    """
+    if (
+        len(_compact(question.text)) > FOLLOWUP_MAX_CHARS
+        or not question.topic_words
+        or any(o.agency != PERSONS for o in question.objects)
+    ):
         return False
     return all(w in measure_text(ctx.measures(previous.measures)) for w in question.topic_words)
 
 
-def _same_topic_for_aspects(question: Question, ctx: Context, previous: IntentSpec,
-                            nlu_choice: IntentSpec | None) -> IntentSpec:
+def _same_topic_for_aspects(
+    question: Question, ctx: Context, previous: IntentSpec, nlu_choice: IntentSpec | None
+) -> IntentSpec:
     """The intent a follow-up continues: of the previous intent's measures, the one that asks
     what the follow-up asks (居住证的用处 after its conditions); else NLU's choice when it is on
-    the same measures; else the previous intent itself."""
+    the same measures; else the previous intent itself.
+    """
     wanted = {_INTENT_ASPECT.get(a, a) for a in question.aspects}
     topic = ctx.topic_of(previous)
     if topic is not None and wanted:
@@ -567,7 +676,9 @@ def _same_topic_for_aspects(question: Question, ctx: Context, previous: IntentSp
 _INTENT_ASPECT = {"process": "overview"}
 
 
-def _best_in_topics(ranked: Sequence[tuple[IntentSpec, float]], topics: Sequence[str], ctx: Context) -> IntentSpec | None:
+def _best_in_topics(
+    ranked: Sequence[tuple[IntentSpec, float]], topics: Sequence[str], ctx: Context
+) -> IntentSpec | None:
     for candidate, _ in ranked:
         t = ctx.topic_of(candidate)
         if t is not None and t.name in topics:
@@ -582,10 +693,12 @@ def _names(text: str, word: str, aliases: Mapping[str, str]) -> bool:
     return word in text or aliases.get(word, "\0") in text
 
 
-def _may_take_over(question: Question, candidate: IntentSpec, topic: Topic | None, ctx: Context,
-                   aliases: Mapping[str, str]) -> bool:
+def _may_take_over(
+    question: Question, candidate: IntentSpec, topic: Topic | None, ctx: Context, aliases: Mapping[str, str]
+) -> bool:
     """A ranked intent may answer instead when it is on the chosen intent's topic, or when its
-    measures name every topic word of the question."""
+    measures name every topic word of the question.
+    """
     if topic is not None and ctx.topic_of(candidate) is topic:
         return True
     if not question.topic_words:
@@ -602,17 +715,25 @@ def _wants_overview(question: Question, topic: Topic | None, confidence: float, 
     return confidence < OVERVIEW_MAX_CONFIDENCE
 
 
-def _overview(analyser: Analyser, question: Question, topic: Topic, first: int | None = None,
-              spec: IntentSpec | None = None) -> Decision:
+def _overview(
+    analyser: Analyser, question: Question, topic: Topic, first: int | None = None, spec: IntentSpec | None = None
+) -> Decision:
     order = list(topic.measures)
     if first is not None:
         order = [first] + [n for n in order if n != first]
-    return Decision("overview", question, spec=spec, topic=topic, overview_measures=tuple(order),
-                    reason=analyser.reason("overview", topic=topic.label))
+    return Decision(
+        "overview",
+        question,
+        spec=spec,
+        topic=topic,
+        overview_measures=tuple(order),
+        reason=analyser.reason("overview", topic=topic.label),
+    )
 
 
-def _without_intent(analyser: Analyser, question: Question, intent: str | None, confidence: float,
-                    ctx: Context) -> Decision:
+def _without_intent(
+    analyser: Analyser, question: Question, intent: str | None, confidence: float, ctx: Context
+) -> Decision:
     """NLU found no answering intent (out of scope, unsure, a follow-up with nothing before it)."""
     names = question.topics or question.story_topics
     if not names:
@@ -627,24 +748,47 @@ def _without_intent(analyser: Analyser, question: Question, intent: str | None, 
     if not specific and not question.objects:
         if intent == "nlu_fallback" and len(topic.intents) > 1 and not topic.overview:
             # "落户" alone: ask which of the topic's questions is meant.
-            return Decision("clarify", question, topic=topic, reason=analyser.reason("topic_clarify", topic=topic.label))
+            return Decision(
+                "clarify", question, topic=topic, reason=analyser.reason("topic_clarify", topic=topic.label)
+            )
         sure_out = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_SURE
         if spec is not None and not sure_out and not topic.overview:
-            return Decision("answer", question, spec=spec, topic=topic, support=Support(True),
-                            reason=analyser.reason("topic_primary", topic=topic.label))
+            return Decision(
+                "answer",
+                question,
+                spec=spec,
+                topic=topic,
+                support=Support(True),
+                reason=analyser.reason("topic_primary", topic=topic.label),
+            )
         return _overview(analyser, question, topic)
     related = spec or next((ctx.specs[i] for i in topic.intents if i in ctx.specs), None)
     found = support(analyser, question, ctx.measures(topic.measures[:1]))
     if spec is not None and found.supported and not (intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_SURE):
-        return Decision("answer", question, spec=spec, topic=topic, support=found,
-                        reason=analyser.reason("topic_primary", topic=topic.label))
-    return Decision("not_covered", question, spec=related, topic=topic, support=found,
-                    reason=_not_covered_reason(analyser, found, related))
+        return Decision(
+            "answer",
+            question,
+            spec=spec,
+            topic=topic,
+            support=found,
+            reason=analyser.reason("topic_primary", topic=topic.label),
+        )
+    return Decision(
+        "not_covered",
+        question,
+        spec=related,
+        topic=topic,
+        support=found,
+        reason=_not_covered_reason(analyser, found, related),
+    )
 
 
 def _not_covered_reason(analyser: Analyser, found: Support, spec: IntentSpec | None) -> str:
-    where = analyser.reason("measures", numbers="、".join(str(n) for n in spec.measures)) if spec else \
-        analyser.reason("the_notice")
+    where = (
+        analyser.reason("measures", numbers="、".join(str(n) for n in spec.measures))
+        if spec
+        else analyser.reason("the_notice")
+    )
     if found.unknown_object is not None:
         return analyser.reason("missing_object", where=where, object=found.unknown_object.word)
     if found.missing_aspect is not None:

@@ -44,11 +44,14 @@ class Answer:
 
 def looks_like_a_question(text: str) -> bool:
     """False for text with no Chinese character at all (``${jndi:…}``, ``<script>``): it cannot be
-    a question about the notice. Button payloads (``/ask_…``) pass."""
+    a question about the notice. Button payloads (``/ask_…``) pass.
+    """
     return text.startswith("/") or has_cjk(text)
 
 
-def entity_words(entities: Mapping[str, str | None], focus: Mapping[str, Mapping[str, tuple[str, ...]]]) -> tuple[str, ...]:
+def entity_words(
+    entities: Mapping[str, str | None], focus: Mapping[str, Mapping[str, tuple[str, ...]]]
+) -> tuple[str, ...]:
     """Document words that the resident's entities (快递, 农村 …) point at."""
     words: list[str] = []
     for entity, value in entities.items():
@@ -124,7 +127,9 @@ class Choice:
 
 
 def clarify_choices(
-    ranking: Iterable[Mapping], specs: Mapping[str, IntentSpec], measure_titles: Mapping[int, str],
+    ranking: Iterable[Mapping],
+    specs: Mapping[str, IntentSpec],
+    measure_titles: Mapping[int, str],
 ) -> list[Choice]:
     """Up to three answerable intents from the NLU ranking, titled by their measure's title.
 

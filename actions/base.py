@@ -71,13 +71,17 @@ def latest_intent(tracker: Tracker) -> LatestIntent:
     """
     latest = tracker.latest_message or {}
     intent = latest.get("intent") or {}
-    return LatestIntent(name=intent.get("name"), confidence=float(intent.get("confidence") or 0.0),
-                        ranking=list(latest.get("intent_ranking") or []))
+    return LatestIntent(
+        name=intent.get("name"),
+        confidence=float(intent.get("confidence") or 0.0),
+        ranking=list(latest.get("intent_ranking") or []),
+    )
 
 
 def measure_number(value: object, count: int) -> int | None:
     """A measure number 1–``count`` from a slot value (a text, full-width digits too, or a number),
-    or None for anything else: out of range, a fraction, a huge number, a list, a bool."""
+    or None for anything else: out of range, a fraction, a huge number, a list, a bool.
+    """
     if isinstance(value, str):
         value = unicodedata.normalize("NFKC", value)
     return bounded_int(value, 1, count)
@@ -85,7 +89,8 @@ def measure_number(value: object, count: int) -> int | None:
 
 def cited_measures(tracker: Tracker, count: int) -> list[int]:
     """The valid measure numbers (1–``count``) in the ``cited_measures`` slot (set by our actions;
-    a forged or malformed one yields nothing)."""
+    a forged or malformed one yields nothing).
+    """
     cited = tracker.get_slot("cited_measures")
     if not isinstance(cited, list):
         return []
@@ -105,10 +110,15 @@ def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
 def citation_of(document: DocumentInfo, measure: MeasureInfo) -> dict[str, Any]:
     """Where an answer comes from, as data for clients (the web page renders its source line from
     it, no client reads the reply's wording): the document's title, date and year, the measure's
-    label, title and number."""
+    label, title and number.
+    """
     return {
-        "document": document.title, "date": document.issued_on_cn, "year": document.issued_on.year,
-        "label": measure.label, "title": measure.title, "number": measure.number,
+        "document": document.title,
+        "date": document.issued_on_cn,
+        "year": document.issued_on.year,
+        "label": measure.label,
+        "title": measure.title,
+        "number": measure.number,
     }
 
 
@@ -118,7 +128,8 @@ Run = Callable[[Any, CollectingDispatcher, Tracker, dict], Awaitable[list]]
 def apologise_when_kb_fails(run: Run) -> Run:
     """Wrap an action's ``run``: when the knowledge base (or the files read with it: intent map,
     vocabulary, gazetteer) cannot be read, log it with the trace and send the ``kb_unavailable``
-    apology instead, so the resident never sees a stack trace or Rasa's generic failure."""
+    apology instead, so the resident never sees a stack trace or Rasa's generic failure.
+    """
 
     @functools.wraps(run)
     async def guarded(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:

@@ -81,16 +81,23 @@ class KnowledgeCache:
             except (SQLAlchemyError, KnowledgeBaseMissing):
                 if self._loaded is None:
                     raise
-                log.warning("knowledge base unavailable at %s; answering from the copy in memory (digest %s)",
-                            safe_url(self.kb.url), self._loaded.document.content_digest[:12], exc_info=True)
+                log.warning(
+                    "knowledge base unavailable at %s; answering from the copy in memory (digest %s)",
+                    safe_url(self.kb.url),
+                    self._loaded.document.content_digest[:12],
+                    exc_info=True,
+                )
             self._checked = time.monotonic()
             return self._loaded
 
     def _read(self, document: DocumentInfo) -> Loaded:
         measures = {m.number: m for m in self.kb.measures()}
         analyser = Analyser(
-            vocabulary=load_vocabulary(), topics=load_topics(), known_words=self.kb.vocabulary(),
-            aliases=self.kb.aliases(), segment=self.kb.segment,
+            vocabulary=load_vocabulary(),
+            topics=load_topics(),
+            known_words=self.kb.vocabulary(),
+            aliases=self.kb.aliases(),
+            segment=self.kb.segment,
             gazetteer=self.gazetteer("\n".join(m.text for m in measures.values())),
             add_words=self.kb.add_rare_words,
         )

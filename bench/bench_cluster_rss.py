@@ -26,8 +26,18 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-QUESTIONS = ["居住证怎么办理", "那办好了能干什么", "毕业生落户需要什么", "身份证快递要几天", "港澳商务签注能办几次",
-             "外地户口能在南宁办护照吗", "刻章要交什么材料", "驾照到期会有短信提醒吗", "公司被敲诈勒索怎么报案", "谢谢"]
+QUESTIONS = [
+    "居住证怎么办理",
+    "那办好了能干什么",
+    "毕业生落户需要什么",
+    "身份证快递要几天",
+    "港澳商务签注能办几次",
+    "外地户口能在南宁办护照吗",
+    "刻章要交什么材料",
+    "驾照到期会有短信提醒吗",
+    "公司被敲诈勒索怎么报案",
+    "谢谢",
+]
 
 
 def tree(pid: int) -> list[int]:
@@ -74,8 +84,12 @@ def console_questions(url: str, app_url: str, n: int) -> int:
     s.post(f"{url}/console/login", data={"username": name, "password": password, "csrf": csrf}, timeout=30)
     answered = 0
     for i in range(n):
-        r = s.post(f"{url}/console/api/ask", json={"text": QUESTIONS[i % len(QUESTIONS)]},
-                   headers={"X-CSRF-Token": csrf}, timeout=60)
+        r = s.post(
+            f"{url}/console/api/ask",
+            json={"text": QUESTIONS[i % len(QUESTIONS)]},
+            headers={"X-CSRF-Token": csrf},
+            timeout=60,
+        )
         answered += r.status_code == 200
     return answered
 
@@ -99,10 +113,16 @@ def main() -> None:
             def conversation(n: int) -> int:
                 sender, ok = f"rss-{n}-{uuid.uuid4().hex[:6]}", 0
                 for i in range(args.messages // 6):
-                    r = requests.post(f"{cluster.url}/webhooks/rest/webhook",
-                                      json={"sender": sender, "message": QUESTIONS[i % len(QUESTIONS)]}, timeout=60)
-                    w = requests.post(f"{cluster.url}/api/message",
-                                      json={"sender": sender, "message": QUESTIONS[(i + 3) % len(QUESTIONS)]}, timeout=60)
+                    r = requests.post(
+                        f"{cluster.url}/webhooks/rest/webhook",
+                        json={"sender": sender, "message": QUESTIONS[i % len(QUESTIONS)]},
+                        timeout=60,
+                    )
+                    w = requests.post(
+                        f"{cluster.url}/api/message",
+                        json={"sender": sender, "message": QUESTIONS[(i + 3) % len(QUESTIONS)]},
+                        timeout=60,
+                    )
                     ok += (r.status_code == 200) + (w.status_code == 200)
                 return ok
 
@@ -113,15 +133,21 @@ def main() -> None:
             console_ok = console_questions(cluster.url, cluster.databases["app"], 10)
             loaded = {name: figures(pid) for name, pid in pids.items()}
     messages = 2 * 6 * (args.messages // 6)
-    print(f"{ok}/{messages} messages answered 200 in {elapsed:.1f} s ({messages / elapsed:.1f}/s, 6 at a time, "
-          f"half REST through nginx, half through the web page); console: {console_ok}/10 questions answered\n")
-    print("| process | RSS idle MiB | RSS after load MiB | peak (VmHWM) MiB | CPU s during the load | CPU ms per message |")
+    print(
+        f"{ok}/{messages} messages answered 200 in {elapsed:.1f} s ({messages / elapsed:.1f}/s, 6 at a time, "
+        f"half REST through nginx, half through the web page); console: {console_ok}/10 questions answered\n"
+    )
+    print(
+        "| process | RSS idle MiB | RSS after load MiB | peak (VmHWM) MiB | CPU s during the load | CPU ms per message |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name in pids:
         rss0, _, cpu0 = idle[name]
         rss1, hwm, cpu1 = loaded[name]
-        print(f"| {name} | {rss0 / 1024:.0f} | {rss1 / 1024:.0f} | {hwm / 1024:.0f} | {cpu1 - cpu0:.2f} "
-              f"| {1000 * (cpu1 - cpu0) / messages:.1f} |")
+        print(
+            f"| {name} | {rss0 / 1024:.0f} | {rss1 / 1024:.0f} | {hwm / 1024:.0f} | {cpu1 - cpu0:.2f} "
+            f"| {1000 * (cpu1 - cpu0) / messages:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,10 @@ sys.path.insert(0, str(ROOT))
 from bot import config  # noqa: E402
 from bot.ops import localdb
 from bot.ops.cluster import Cluster, _tree_rss_kb  # noqa: E402
-from bot.quality.evaluate import _percentile as percentile, load_cases  # noqa: E402
 from bot.ops.services import Services  # noqa: E402
 from bot.ops.training import ensure_model  # noqa: E402
+from bot.quality.evaluate import _percentile as percentile  # noqa: E402
+from bot.quality.evaluate import load_cases
 
 LOCUST = ROOT / ".venv-bench" / "bin" / "locust"
 REPORTS = ROOT / "bench" / "reports"
@@ -73,16 +74,26 @@ def conversations() -> list[list[str]]:
 @contextmanager
 def embedded(model: Path, tmp: Path) -> Iterator[Target]:
     """What ``make run`` starts (actions, Rasa, web), on free ports with its own SQLite files."""
-    settings = replace(config.load(), rasa_port=localdb.free_port(), action_port=localdb.free_port(),
-                       web_port=localdb.free_port(), rasa_host="127.0.0.1", web_host="127.0.0.1",
-                       tracker_db=tmp / "tracker.db", app_database_url=f"sqlite:///{tmp / 'app.db'}",
-                       rasa_api_token=secrets.token_urlsafe(16))
+    settings = replace(
+        config.load(),
+        rasa_port=localdb.free_port(),
+        action_port=localdb.free_port(),
+        web_port=localdb.free_port(),
+        rasa_host="127.0.0.1",
+        web_host="127.0.0.1",
+        tracker_db=tmp / "tracker.db",
+        app_database_url=f"sqlite:///{tmp / 'app.db'}",
+        rasa_api_token=secrets.token_urlsafe(16),
+    )
     services = Services(settings=settings, model=model)
     services.start(log_dir=tmp / "logs")
     try:
         services.wait_ready()
-        yield Target("run", f"http://127.0.0.1:{settings.rasa_port}",
-                     lambda: {name: _tree_rss_kb(p.pid) for name, p in services.processes.items() if p.poll() is None})
+        yield Target(
+            "run",
+            f"http://127.0.0.1:{settings.rasa_port}",
+            lambda: {name: _tree_rss_kb(p.pid) for name, p in services.processes.items() if p.poll() is None},
+        )
     finally:
         services.stop()
 
@@ -90,8 +101,15 @@ def embedded(model: Path, tmp: Path) -> Iterator[Target]:
 @contextmanager
 def clustered(model: Path, tmp: Path, replicas: int) -> Iterator[Target]:
     """``bot.ops.cluster`` with ``replicas`` Rasa replicas (and one web server) behind nginx."""
-    cluster = Cluster(model=model, workdir=tmp / "cluster", port=localdb.free_port(), replicas=replicas,
-                      web_servers=1, db_prefix=f"load_{uuid.uuid4().hex[:6]}", persistent=False)
+    cluster = Cluster(
+        model=model,
+        workdir=tmp / "cluster",
+        port=localdb.free_port(),
+        replicas=replicas,
+        web_servers=1,
+        db_prefix=f"load_{uuid.uuid4().hex[:6]}",
+        persistent=False,
+    )
     with cluster:
         yield Target(f"cluster-{replicas}", cluster.url, cluster.rss_kb)
 
@@ -130,8 +148,9 @@ def keep_logs_on_failure(tmp: Path) -> Iterator[None]:
 
         kept = ROOT / "var" / "load-logs"
         shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(tmp, kept, ignore=shutil.ignore_patterns("*.jsonl", "postgres", "pg*", "*.rdb"),
-                        dirs_exist_ok=True)
+        shutil.copytree(
+            tmp, kept, ignore=shutil.ignore_patterns("*.jsonl", "postgres", "pg*", "*.rdb"), dirs_exist_ok=True
+        )
         print(f"logs kept in {kept}", file=sys.stderr)
         raise
 
@@ -139,19 +158,41 @@ def keep_logs_on_failure(tmp: Path) -> Iterator[None]:
 def warm_up(url: str, n: int = 12) -> None:
     """A few questions first, so every replica has loaded its model and opened its pools."""
     for i in range(n):
-        resp = requests.post(f"{url}/webhooks/rest/webhook", timeout=60,
-                             json={"sender": f"warmup-{i}", "message": "居住证怎么办理"})
+        resp = requests.post(
+            f"{url}/webhooks/rest/webhook", timeout=60, json={"sender": f"warmup-{i}", "message": "居住证怎么办理"}
+        )
         resp.raise_for_status()
 
 
 def run_locust(target: Target, scenario: str, args, tmp: Path) -> dict:
     """One bounded locust run; returns its figures (exact percentiles from every sample)."""
     samples = tmp / f"{target.name}-{scenario}.jsonl"
-    env = {**os.environ, "LOAD_CONVERSATIONS": str(tmp / "conversations.json"), "LOAD_THINK": SCENARIOS[scenario],
-           "LOAD_MAX_REQUESTS": str(args.max_requests), "LOAD_SAMPLES": str(samples)}
-    cmd = [str(LOCUST), "-f", str(ROOT / "bench" / "load" / "locustfile.py"), "--headless", "--only-summary",
-           "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.duration}s", "--stop-timeout", "10",
-           "--host", target.url, "--loglevel", "WARNING"]
+    env = {
+        **os.environ,
+        "LOAD_CONVERSATIONS": str(tmp / "conversations.json"),
+        "LOAD_THINK": SCENARIOS[scenario],
+        "LOAD_MAX_REQUESTS": str(args.max_requests),
+        "LOAD_SAMPLES": str(samples),
+    }
+    cmd = [
+        str(LOCUST),
+        "-f",
+        str(ROOT / "bench" / "load" / "locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(args.users),
+        "-r",
+        str(args.spawn_rate),
+        "-t",
+        f"{args.duration}s",
+        "--stop-timeout",
+        "10",
+        "--host",
+        target.url,
+        "--loglevel",
+        "WARNING",
+    ]
     with PeakMemory(target.rss_kb) as memory:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.duration + 120)
     if not samples.exists():
@@ -165,11 +206,18 @@ def run_locust(target: Target, scenario: str, args, tmp: Path) -> dict:
     errors = [reason for _start, _ms, ok, reason in rows if not ok]
     span = max(start + ms / 1000 for start, ms, _ok, _r in steady) - min(start for start, *_ in steady)
     return {
-        "target": target.name, "scenario": scenario, "users": args.users, "requests": len(rows),
-        "errors": len(errors), "error_kinds": sorted(set(errors)), "ramp_s": ramp_s,
+        "target": target.name,
+        "scenario": scenario,
+        "users": args.users,
+        "requests": len(rows),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "ramp_s": ramp_s,
         "throughput_rps": len(steady) / span,
-        "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
-        "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies),
+        "p50_ms": percentile(latencies, 0.50),
+        "p95_ms": percentile(latencies, 0.95),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
         "p95_with_ramp_ms": percentile([ms for _s, ms, *_ in rows], 0.95),
         "peak_rss_mib": {name: round(kb / 1024) for name, kb in sorted(memory.peaks.items())},
         "samples": [[round(start - first, 3), ms] for start, ms, *_ in rows],
@@ -179,12 +227,18 @@ def run_locust(target: Target, scenario: str, args, tmp: Path) -> dict:
 def cold_start(tmp: Path, timeout: float = 180.0) -> float:
     """Seconds from ``make run`` until its REST channel answers a question from a measure."""
     ports = {name: str(localdb.free_port()) for name in ("RASA_PORT", "ACTION_PORT", "WEB_PORT")}
-    env = {**os.environ, **ports, "TRACKER_DB": str(tmp / f"cold-{uuid.uuid4().hex[:6]}.db"),
-           "APP_DATABASE_URL": f"sqlite:///{tmp / 'cold-app.db'}", "MAKEFLAGS": ""}
+    env = {
+        **os.environ,
+        **ports,
+        "TRACKER_DB": str(tmp / f"cold-{uuid.uuid4().hex[:6]}.db"),
+        "APP_DATABASE_URL": f"sqlite:///{tmp / 'cold-app.db'}",
+        "MAKEFLAGS": "",
+    }
     url = f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/rest/webhook"
     started = time.monotonic()
-    proc = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         while time.monotonic() - started < timeout:
             try:
@@ -210,24 +264,43 @@ def write_reports(results: list[dict], colds: list[float], args) -> None:
     """load.json, load.md and load_latency.png under bench/reports/."""
     REPORTS.mkdir(parents=True, exist_ok=True)
     machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    (REPORTS / "load.json").write_text(json.dumps(
-        {"machine": machine, "users": args.users, "duration_s": args.duration, "max_requests": args.max_requests,
-         "cold_start_s": colds, "runs": [{k: v for k, v in r.items() if k != "samples"} for r in results]},
-        ensure_ascii=False, indent=1), encoding="utf-8")
-    lines = [f"Measured {time.strftime('%Y-%m-%d')} on {machine}; locust in the same machine; "
-             f"{args.users} concurrent conversations, each run at most {args.duration} s and {args.max_requests} requests.",
-             "Errors count the whole run; throughput and percentiles the steady state after the residents have "
-             "arrived (the first `users / spawn rate + longest think time` seconds are left out; p95 with them in the "
-             "next column).",
-             "", "| target | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | p95 with ramp | peak RSS MiB |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    (REPORTS / "load.json").write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "users": args.users,
+                "duration_s": args.duration,
+                "max_requests": args.max_requests,
+                "cold_start_s": colds,
+                "runs": [{k: v for k, v in r.items() if k != "samples"} for r in results],
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine}; locust in the same machine; "
+        f"{args.users} concurrent conversations, each run at most {args.duration} s and {args.max_requests} requests.",
+        "Errors count the whole run; throughput and percentiles the steady state after the residents have "
+        "arrived (the first `users / spawn rate + longest think time` seconds are left out; p95 with them in the "
+        "next column).",
+        "",
+        "| target | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | p95 with ramp | peak RSS MiB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in results:
         rss = ", ".join(f"{name} {mib}" for name, mib in r["peak_rss_mib"].items())
-        lines.append(f"| {r['target']} | {r['scenario']} | {r['requests']} | {r['errors']} | {r['throughput_rps']:.1f} "
-                     f"| {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['p95_with_ramp_ms']:.0f} | {rss} |")
+        lines.append(
+            f"| {r['target']} | {r['scenario']} | {r['requests']} | {r['errors']} | {r['throughput_rps']:.1f} "
+            f"| {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['p95_with_ramp_ms']:.0f} | {rss} |"
+        )
     if colds:
-        lines += ["", f"Cold start (`make run` until the first answer from a measure, model already trained): "
-                      f"median {statistics.median(colds):.1f} s of {len(colds)} ({', '.join(f'{c:.1f}' for c in colds)})."]
+        lines += [
+            "",
+            f"Cold start (`make run` until the first answer from a measure, model already trained): "
+            f"median {statistics.median(colds):.1f} s of {len(colds)} ({', '.join(f'{c:.1f}' for c in colds)}).",
+        ]
     (REPORTS / "load.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(results, REPORTS / "load_latency.png")
 
@@ -270,8 +343,9 @@ def plot(results: list[dict], path: Path) -> None:
 def main() -> None:
     """Start each target, run the scenarios, write the reports."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--targets", nargs="+", default=["run", "cluster-1", "cluster-2"],
-                        choices=["run", "cluster-1", "cluster-2"])
+    parser.add_argument(
+        "--targets", nargs="+", default=["run", "cluster-1", "cluster-2"], choices=["run", "cluster-1", "cluster-2"]
+    )
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--spawn-rate", type=float, default=25)
@@ -280,7 +354,9 @@ def main() -> None:
     parser.add_argument("--cold-starts", type=int, default=3, help="how many times to time `make run` (0: skip)")
     args = parser.parse_args()
     if not LOCUST.exists():
-        sys.exit(f"{LOCUST} is missing: run `make bench-load` (it creates .venv-bench from bench/load/requirements.lock)")
+        sys.exit(
+            f"{LOCUST} is missing: run `make bench-load` (it creates .venv-bench from bench/load/requirements.lock)"
+        )
     model = ensure_model(config.load())
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="gxga-load-") as name:
@@ -297,9 +373,12 @@ def main() -> None:
                 for scenario in args.scenarios:
                     result = run_locust(target, scenario, args, tmp)
                     results.append(result)
-                    print(f"{target.name:10} {scenario:10} {result['requests']:6} requests {result['errors']:3} errors "
-                          f"{result['throughput_rps']:6.1f} req/s  p50 {result['p50_ms']:5.0f}  p95 {result['p95_ms']:5.0f}"
-                          f"  p99 {result['p99_ms']:5.0f} ms  {result['error_kinds'][:3]}", flush=True)
+                    print(
+                        f"{target.name:10} {scenario:10} {result['requests']:6} requests {result['errors']:3} errors "
+                        f"{result['throughput_rps']:6.1f} req/s  p50 {result['p50_ms']:5.0f}  p95 {result['p95_ms']:5.0f}"
+                        f"  p99 {result['p99_ms']:5.0f} ms  {result['error_kinds'][:3]}",
+                        flush=True,
+                    )
     write_reports(results, colds, args)
     print((REPORTS / "load.md").read_text(encoding="utf-8"))
 

@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import config  # noqa: E402
-from bot.quality.evaluate import Client, _percentile, load_cases  # noqa: E402
 from bot.ops.localdb import free_port  # noqa: E402
 from bot.ops.services import Services  # noqa: E402
 from bot.ops.training import ensure_model  # noqa: E402
+from bot.quality.evaluate import Client, _percentile, load_cases  # noqa: E402
 
 
 def main() -> None:
@@ -36,9 +36,15 @@ def main() -> None:
     settings = config.load()
     model = ensure_model(settings)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = replace(settings, rasa_port=free_port(), action_port=free_port(), rasa_host="127.0.0.1",
-                           tracker_db=Path(tmp) / "tracker.db", rasa_api_token=secrets.token_urlsafe(16),
-                           app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}")
+        settings = replace(
+            settings,
+            rasa_port=free_port(),
+            action_port=free_port(),
+            rasa_host="127.0.0.1",
+            tracker_db=Path(tmp) / "tracker.db",
+            rasa_api_token=secrets.token_urlsafe(16),
+            app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}",
+        )
         services = Services(settings=settings, model=model)
         started = time.perf_counter()
         services.start(log_dir=Path(tmp) / "logs", only=("actions", "rasa"))
@@ -59,8 +65,10 @@ def main() -> None:
             services.stop()
     print(f"{len(latencies)} requests, sequential, one conversation each; services ready after {ready_s:.1f} s\n")
     print("| p50 ms | p95 ms | p99 ms | requests/s |\n| ---: | ---: | ---: | ---: |")
-    print(f"| {statistics.median(latencies):.1f} | {_percentile(latencies, 0.95):.1f} | "
-          f"{_percentile(latencies, 0.99):.1f} | {len(latencies) / wall:.1f} |")
+    print(
+        f"| {statistics.median(latencies):.1f} | {_percentile(latencies, 0.95):.1f} | "
+        f"{_percentile(latencies, 0.99):.1f} | {len(latencies) / wall:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -55,9 +55,25 @@ def score(predictions: list[int | None], cases) -> dict:
 def train(config: Path, out: Path) -> tuple[Path, float]:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config), "--nlu", "data/nlu",
-         "--out", str(out), "--fixed-model-name", config.stem],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "train",
+            "nlu",
+            "--config",
+            str(config),
+            "--nlu",
+            "data/nlu",
+            "--out",
+            str(out),
+            "--fixed-model-name",
+            config.stem,
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     return out / f"{config.stem}.tar.gz", time.perf_counter() - start
 
@@ -118,7 +134,11 @@ def bm25_predictions(cases) -> tuple[list[int | None], float, float]:
     kb = KnowledgeBase(settings.database_url)
 
     def tokens(text: str) -> list[str]:
-        return [t for t in jieba.lcut(normalize_text(text)) if t.strip() and not all(ch in "，。、；：？！,.?!“”（）()" for ch in t)]
+        return [
+            t
+            for t in jieba.lcut(normalize_text(text))
+            if t.strip() and not all(ch in "，。、；：？！,.?!“”（）()" for ch in t)
+        ]
 
     index = BM25({m.number: tokens(m.text) for m in kb.measures()})
     start = time.perf_counter()
@@ -136,7 +156,9 @@ def bm25_predictions(cases) -> tuple[list[int | None], float, float]:
 def main() -> None:
     """Run the comparison and print the table."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--configs", nargs="*", default=[str(ROOT / "config.yml"), str(ROOT / "bench/configs/rasa_init_default.yml")])
+    parser.add_argument(
+        "--configs", nargs="*", default=[str(ROOT / "config.yml"), str(ROOT / "bench/configs/rasa_init_default.yml")]
+    )
     parser.add_argument("--out", help="write the figures as JSON")
     args = parser.parse_args()
     cases = single_turn_cases()
@@ -147,20 +169,35 @@ def main() -> None:
 
     def report(row: dict) -> None:
         rows.append(row)
-        print(f"| {row['name']} | {row['in_scope']} | {row['no_measure']} | {row['overall']} | {row['train_s']} | "
-              f"{row['parse_ms']} |", flush=True)
+        print(
+            f"| {row['name']} | {row['in_scope']} | {row['no_measure']} | {row['overall']} | {row['train_s']} | "
+            f"{row['parse_ms']} |",
+            flush=True,
+        )
         if args.out:
             Path(args.out).write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
 
     preds, threshold, per_ms = bm25_predictions(cases)
-    report({"name": f"BM25 over measure text (jieba, best threshold {threshold:.2f})", **score(preds, cases),
-            "train_s": 0.0, "parse_ms": round(per_ms, 2)})
+    report(
+        {
+            "name": f"BM25 over measure text (jieba, best threshold {threshold:.2f})",
+            **score(preds, cases),
+            "train_s": 0.0,
+            "parse_ms": round(per_ms, 2),
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
             model, seconds = train(Path(config), Path(tmp))
             preds, parse_ms = rasa_predictions(model, cases)
-            report({"name": f"Rasa {Path(config).resolve().relative_to(ROOT)}", **score(preds, cases),
-                    "train_s": round(seconds, 1), "parse_ms": round(parse_ms, 2)})
+            report(
+                {
+                    "name": f"Rasa {Path(config).resolve().relative_to(ROOT)}",
+                    **score(preds, cases),
+                    "train_s": round(seconds, 1),
+                    "parse_ms": round(parse_ms, 2),
+                }
+            )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ def summarise(report: dict, worst: int = 10, errors: list | None = None, thresho
     """
     intents = {name: row for name, row in report.items() if name not in SUMMARY_KEYS and isinstance(row, dict)}
     lines = [
-        f"| figure | value |",
-        f"| --- | ---: |",
+        "| figure | value |",
+        "| --- | ---: |",
         f"| macro F1 ({len(intents)} intents) | {report['macro avg']['f1-score']:.3f} |",
         f"| weighted F1 ({report['weighted avg']['support']} examples) | {report['weighted avg']['f1-score']:.3f} |",
     ]
@@ -49,7 +49,9 @@ def summarise(report: dict, worst: int = 10, errors: list | None = None, thresho
     if errors is not None and threshold is not None:
         unsure = sum(1 for e in errors if (e.get("intent_prediction") or {}).get("confidence", 1.0) < threshold)
         lines.append(f"| wrong predictions | {len(errors)} |")
-        lines.append(f"| … of which below the fallback threshold {threshold:g} (clarified live, not answered) | {unsure} |")
+        lines.append(
+            f"| … of which below the fallback threshold {threshold:g} (clarified live, not answered) | {unsure} |"
+        )
     ranked = sorted(intents.items(), key=lambda item: (item[1]["f1-score"], item[0]))[:worst]
     lines += [
         "",

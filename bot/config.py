@@ -65,8 +65,10 @@ def _env_seconds(name: str, default: float, upper: float) -> float:
 def _env_secret(name: str, min_chars: int) -> str | None:
     raw = _env_text(name)
     if raw is not None and len(raw) < min_chars:
-        raise ConfigError(f"{name} is too short: use at least {min_chars} random characters, e.g. "
-                          "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        raise ConfigError(
+            f"{name} is too short: use at least {min_chars} random characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     return raw
 
 
@@ -110,14 +112,17 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
 
 _HOST_SOURCE = re.compile(
     r"(?:https?://)?(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
-    r"(?::(?P<port>\d{1,5}|\*))?(?:/[a-z0-9._~%/-]*)?", re.IGNORECASE)
+    r"(?::(?P<port>\d{1,5}|\*))?(?:/[a-z0-9._~%/-]*)?",
+    re.IGNORECASE,
+)
 
 
 def _env_frame_ancestors(name: str) -> str:
     """CSP ``frame-ancestors`` sources, space-joined: ``'self'`` (the default), ``'none'`` alone,
     ``https:``/``http:``, or hosts and origins (``https://*.example.gov.cn:8443``); commas or
     spaces between them. ConfigError for anything else (a bare ``self``, a ``;`` that would start
-    another directive, a port out of range)."""
+    another directive, a port out of range).
+    """
     raw = os.environ.get(name, "").strip()
     if not raw:
         return "'self'"
@@ -133,7 +138,8 @@ def _env_frame_ancestors(name: str) -> str:
         if lowered in ("self", "none") or not host or (port and port != "*" and not 0 < int(port) < 65536):
             raise ConfigError(
                 f"{name}={raw!r}: {source!r} is not a frame-ancestors source; use 'self' or 'none' (with the "
-                "single quotes), https:, or origins such as https://www.example.gov.cn")
+                "single quotes), https:, or origins such as https://www.example.gov.cn"
+            )
     if "'none'" in (s.lower() for s in sources) and len(sources) > 1:
         raise ConfigError(f"{name}={raw!r}: 'none' cannot be combined with other sources")
     return " ".join(s.lower() if s.lower() in ("'self'", "'none'") else s for s in sources)
@@ -221,8 +227,10 @@ class Settings:
             from urllib.parse import quote
 
             password = f":{quote(self.tracker_db_password, safe='')}" if self.tracker_db_password else ""
-            return (f"postgresql+psycopg2://{quote(self.tracker_db_user, safe='')}{password}@{self.tracker_db_host}"
-                    f":{self.tracker_db_port}/{self.tracker_db_name}")
+            return (
+                f"postgresql+psycopg2://{quote(self.tracker_db_user, safe='')}{password}@{self.tracker_db_host}"
+                f":{self.tracker_db_port}/{self.tracker_db_name}"
+            )
         return f"sqlite:///{self.tracker_db}"
 
     def production_problems(self) -> list[str]:
@@ -332,7 +340,8 @@ def load() -> Settings:
 
 def load_or_report() -> Settings | None:
     """:func:`load` for command-line entry points: None (the problem printed to stderr) when the
-    environment is unusable."""
+    environment is unusable.
+    """
     try:
         return load()
     except ConfigError as exc:

@@ -89,20 +89,38 @@ def analyse(source: Path, lexicon: Path, aliases_path: Path) -> tuple[dict, list
     }
     sentence_id = 0
     for m in doc.measures:
-        rows["measures"].append({
-            "number": m.number, "label": m.label, "title": m.title,
-            "section_number": m.section_number, "text": m.text, "source_line": m.line,
-        })
+        rows["measures"].append(
+            {
+                "number": m.number,
+                "label": m.label,
+                "title": m.title,
+                "section_number": m.section_number,
+                "text": m.text,
+                "source_line": m.line,
+            }
+        )
         for sentence in extractor.analyse(m.text):
             sentence_id += 1
-            rows["sentences"].append({
-                "id": sentence_id, "measure_number": m.number, "position": sentence.position, "text": sentence.text,
-            })
+            rows["sentences"].append(
+                {
+                    "id": sentence_id,
+                    "measure_number": m.number,
+                    "position": sentence.position,
+                    "text": sentence.text,
+                }
+            )
             for f in sentence.facts:
-                rows["facts"].append({
-                    "measure_number": m.number, "sentence_id": sentence_id, "type": f.type,
-                    "value": f.value, "canonical": f.canonical, "start": f.start, "end": f.end,
-                })
+                rows["facts"].append(
+                    {
+                        "measure_number": m.number,
+                        "sentence_id": sentence_id,
+                        "type": f.type,
+                        "value": f.value,
+                        "canonical": f.canonical,
+                        "start": f.start,
+                        "end": f.end,
+                    }
+                )
     payload = json.dumps({"schema": SCHEMA_VERSION, **rows}, ensure_ascii=False, sort_keys=True)
     rows["document"]["content_digest"] = hashlib.sha256(payload.encode("utf-8")).hexdigest()
     return rows, userdict
@@ -147,9 +165,13 @@ def build(
     if nlu_documents_path is not None:
         _write_if_different(nlu_documents_path, nlu_documents_yaml(load_terms(lexicon), load_aliases(aliases)))
     return BuildReport(
-        database_url=db.safe_url(url), content_digest=digest, changed=changed,
-        sections=len(rows["sections"]), measures=len(rows["measures"]),
-        sentences=len(rows["sentences"]), facts=len(rows["facts"]),
+        database_url=db.safe_url(url),
+        content_digest=digest,
+        changed=changed,
+        sections=len(rows["sections"]),
+        measures=len(rows["measures"]),
+        sentences=len(rows["sentences"]),
+        facts=len(rows["facts"]),
         userdict_path=userdict_path,
     )
 

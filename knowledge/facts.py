@@ -36,12 +36,23 @@ _PATTERNS: list[tuple[str, list[dict]]] = [
     ("time_limit", [{"TEXT": {"REGEX": rf"^{_CN_NUM}+(个月|年)$"}}]),
     ("threshold", [{"TEXT": "满"}, {"TEXT": {"REGEX": r"^半年$"}}]),
     # 2018年底前 / 2018年
-    ("time_limit", [{"TEXT": {"REGEX": r"^(19|20)\d\d$"}}, {"TEXT": {"REGEX": r"^年(底|内)$"}}, {"TEXT": "前", "OP": "?"}]),
+    (
+        "time_limit",
+        [{"TEXT": {"REGEX": r"^(19|20)\d\d$"}}, {"TEXT": {"REGEX": r"^年(底|内)$"}}, {"TEXT": "前", "OP": "?"}],
+    ),
     ("time_limit", [{"TEXT": {"REGEX": r"^周[六日]$"}}, {"TEXT": {"REGEX": r"^周[六日]$"}}]),
     ("time_limit", [{"TEXT": {"REGEX": r"^周六周日$"}}]),
     # 4层 / 800平方米 / 14个标准间 / 10人以上 / 前100位 / 80%以上 / 25项 / 5类
-    ("threshold", [{"TEXT": "前", "OP": "?"}, _NUM, {"TEXT": "个", "OP": "?"},
-                   {"TEXT": {"IN": _THRESHOLD_UNITS}}, {"TEXT": {"IN": _QUALIFIERS}, "OP": "?"}]),
+    (
+        "threshold",
+        [
+            {"TEXT": "前", "OP": "?"},
+            _NUM,
+            {"TEXT": "个", "OP": "?"},
+            {"TEXT": {"IN": _THRESHOLD_UNITS}},
+            {"TEXT": {"IN": _QUALIFIERS}, "OP": "?"},
+        ],
+    ),
     ("threshold", [{"TEXT": {"REGEX": r"^\d+%$"}}, {"TEXT": {"IN": _QUALIFIERS}, "OP": "?"}]),
     ("threshold", [_NUM, {"TEXT": "个"}, {"TEXT": "设区市"}]),
     ("time_limit", [{"TEXT": {"REGEX": r"^每(季度|年|月|周)$"}}]),
@@ -103,9 +114,7 @@ class FactExtractor:
         self.nlp.add_pipe("zh_sentence_splitter")
         ruler = self.nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "TEXT"})
         self._canonical = {t.term: t.canonical for t in terms}
-        ruler.add_patterns(
-            [{"label": t.type, "pattern": t.term, "id": t.canonical} for t in terms]
-        )
+        ruler.add_patterns([{"label": t.type, "pattern": t.term, "id": t.canonical} for t in terms])
         self.matcher = Matcher(self.nlp.vocab)
         for i, (label, pattern) in enumerate(_PATTERNS):
             self.matcher.add(f"{label}#{i}", [pattern])
@@ -132,9 +141,9 @@ class FactExtractor:
             )
         for ent in sent.ents:
             key = (ent.start_char - base, ent.end_char - base)
-            found.setdefault(key, Fact(
-                type=ent.label_, value=ent.text, canonical=ent.ent_id_ or ent.text, start=key[0], end=key[1]
-            ))
+            found.setdefault(
+                key, Fact(type=ent.label_, value=ent.text, canonical=ent.ent_id_ or ent.text, start=key[0], end=key[1])
+            )
         covered = [(f.start, f.end) for f in found.values()]
         for term in self._terms_by_length:
             for m in re.finditer(re.escape(term.term), sent.text):

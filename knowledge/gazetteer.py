@@ -28,11 +28,42 @@ MIN_SHORT = 2
 _COMMON_POS = frozenset("n v vn vd a an ad ag d s f m t c p r u q b z l i j".split())
 _COMMON_FREQ = 600
 _SUFFIXES = (
-    "特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县", "自治旗",
-    "林区", "特区", "地区", "省", "市", "县", "区", "盟", "旗",
+    "特别行政区",
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "自治旗",
+    "林区",
+    "特区",
+    "地区",
+    "省",
+    "市",
+    "县",
+    "区",
+    "盟",
+    "旗",
 )
 # A name followed by one of these is a street, a building or a company, not the place.
-STREET_AFTER = ("路", "街", "大道", "巷", "广场", "公园", "桥", "小区", "花园", "大厦", "中学", "小学", "大学", "医院", "村")
+STREET_AFTER = (
+    "路",
+    "街",
+    "大道",
+    "巷",
+    "广场",
+    "公园",
+    "桥",
+    "小区",
+    "花园",
+    "大厦",
+    "中学",
+    "小学",
+    "大学",
+    "医院",
+    "村",
+)
 
 
 class GazetteerMissing(RuntimeError):
@@ -106,7 +137,8 @@ def _nations() -> tuple[str, ...]:
 
 def short_name(name: str) -> str:
     """The name without its administrative suffix and ethnic designation: 广西壮族自治区 → 广西,
-    恩施土家族苗族自治州 → 恩施, 义乌市 → 义乌; the full name when that would leave one character."""
+    恩施土家族苗族自治州 → 恩施, 义乌市 → 义乌; the full name when that would leave one character.
+    """
     for suffix in _SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             stem = name[: -len(suffix)]
@@ -170,7 +202,7 @@ class Gazetteer:
         """
         found = []
         for match in self._pattern.finditer(text or ""):
-            if text[match.end():].startswith(STREET_AFTER):
+            if text[match.end() :].startswith(STREET_AFTER):
                 continue
             candidates = self._names[match.group(0)]
             place = next((p for p in candidates if p.in_guangxi), None) or _broadest(candidates)

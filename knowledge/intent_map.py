@@ -53,10 +53,14 @@ def parse_intent_map(data: object, path: Path | str = DEFAULT_PATH) -> dict[str,
             raise IntentMapError(f"{where}: expected a mapping with 'measures:'")
         measures = body.get("measures")
         # the notice's measures as the parser requires them (the build stores exactly these)
-        if not isinstance(measures, list) or not measures or not all(
-            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= EXPECTED_MEASURES for n in measures
+        if (
+            not isinstance(measures, list)
+            or not measures
+            or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= EXPECTED_MEASURES for n in measures)
         ):
-            raise IntentMapError(f"{where}: 'measures' must be a non-empty list of measure numbers 1-{EXPECTED_MEASURES}")
+            raise IntentMapError(
+                f"{where}: 'measures' must be a non-empty list of measure numbers 1-{EXPECTED_MEASURES}"
+            )
         aspect = body.get("aspect", "overview")
         if aspect not in ASPECTS:
             raise IntentMapError(f"{where}: aspect {aspect!r} is not one of {', '.join(ASPECTS)}")
@@ -90,7 +94,7 @@ def load_intent_map(path: Path = DEFAULT_PATH) -> dict[str, IntentSpec]:
 
 
 def load_entity_focus(path: Path = DEFAULT_PATH) -> dict[str, dict[str, tuple[str, ...]]]:
-    """entity → value → the document words that pick the sentence for that value."""
+    """Entity → value → the document words that pick the sentence for that value."""
     raw = _read(path).get("entity_focus") or {}
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise IntentMapError(f"{path}: 'entity_focus' must map entity → value → [words]")

@@ -213,9 +213,7 @@ def parse_text(text: str) -> ParsedDocument:
             line=sections[-1].line,
         )
     if publication is None:
-        raise SourceError(
-            "no （公开方式：…） line after the last measure: the document looks truncated", line=end
-        )
+        raise SourceError("no （公开方式：…） line after the last measure: the document looks truncated", line=end)
     for measure in measures:
         if not measure.text.endswith(("。", "；", "”")):
             raise SourceError(
@@ -255,9 +253,7 @@ def _front_matter(lines: list[str]) -> tuple[str, str, date, str]:
     if not notice_title.endswith("通知"):
         raise SourceError(f"the first paragraph {notice_title[:30]!r} is not a notice title (…的通知)", line=1)
 
-    issuer = next(
-        (ln for ln in reversed(lines[:date_index]) if ln and not ln.startswith("[")), ""
-    )
+    issuer = next((ln for ln in reversed(lines[:date_index]) if ln and not ln.startswith("[")), "")
     if not issuer.endswith(("公安厅", "公安局", "办公室")):
         raise SourceError(f"no issuer line (…公安厅) above the date, found {issuer[:20]!r}", line=date_index)
 
@@ -286,7 +282,10 @@ def _section(m: re.Match, lineno: int, sections: list[ParsedSection]) -> ParsedS
             problem = f"section header {missing}、 is missing"
         else:
             problem = f"section {m.group(1)}、 is repeated or out of order"
-        raise SourceError(f"section {m.group(1)}、{m.group(2)} found where section {to_chinese_numeral(expected)}、 was expected: {problem}", line=lineno)
+        raise SourceError(
+            f"section {m.group(1)}、{m.group(2)} found where section {to_chinese_numeral(expected)}、 was expected: {problem}",
+            line=lineno,
+        )
     return ParsedSection(number=number, label=f"{m.group(1)}、", title=m.group(2).strip(), line=lineno)
 
 

@@ -131,8 +131,13 @@ class KnowledgeBase:
             if row is None:
                 raise KnowledgeBaseMissing(f"the knowledge base at {self.url} is empty: run `make kb`")
             return DocumentInfo(
-                notice_title=row.notice_title, title=row.title, issuer=row.issuer, issued_on=row.issued_on,
-                publication=row.publication, source_sha256=row.source_sha256, content_digest=row.content_digest,
+                notice_title=row.notice_title,
+                title=row.title,
+                issuer=row.issuer,
+                issued_on=row.issued_on,
+                publication=row.publication,
+                source_sha256=row.source_sha256,
+                content_digest=row.content_digest,
             )
 
     def measure(self, number: int) -> MeasureInfo | None:
@@ -142,10 +147,14 @@ class KnowledgeBase:
 
     def measures(self, numbers: Iterable[int] | None = None) -> list[MeasureInfo]:
         """Several measures (all when ``numbers`` is None), ordered by number."""
-        stmt = select(models.Measure).options(
-            selectinload(models.Measure.section),
-            selectinload(models.Measure.sentences).selectinload(models.Sentence.facts),
-        ).order_by(models.Measure.number)
+        stmt = (
+            select(models.Measure)
+            .options(
+                selectinload(models.Measure.section),
+                selectinload(models.Measure.sentences).selectinload(models.Sentence.facts),
+            )
+            .order_by(models.Measure.number)
+        )
         if numbers is not None:
             wanted = [int(n) for n in numbers]
             if not wanted:
@@ -240,7 +249,8 @@ class KnowledgeBase:
 
     def vocabulary(self) -> frozenset[str]:
         """Every word the knowledge base knows: lexicon terms, their canonical names, aliases and
-        alias targets."""
+        alias targets.
+        """
         with self._session() as s:
             rows = s.execute(select(models.Term.term, models.Term.canonical)).all()
             aliases = s.execute(select(models.Alias.alias, models.Alias.term)).all()
@@ -254,7 +264,8 @@ class KnowledgeBase:
     def add_rare_words(words: Iterable[str]) -> None:
         """Teach the segmenter words it lacks (place names) at a low frequency, so that they are
         cut whole where nothing likelier competes (靖西刻章) and not where something does
-        (出海安全 keeps 出海 and 安全 rather than 海安)."""
+        (出海安全 keeps 出海 and 安全 rather than 海安).
+        """
         import jieba
 
         jieba.dt.check_initialized()
@@ -300,7 +311,13 @@ def _measure_info(m: models.Measure) -> MeasureInfo:
         for f in s.facts
     )
     return MeasureInfo(
-        number=m.number, label=m.label, title=m.title, section_number=m.section.number,
-        section_label=m.section.label, section_title=m.section.title, text=m.text,
-        sentences=sentences, facts=facts,
+        number=m.number,
+        label=m.label,
+        title=m.title,
+        section_number=m.section.number,
+        section_label=m.section.label,
+        section_title=m.section.title,
+        text=m.text,
+        sentences=sentences,
+        facts=facts,
     )

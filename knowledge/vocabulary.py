@@ -91,8 +91,10 @@ class Topic:
 def _strings(value: object, where: str, required: bool = True) -> tuple[str, ...]:
     if value is None and not required:
         return ()
-    if not isinstance(value, list) or (required and not value) or not all(
-        isinstance(v, (str, int)) and str(v).strip() for v in value
+    if (
+        not isinstance(value, list)
+        or (required and not value)
+        or not all(isinstance(v, (str, int)) and str(v).strip() for v in value)
     ):
         raise VocabularyError(f"{where}: expected a {'non-empty ' if required else ''}list of words")
     return tuple(str(v).strip() for v in value)
@@ -127,18 +129,31 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
         where = f"{path}: aspect {name!r}"
         if not isinstance(body, dict):
             raise VocabularyError(f"{where}: expected a mapping with label, asks, supported_by")
-        unknown = set(body) - {"label", "asks", "supported_by", "facts", "generic", "decisive", "weak_asks", "ask_patterns"}
+        unknown = set(body) - {
+            "label",
+            "asks",
+            "supported_by",
+            "facts",
+            "generic",
+            "decisive",
+            "weak_asks",
+            "ask_patterns",
+        }
         if unknown:
             raise VocabularyError(f"{where}: unknown keys {sorted(unknown)}")
-        aspects.append(Aspect(
-            name=str(name), label=_text(body.get("label"), f"{where} label"),
-            asks=_strings(body.get("asks"), f"{where} asks"),
-            supported_by=_strings(body.get("supported_by"), f"{where} supported_by", required=False),
-            facts=_strings(body.get("facts"), f"{where} facts", required=False),
-            generic=bool(body.get("generic", False)), decisive=bool(body.get("decisive", False)),
-            weak_asks=_strings(body.get("weak_asks"), f"{where} weak_asks", required=False),
-            ask_patterns=_patterns(body.get("ask_patterns"), f"{where} ask_patterns"),
-        ))
+        aspects.append(
+            Aspect(
+                name=str(name),
+                label=_text(body.get("label"), f"{where} label"),
+                asks=_strings(body.get("asks"), f"{where} asks"),
+                supported_by=_strings(body.get("supported_by"), f"{where} supported_by", required=False),
+                facts=_strings(body.get("facts"), f"{where} facts", required=False),
+                generic=bool(body.get("generic", False)),
+                decisive=bool(body.get("decisive", False)),
+                weak_asks=_strings(body.get("weak_asks"), f"{where} weak_asks", required=False),
+                ask_patterns=_patterns(body.get("ask_patterns"), f"{where} ask_patterns"),
+            )
+        )
     raw_agencies = data.get("agencies") or {}
     if not isinstance(raw_agencies, dict):
         raise VocabularyError(f"{path}: 'agencies' must map a name to where/objects")
@@ -147,10 +162,17 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
         where = f"{path}: agency {name!r}"
         if not isinstance(body, dict):
             raise VocabularyError(f"{where}: expected a mapping with where and objects")
-        agencies.append(Agency(name=str(name), where=_text(body.get("where"), f"{where} where"),
-                               objects=_strings(body.get("objects"), f"{where} objects")))
+        agencies.append(
+            Agency(
+                name=str(name),
+                where=_text(body.get("where"), f"{where} where"),
+                objects=_strings(body.get("objects"), f"{where} objects"),
+            )
+        )
     persons = data.get("persons") or {}
-    if not isinstance(persons, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in persons.items()):
+    if not isinstance(persons, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in persons.items()
+    ):
         raise VocabularyError(f"{path}: 'persons' must map a word residents use to the notice's word")
     texts = {}
     for key in ("decision_labels", "reasons"):
@@ -161,10 +183,24 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
     phrasing = data.get("phrasing")
     if not isinstance(phrasing, dict):
         raise VocabularyError(f"{path}: expected a 'phrasing:' mapping")
-    words = {key: _strings(phrasing.get(key), f"{path}: phrasing {key}")
-             for key in ("question_markers", "origin_before", "origin_after", "origin_alone", "guangxi_words", "refer_back", "topic_shift")}
+    words = {
+        key: _strings(phrasing.get(key), f"{path}: phrasing {key}")
+        for key in (
+            "question_markers",
+            "origin_before",
+            "origin_after",
+            "origin_alone",
+            "guangxi_words",
+            "refer_back",
+            "topic_shift",
+        )
+    }
     return Vocabulary(
-        aspects=tuple(aspects), agencies=tuple(agencies), persons=dict(persons), **texts, **words,
+        aspects=tuple(aspects),
+        agencies=tuple(agencies),
+        persons=dict(persons),
+        **texts,
+        **words,
         document_suffixes=_strings(data.get("document_suffixes"), f"{path}: document_suffixes"),
         default_where=_text(data.get("default_where"), f"{path}: default_where"),
     )
@@ -187,8 +223,10 @@ def parse_topics(data: object, path: Path | str = TOPICS_PATH) -> dict[str, Topi
         if unknown:
             raise VocabularyError(f"{where}: unknown keys {sorted(unknown)}")
         measures = body.get("measures")
-        if not isinstance(measures, list) or not measures or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n in MEASURE_RANGE for n in measures
+        if (
+            not isinstance(measures, list)
+            or not measures
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n in MEASURE_RANGE for n in measures)
         ):
             raise VocabularyError(f"{where}: 'measures' must be a non-empty list of measure numbers 1-50")
         intents = _strings(body.get("intents"), f"{where} intents")
@@ -196,9 +234,13 @@ def parse_topics(data: object, path: Path | str = TOPICS_PATH) -> dict[str, Topi
         if primary is not None and primary not in intents:
             raise VocabularyError(f"{where}: primary {primary!r} is not one of its intents")
         topics[str(name)] = Topic(
-            name=str(name), label=_text(body.get("label"), f"{where} label"),
-            words=_strings(body.get("words"), f"{where} words"), measures=tuple(measures),
-            intents=intents, primary=primary, overview=bool(body.get("overview", False)),
+            name=str(name),
+            label=_text(body.get("label"), f"{where} label"),
+            words=_strings(body.get("words"), f"{where} words"),
+            measures=tuple(measures),
+            intents=intents,
+            primary=primary,
+            overview=bool(body.get("overview", False)),
         )
     return topics
 

@@ -41,8 +41,14 @@ def _kind(expect: type | tuple[type, ...]) -> str:
     return " or ".join(_KINDS.get(k, k.__name__) for k in kinds if k is not type(None) or len(kinds) == 1)
 
 
-def read_yaml(path: Path | str, error: type[Exception], expect: type | tuple[type, ...] = dict,
-              max_bytes: int | None = None, max_nodes: int | None = None, aliases: bool = True) -> Any:
+def read_yaml(
+    path: Path | str,
+    error: type[Exception],
+    expect: type | tuple[type, ...] = dict,
+    max_bytes: int | None = None,
+    max_nodes: int | None = None,
+    aliases: bool = True,
+) -> Any:
     """Parse ``path`` as UTF-8 YAML whose top level is an ``expect`` (dict by default).
 
     Args:

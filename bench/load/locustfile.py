@@ -83,8 +83,9 @@ class Resident(FastHttpUser):
         _sent += 1
         text = self._next_turn()
         started = time.time()
-        with self.client.post("/webhooks/rest/webhook", json={"sender": self._sender, "message": text},
-                              name="rest", catch_response=True) as resp:
+        with self.client.post(
+            "/webhooks/rest/webhook", json={"sender": self._sender, "message": text}, name="rest", catch_response=True
+        ) as resp:
             ms = (time.time() - started) * 1000
             reason = _judge(resp.status_code, resp.content or b"")
             if reason:

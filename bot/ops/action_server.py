@@ -59,13 +59,15 @@ def secret_from_environment(environ: dict[str, str] | os._Environ = os.environ) 
         raise MissingSecret(
             f"{TOKEN_VARIABLE} is not set: the action server does not run without the secret the Rasa "
             f"server sends (endpoints.yml: token: ${{{TOKEN_VARIABLE}}}). `python -m bot run` sets a "
-            "random one; in Kubernetes it comes from the gxga-secrets Secret.")
+            "random one; in Kubernetes it comes from the gxga-secrets Secret."
+        )
     return secret
 
 
 def presented_secret(args: dict, headers: dict) -> str | None:
     """The secret a request presents: the ``token`` query parameter (what Rasa sends), else an
-    ``Authorization: Bearer`` header; None when it presents none."""
+    ``Authorization: Bearer`` header; None when it presents none.
+    """
     token = args.get("token")
     if token:
         return token
@@ -111,8 +113,11 @@ def create_app(actions: str, secret: str):
             return None
         presented = presented_secret(request.args, request.headers)
         if presented is None:
-            return response.json({"error": "the action server requires its token"}, status=401,
-                                 headers={"WWW-Authenticate": 'Bearer realm="action server"'})
+            return response.json(
+                {"error": "the action server requires its token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="action server"'},
+            )
         if not secret_matches(presented, secret):
             return response.json({"error": "wrong token"}, status=403)
         return None
@@ -137,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.ops.action_server", description=__doc__.split("\n")[0])
     parser.add_argument("--actions", default="actions", help="the package with the actions (actions)")
     parser.add_argument("--port", type=int, default=None, help="the port (default: ACTION_PORT or 5055)")
-    parser.add_argument("--host", default=None,
-                        help="the address to listen on (default: SANIC_HOST, else 0.0.0.0; 127.0.0.1 embedded)")
+    parser.add_argument(
+        "--host", default=None, help="the address to listen on (default: SANIC_HOST, else 0.0.0.0; 127.0.0.1 embedded)"
+    )
     args = parser.parse_args(argv)
     try:
         secret = secret_from_environment()

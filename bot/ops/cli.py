@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start the action server and the Rasa server (REST channel)")
     sub.add_parser("shell", help="chat in the terminal")
     ev = sub.add_parser("eval", help="run a case file through the real stack and report accuracy")
-    ev.add_argument("cases", nargs="+", help="YAML case file(s) (see bot/quality/evaluate.py); their cases are run together")
+    ev.add_argument(
+        "cases", nargs="+", help="YAML case file(s) (see bot/quality/evaluate.py); their cases are run together"
+    )
     ev.add_argument("--out", help="write per-case results and the summary as JSON here")
     ev.add_argument("--url", help="a running Rasa server (default: start one for the run)")
     ev.add_argument("--token", help="its API token, to read back intents (default: RASA_API_TOKEN)")
@@ -71,9 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return subprocess.call(
                 # through bot.ops.rasa_server: Rasa's own shell, with redacted logs
-                [sys.executable, "-m", "bot.ops.rasa_server", "shell", "--model", str(model),
-                 "--endpoints", settings.endpoints_file.name],
-                cwd=config.PROJECT_ROOT, env=service_env(settings),
+                [
+                    sys.executable,
+                    "-m",
+                    "bot.ops.rasa_server",
+                    "shell",
+                    "--model",
+                    str(model),
+                    "--endpoints",
+                    settings.endpoints_file.name,
+                ],
+                cwd=config.PROJECT_ROOT,
+                env=service_env(settings),
             )
         finally:
             services.stop()
@@ -85,10 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         services.stop()
         return 1
-    lock = (f"  lock store     redis://{settings.lock_store_host}:{settings.lock_store_port}/{settings.lock_store_db}"
-            " (lock store: bot.rasa_ext.lock_store.AtomicRedisLockStore)\n") if settings.production else ""
-    wechat = (f"  WeChat         http://127.0.0.1:{settings.rasa_port}/webhooks/wechat/webhook"
-              f" (store: {'Redis' if settings.redis_url else 'in-process'})\n") if settings.wechat_enabled else ""
+    lock = (
+        (
+            f"  lock store     redis://{settings.lock_store_host}:{settings.lock_store_port}/{settings.lock_store_db}"
+            " (lock store: bot.rasa_ext.lock_store.AtomicRedisLockStore)\n"
+        )
+        if settings.production
+        else ""
+    )
+    wechat = (
+        (
+            f"  WeChat         http://127.0.0.1:{settings.rasa_port}/webhooks/wechat/webhook"
+            f" (store: {'Redis' if settings.redis_url else 'in-process'})\n"
+        )
+        if settings.wechat_enabled
+        else ""
+    )
     from knowledge.db import safe_url
 
     print(

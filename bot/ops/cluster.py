@@ -73,7 +73,7 @@ NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 
 
 def nginx_conf(port: int, internal_port: int, rasa_ports: list[int], web_ports: list[int]) -> str:
-    """nginx's configuration, :data:`NGINX_TEMPLATE` filled in.
+    """Nginx's configuration, :data:`NGINX_TEMPLATE` filled in.
 
     Args:
         port: the front door (``CLUSTER_PORT``).
@@ -81,12 +81,18 @@ def nginx_conf(port: int, internal_port: int, rasa_ports: list[int], web_ports: 
         rasa_ports: the Rasa replicas (upstream ``rasa``, round-robin).
         web_ports: the web servers (upstream ``web``).
     """
+
     def servers(ports: list[int]) -> str:
         return "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in ports)
 
     template = _NginxTemplate(NGINX_TEMPLATE.read_text(encoding="utf-8"))
-    return template.substitute(port=port, internal_port=internal_port, health=NGINX_HEALTH,
-                               rasa_servers=servers(rasa_ports), web_servers=servers(web_ports))
+    return template.substitute(
+        port=port,
+        internal_port=internal_port,
+        health=NGINX_HEALTH,
+        rasa_servers=servers(rasa_ports),
+        web_servers=servers(web_ports),
+    )
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -183,22 +189,31 @@ class Cluster:
         for sub in ("logs", "tmp"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         server = self.postgres_url or self._stack.enter_context(
-            localdb.postgres_server(self.workdir / "postgres" if self.persistent else None))
+            localdb.postgres_server(self.workdir / "postgres" if self.persistent else None)
+        )
         self.pg_url = server
         redis_url = self.redis_url or self._stack.enter_context(localdb.redis_server(self.workdir / "redis"))
         self.redis_in_use = redis_url
-        self.databases = {role: localdb.create_database(server, f"{self.db_prefix}_{role}", exist_ok=True)
-                          for role in ("knowledge", "app", "tracker")}
+        self.databases = {
+            role: localdb.create_database(server, f"{self.db_prefix}_{role}", exist_ok=True)
+            for role in ("knowledge", "app", "tracker")
+        }
         base = self._base_settings(redis_url)
         self._prepare_databases(base)
 
         self.internal_port = localdb.free_port()
         token = self.api_token
         for _ in range(self.replicas):
-            settings = replace(base, rasa_port=localdb.free_port(), action_port=localdb.free_port(),
-                               rasa_api_token=token, action_server_token=base.action_server_token or self.action_token)
-            self.replica_services.append(Services(settings=settings, model=self.model, extra_env=self.extra_env,
-                                                  endpoints=self.endpoints))
+            settings = replace(
+                base,
+                rasa_port=localdb.free_port(),
+                action_port=localdb.free_port(),
+                rasa_api_token=token,
+                action_server_token=base.action_server_token or self.action_token,
+            )
+            self.replica_services.append(
+                Services(settings=settings, model=self.model, extra_env=self.extra_env, endpoints=self.endpoints)
+            )
         for _ in range(self.web_servers):
             # The web server's Rasa is nginx's internal port: the page and the console survive a replica.
             settings = replace(base, rasa_port=self.internal_port, web_port=localdb.free_port(), rasa_api_token=token)
@@ -213,13 +228,18 @@ class Cluster:
             except RuntimeError as exc:
                 raise ClusterError(f"{exc} (logs in {self.workdir / 'logs'})") from exc
 
-        conf = nginx_conf(self.port, self.internal_port, [s.settings.rasa_port for s in self.replica_services],
-                          [s.settings.web_port for s in self.web_services])
+        conf = nginx_conf(
+            self.port,
+            self.internal_port,
+            [s.settings.rasa_port for s in self.replica_services],
+            [s.settings.web_port for s in self.web_services],
+        )
         (self.workdir / "nginx.conf").write_text(conf, encoding="utf-8")
         self.nginx = subprocess.Popen(
-            [nginx, "-p", str(self.workdir), "-c", "nginx.conf", "-e", "logs/nginx-error.log",
-             "-g", "daemon off;"],
-            cwd=self.workdir, stdout=open(self.workdir / "logs" / "nginx.out", "ab"), stderr=subprocess.STDOUT,
+            [nginx, "-p", str(self.workdir), "-c", "nginx.conf", "-e", "logs/nginx-error.log", "-g", "daemon off;"],
+            cwd=self.workdir,
+            stdout=open(self.workdir / "logs" / "nginx.out", "ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._wait_http({"nginx": self.url + NGINX_HEALTH}, timeout=20)
@@ -228,18 +248,28 @@ class Cluster:
         tracker = urlsplit(self.databases["tracker"])
         redis = urlsplit(redis_url)
         return replace(
-            config.load(), bot_env="production", action_endpoint=None,
-            database_url=self.databases["knowledge"], app_database_url=self.databases["app"], redis_url=redis_url,
-            tracker_db_host=tracker.hostname, tracker_db_port=tracker.port or 5432,
-            tracker_db_name=tracker.path.lstrip("/"), tracker_db_user=tracker.username or "postgres",
+            config.load(),
+            bot_env="production",
+            action_endpoint=None,
+            database_url=self.databases["knowledge"],
+            app_database_url=self.databases["app"],
+            redis_url=redis_url,
+            tracker_db_host=tracker.hostname,
+            tracker_db_port=tracker.port or 5432,
+            tracker_db_name=tracker.path.lstrip("/"),
+            tracker_db_user=tracker.username or "postgres",
             tracker_db_password=tracker.password or "",
-            lock_store_host=redis.hostname, lock_store_port=redis.port or 6379, lock_store_db=1,
-            rasa_host="127.0.0.1", web_host="127.0.0.1",
+            lock_store_host=redis.hostname,
+            lock_store_port=redis.port or 6379,
+            lock_store_db=1,
+            rasa_host="127.0.0.1",
+            web_host="127.0.0.1",
         )
 
     def _prepare_databases(self, settings: config.Settings) -> None:
         """Build the knowledge base, create the app tables and Rasa's tracker tables (in parallel),
-        so that replicas starting together do not race to create tables."""
+        so that replicas starting together do not race to create tables.
+        """
         env = {**service_env(settings), **self.extra_env}
         logs = self.workdir / "logs"
         t = settings
@@ -254,10 +284,17 @@ class Cluster:
             "tracker tables": [sys.executable, "-W", "ignore", "-c", create_tracker],
         }
         with contextlib.ExitStack() as files:
-            running = {name: subprocess.Popen(
-                cmd, cwd=config.PROJECT_ROOT, env=env, stderr=subprocess.STDOUT, start_new_session=True,
-                stdout=files.enter_context(open(logs / f"prepare-{name.replace(' ', '-')}.log", "wb")))
-                for name, cmd in jobs.items()}
+            running = {
+                name: subprocess.Popen(
+                    cmd,
+                    cwd=config.PROJECT_ROOT,
+                    env=env,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    stdout=files.enter_context(open(logs / f"prepare-{name.replace(' ', '-')}.log", "wb")),
+                )
+                for name, cmd in jobs.items()
+            }
             failed = [name for name, proc in running.items() if proc.wait(timeout=300) != 0]
         if failed:
             raise ClusterError(f"could not prepare the databases ({', '.join(failed)}); see {logs}/prepare-*.log")
@@ -294,7 +331,8 @@ class Cluster:
 
     def stop_replica(self, index: int, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Stop Rasa replica ``index`` (0-based) with ``sig``; returns its exit code. Its action
-        server keeps running."""
+        server keeps running.
+        """
         proc = self.replica_services[index].processes["rasa"]
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -341,19 +379,25 @@ class Cluster:
 
     def describe(self) -> str:
         """The start-up banner: where everything listens."""
-        lines = [f"  front door (nginx)   {self.url}/  (REST: POST {self.url}/webhooks/rest/webhook)",
-                 f"  staff console        {self.url}/console"]
+        lines = [
+            f"  front door (nginx)   {self.url}/  (REST: POST {self.url}/webhooks/rest/webhook)",
+            f"  staff console        {self.url}/console",
+        ]
         for i, services in enumerate(self.replica_services, 1):
             s = services.settings
-            lines.append(f"  Rasa replica {i}       http://127.0.0.1:{s.rasa_port}/"
-                         f"  (actions http://127.0.0.1:{s.action_port}/webhook)")
+            lines.append(
+                f"  Rasa replica {i}       http://127.0.0.1:{s.rasa_port}/"
+                f"  (actions http://127.0.0.1:{s.action_port}/webhook)"
+            )
         for i, url in enumerate(self.web_urls, 1):
             lines.append(f"  web server {i}         {url}/")
         databases = ", ".join(u.rsplit("/", 1)[1] for u in self.databases.values())
-        lines += [f"  nginx internal       http://127.0.0.1:{self.internal_port}/  (the web servers' Rasa)",
-                  f"  PostgreSQL           {safe_url(self.pg_url).rsplit('/', 1)[0]}/  ({databases})",
-                  f"  Redis                {safe_url(self.redis_in_use)}  (lock store: db 1)",
-                  f"  logs                 {self.workdir / 'logs'}"]
+        lines += [
+            f"  nginx internal       http://127.0.0.1:{self.internal_port}/  (the web servers' Rasa)",
+            f"  PostgreSQL           {safe_url(self.pg_url).rsplit('/', 1)[0]}/  ({databases})",
+            f"  Redis                {safe_url(self.redis_in_use)}  (lock store: db 1)",
+            f"  logs                 {self.workdir / 'logs'}",
+        ]
         return "\n".join(lines)
 
 
@@ -380,16 +424,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     stopping = StopSignals()  # from here on, a Ctrl-C during the start is kept for the wait below
-    cluster = Cluster(model=model, workdir=args.workdir, port=port, replicas=args.replicas,
-                      web_servers=args.web_servers)
+    cluster = Cluster(
+        model=model, workdir=args.workdir, port=port, replicas=args.replicas, web_servers=args.web_servers
+    )
     print(f"starting the cluster in {args.workdir} (the Rasa replicas start in parallel, about 20 s) …", flush=True)
     try:
         cluster.start()
     except (ClusterError, localdb.PostgresUnavailable, localdb.RedisUnavailable, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print("\n广西公安“放管服”政务问答助手, production configuration (BOT_ENV=production), is running:\n"
-          f"{cluster.describe()}\nPress Ctrl-C to stop them all.\n", flush=True)
+    print(
+        "\n广西公安“放管服”政务问答助手, production configuration (BOT_ENV=production), is running:\n"
+        f"{cluster.describe()}\nPress Ctrl-C to stop them all.\n",
+        flush=True,
+    )
     reported: set[str] = set()
 
     def check() -> int | None:
@@ -398,8 +446,11 @@ def main(argv: list[str] | None = None) -> int:
                 key = f"{name}:{proc.pid}"
                 if proc.poll() is not None and key not in reported:
                     reported.add(key)
-                    print(f"{name} on port {services.settings.rasa_port if name == 'rasa' else ''} exited with "
-                          f"code {proc.returncode}; nginx sends its requests to the others", file=sys.stderr)
+                    print(
+                        f"{name} on port {services.settings.rasa_port if name == 'rasa' else ''} exited with "
+                        f"code {proc.returncode}; nginx sends its requests to the others",
+                        file=sys.stderr,
+                    )
         if cluster.nginx is not None and cluster.nginx.poll() is not None:
             print(f"nginx exited with code {cluster.nginx.returncode}; stopping", file=sys.stderr)
             return 1

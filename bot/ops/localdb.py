@@ -108,15 +108,44 @@ def postgres_server(workdir: Path | None = None, port: int | None = None) -> Ite
     try:
         if not (data / "PG_VERSION").exists():
             subprocess.run(
-                run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                          "-E", "UTF8", "--locale=C", "--no-sync"],
-                check=True, capture_output=True, timeout=120,
+                run_as
+                + [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
         subprocess.run(
-            run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "server.log"), "-w", "-t", "60",
-                      "-o", f"-F -p {port} -c listen_addresses=127.0.0.1 -k {workdir}", "start"],
+            run_as
+            + [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(workdir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-F -p {port} -c listen_addresses=127.0.0.1 -k {workdir}",
+                "start",
+            ],
             # its own session, so a Ctrl-C in the terminal reaches us, not the server
-            check=True, capture_output=True, timeout=90, start_new_session=True,
+            check=True,
+            capture_output=True,
+            timeout=90,
+            start_new_session=True,
         )
     except subprocess.CalledProcessError as exc:
         log = (workdir / "server.log").read_text(errors="replace") if (workdir / "server.log").exists() else ""
@@ -126,8 +155,11 @@ def postgres_server(workdir: Path | None = None, port: int | None = None) -> Ite
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -158,7 +190,9 @@ def create_database(server_url: str, name: str | None = None, exist_ok: bool = F
 
 def redis_binary() -> str:
     """The ``redis-server`` executable."""
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
     if binary is None:
         raise RedisUnavailable("redis-server is not installed: run `make system-deps` (apt-get install redis-server)")
     return binary
@@ -192,9 +226,24 @@ def redis_server(workdir: Path | None = None, port: int | None = None) -> Iterat
     port = port or free_port()
     log = open(workdir / "redis.log", "wb")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--protected-mode", "yes"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 20

@@ -31,7 +31,8 @@ RESPONSE_TIMEOUT = 120  # seconds; above the web server's 30 s and nginx's 60 s 
 
 def argv_with_token(argv: list[str], environ: dict[str, str] | os._Environ = os.environ) -> list[str]:
     """``argv`` (``rasa``'s arguments) with ``--enable-api --auth-token=TOKEN`` added when the
-    variable is set and the command is ``run``."""
+    variable is set and the command is ``run``.
+    """
     token = (environ.get(TOKEN_VARIABLE) or "").strip()
     if not token or not argv or argv[0] != "run":
         return list(argv)

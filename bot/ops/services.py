@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def service_env(settings: config.Settings) -> dict[str, str]:
     """The environment the services run in: the endpoints file is filled from these variables
-    (``endpoints.yml``; with ``BOT_ENV=production`` ``endpoints.production.yml``, see :func:`production_env`)."""
+    (``endpoints.yml``; with ``BOT_ENV=production`` ``endpoints.production.yml``, see :func:`production_env`).
+    """
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
@@ -51,7 +52,8 @@ def service_env(settings: config.Settings) -> dict[str, str]:
 
 def action_host(settings: config.Settings) -> str:
     """Where the action server listens: loopback when the Rasa server calls it on this machine
-    (``make run``, each replica of ``make cluster``), else every interface (replicas elsewhere)."""
+    (``make run``, each replica of ``make cluster``), else every interface (replicas elsewhere).
+    """
     host = urlsplit(settings.action_endpoint_url).hostname or ""
     return "127.0.0.1" if host in ("127.0.0.1", "localhost", "::1") else "0.0.0.0"
 
@@ -73,8 +75,11 @@ def production_env(settings: config.Settings) -> dict[str, str]:
 
 
 def wait_until_up(
-    checks: dict[str, str], timeout: float, dead: Callable[[str], str | None] = lambda name: None,
-    interval: float = 0.3, error: type[Exception] = RuntimeError,
+    checks: dict[str, str],
+    timeout: float,
+    dead: Callable[[str], str | None] = lambda name: None,
+    interval: float = 0.3,
+    error: type[Exception] = RuntimeError,
 ) -> None:
     """Poll each named URL until it answers 200.
 
@@ -147,14 +152,18 @@ class Services:
                 log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(log_dir / f"{name}.log", "ab")
             self.processes[name] = subprocess.Popen(
-                cmd, cwd=root, env=self.process_env(name), stdout=out,
+                cmd,
+                cwd=root,
+                env=self.process_env(name),
+                stdout=out,
                 stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,
             )
 
     def process_env(self, name: str) -> dict[str, str]:
         """The environment of service ``name``: :func:`service_env` and :attr:`extra_env`; the web
-        server, which never calls the action server, does not get the action server's secret."""
+        server, which never calls the action server, does not get the action server's secret.
+        """
         env = {**service_env(self.settings), **self.extra_env}
         if name == "web":
             env.pop("ACTION_SERVER_TOKEN", None)
@@ -165,24 +174,53 @@ class Services:
         return {
             # bot.ops.action_server is rasa_sdk's server requiring ACTION_SERVER_TOKEN (from the
             # environment); on loopback when only the local Rasa server calls it
-            "actions": [sys.executable, "-m", "bot.ops.action_server", "--actions", "actions",
-                        "--host", action_host(self.settings), "--port", str(self.settings.action_port)],
+            "actions": [
+                sys.executable,
+                "-m",
+                "bot.ops.action_server",
+                "--actions",
+                "actions",
+                "--host",
+                action_host(self.settings),
+                "--port",
+                str(self.settings.action_port),
+            ],
             # bot.ops.rasa_server is `python -m rasa` taking the API token from RASA_API_TOKEN, so
             # that no command line shows it
-            "rasa": [sys.executable, "-m", "bot.ops.rasa_server", "run", "--model", str(self.model),
-                     "--endpoints", str(self.endpoints or self.settings.endpoints_file.name),
-                     "--credentials", "credentials.yml",
-                     "--interface", self.settings.rasa_host, "--port", str(self.settings.rasa_port),
-                     ] + self._cors_args(),
-            "web": [sys.executable, "-m", "bot.ops.webserver", "--port", str(self.settings.web_port),
-                    "--host", self.settings.web_host, "--rasa-url", self.settings.rasa_url],
+            "rasa": [
+                sys.executable,
+                "-m",
+                "bot.ops.rasa_server",
+                "run",
+                "--model",
+                str(self.model),
+                "--endpoints",
+                str(self.endpoints or self.settings.endpoints_file.name),
+                "--credentials",
+                "credentials.yml",
+                "--interface",
+                self.settings.rasa_host,
+                "--port",
+                str(self.settings.rasa_port),
+            ]
+            + self._cors_args(),
+            "web": [
+                sys.executable,
+                "-m",
+                "bot.ops.webserver",
+                "--port",
+                str(self.settings.web_port),
+                "--host",
+                self.settings.web_host,
+                "--rasa-url",
+                self.settings.rasa_url,
+            ],
         }
 
     def _cors_args(self) -> list[str]:
         # Browsers talk to bot.webapp.server (same origin); other origins only when configured.
         origins = self.settings.cors_origins
         return ["--cors", *origins] if origins else []
-
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until every started service answers HTTP.
@@ -223,6 +261,7 @@ class Services:
 
     def watch(self) -> int:
         """Wait until a process exits or SIGINT/SIGTERM arrives; then stop both. Returns an exit code."""
+
         def exited() -> int | None:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:

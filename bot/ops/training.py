@@ -62,9 +62,20 @@ def ensure_model(settings: config.Settings | None = None, root: Path = config.PR
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-        "--out", str(target.parent), "--fixed-model-name", target.name[: -len(".tar.gz")],
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "data",
+        "--out",
+        str(target.parent),
+        "--fixed-model-name",
+        target.name[: -len(".tar.gz")],
     ]
     log.info("training: %s", " ".join(cmd))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **telemetry_env()}
@@ -72,7 +83,6 @@ def ensure_model(settings: config.Settings | None = None, root: Path = config.PR
     if result.returncode != 0 or not target.is_file():
         raise RuntimeError(f"rasa train failed (exit {result.returncode}); see its output above")
     return target
-
 
 
 def model_or_report(settings: config.Settings) -> Path | None:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-
 from bot.ops.localdb import free_port
 from knowledge.yamlfile import read_yaml
 
@@ -60,8 +59,14 @@ def load_cases(path: Path | str) -> list[Case]:
     Raises:
         CaseFileError: naming the file, the case number and what is wrong.
     """
-    data = read_yaml(path, CaseFileError, expect=(list, type(None)), max_bytes=MAX_CASE_FILE_BYTES,
-                     max_nodes=MAX_CASE_FILE_NODES, aliases=False)
+    data = read_yaml(
+        path,
+        CaseFileError,
+        expect=(list, type(None)),
+        max_bytes=MAX_CASE_FILE_BYTES,
+        max_nodes=MAX_CASE_FILE_NODES,
+        aliases=False,
+    )
     if not isinstance(data, list) or not data:
         raise CaseFileError(f"{path}: expected a non-empty YAML list of cases")
     return [_case(item, f"{path}: case {i}") for i, item in enumerate(data, 1)]
@@ -91,7 +96,8 @@ def _case(item: Any, where: str) -> Case:
 
 class Client:
     """Talks to a running Rasa server: the staff channel when it has the API token (so the
-    conversations are stored as staff traffic, not residents'), else the public REST channel."""
+    conversations are stored as staff traffic, not residents'), else the public REST channel.
+    """
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
@@ -100,13 +106,13 @@ class Client:
 
     def send(self, sender: str, text: str) -> list[dict]:
         """POST one message; returns the bot's messages."""
-        from bot.security.staff import STAFF_CHANNEL
-        from bot.security.staff import bearer_header
+        from bot.security.staff import STAFF_CHANNEL, bearer_header
 
         body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
         channel, auth = (STAFF_CHANNEL, bearer_header(self.token)) if self.token else ("rest", {})
         request = urllib.request.Request(
-            f"{self.base_url}/webhooks/{channel}/webhook", data=body,
+            f"{self.base_url}/webhooks/{channel}/webhook",
+            data=body,
             headers={"Content-Type": "application/json", **auth},
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -137,22 +143,29 @@ def run_case(client: Client, case: Case) -> dict:
         replies = client.send(sender, turn)
         latency_ms = (time.perf_counter() - start) * 1000
     text = "\n".join(m["text"] for m in replies if m.get("text"))
-    payload = next((m["custom"] for m in replies if isinstance(m.get("custom"), dict) and "measures" in m["custom"]), {})
+    payload = next(
+        (m["custom"] for m in replies if isinstance(m.get("custom"), dict) and "measures" in m["custom"]), {}
+    )
     cited = [int(n) for n in payload.get("measures", [])]
     intent, confidence = payload.get("intent"), payload.get("confidence")
     if intent is None:
         intent, confidence = client.latest_intent(sender)
-    result = {("question" if len(case.turns) == 1 and "question" in case.raw else "turns"):
-              (case.turns[0] if "question" in case.raw else list(case.turns))}
-    result.update({
-        "expected": list(case.measures),
-        "cited": cited,
-        "intent": intent,
-        "confidence": confidence,
-        "reply": text,
-        "latency_ms": round(latency_ms, 1),
-        "tags": list(case.tags),
-    })
+    result = {
+        ("question" if len(case.turns) == 1 and "question" in case.raw else "turns"): (
+            case.turns[0] if "question" in case.raw else list(case.turns)
+        )
+    }
+    result.update(
+        {
+            "expected": list(case.measures),
+            "cited": cited,
+            "intent": intent,
+            "confidence": confidence,
+            "reply": text,
+            "latency_ms": round(latency_ms, 1),
+            "tags": list(case.tags),
+        }
+    )
     if case.measures:
         result["correct"] = bool(cited) and cited[0] in case.measures
     else:
@@ -214,8 +227,12 @@ def evaluate(cases: list[Case], url: str | None = None, token: str | None = None
     model = ensure_model(settings)
     with tempfile.TemporaryDirectory(prefix="gxga-eval-") as tmp:
         settings = replace(
-            settings, rasa_port=free_port(), action_port=free_port(), rasa_host="127.0.0.1",
-            tracker_db=Path(tmp) / "tracker.db", rasa_api_token=secrets.token_urlsafe(24),
+            settings,
+            rasa_port=free_port(),
+            action_port=free_port(),
+            rasa_host="127.0.0.1",
+            tracker_db=Path(tmp) / "tracker.db",
+            rasa_api_token=secrets.token_urlsafe(24),
             app_database_url=f"sqlite:///{Path(tmp) / 'app.db'}",
         )
         services = Services(settings=settings, model=model)

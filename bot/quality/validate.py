@@ -131,7 +131,8 @@ class Flow:
 @dataclass
 class Inputs:
     """Everything the checks look at, read once. A file that could not be read is ``None`` in
-    its field and named in ``errors``; checks that need it are skipped."""
+    its field and named in ``errors``; checks that need it are skipped.
+    """
 
     paths: Paths
     errors: list[Problem] = field(default_factory=list)
@@ -205,8 +206,14 @@ def read_inputs(paths: Paths) -> Inputs:
         unreadable("files", paths.domain, exc, "give the path of the Rasa domain (a YAML mapping)")
 
     if not paths.data.exists():
-        inputs.errors.append(Problem("files", show(paths.data), "training data not found",
-                                     "give the folder of the NLU data, rules and stories"))
+        inputs.errors.append(
+            Problem(
+                "files",
+                show(paths.data),
+                "training data not found",
+                "give the folder of the NLU data, rules and stories",
+            )
+        )
     for path in _yaml_files(paths.data) if paths.data.exists() else []:
         try:
             content = read_yaml(path, InputError)
@@ -260,7 +267,8 @@ def read_inputs(paths: Paths) -> Inputs:
 
 def check_domain_intents(inputs: Inputs) -> Iterator[Problem]:
     """Every domain intent is an ask_* intent mapped in intents.yml, or a conversation intent
-    that a rule or story handles; every intent with examples is in the domain."""
+    that a rule or story handles; every intent with examples is in the domain.
+    """
     if inputs.domain is None:
         return
     handled = {s.name for f in inputs.flows for s in f.steps if s.kind == "intent"}
@@ -272,14 +280,16 @@ def check_domain_intents(inputs: Inputs) -> Iterator[Problem]:
         if intent.startswith("ask_"):
             if inputs.intent_map is not None:
                 yield Problem(
-                    "domain-intents", domain,
+                    "domain-intents",
+                    domain,
                     f"intent {intent} is not mapped to any measure in {show(inputs.paths.intents)}",
                     f"add `{intent}:` with measures, topic, aspect, label (and focus) to "
                     f"{show(inputs.paths.intents)}, or remove the intent from the domain and data/nlu",
                 )
         elif intent not in handled:
             yield Problem(
-                "domain-intents", domain,
+                "domain-intents",
+                domain,
                 f"conversation intent {intent} appears in no rule or story (no `intent: {intent}` step)",
                 f"add a rule for it under {show(inputs.paths.data)}/rules, or remove it from the domain",
             )
@@ -289,14 +299,16 @@ def check_domain_intents(inputs: Inputs) -> Iterator[Problem]:
         if ex.intent not in declared and ex.intent not in reported:
             reported.add(ex.intent)
             yield Problem(
-                "domain-intents", show(ex.file),
+                "domain-intents",
+                show(ex.file),
                 f"intent {ex.intent} has training examples but is not in {domain}",
                 f"add it to the `intents:` list of {domain}, or remove its examples",
             )
     for intent in inputs.followups or []:
         if intent not in declared:
             yield Problem(
-                "domain-intents", show(inputs.paths.intents),
+                "domain-intents",
+                show(inputs.paths.intents),
                 f"follow-up {intent} is not an intent of {domain}",
                 f"add it to the `intents:` list of {domain} with examples and a rule to action_answer_followup",
             )
@@ -318,14 +330,16 @@ def check_measure_coverage(inputs: Inputs) -> Iterator[Problem]:
     for n in expected:
         if not answered.get(n):
             yield Problem(
-                "measure-coverage", intents_file,
+                "measure-coverage",
+                intents_file,
                 f"measure {n} is answered by no intent",
                 f"map an intent to it (`measures: [{n}]`) in {intents_file}, with examples, a domain entry and a rule",
             )
     if stored is not None:
         for n in sorted(set(answered) - stored):
             yield Problem(
-                "measure-coverage", intents_file,
+                "measure-coverage",
+                intents_file,
                 f"measure {n} (used by {', '.join(answered[n])}) is not in the knowledge base",
                 f"use a measure number of the notice ({min(stored)}-{max(stored)})",
             )
@@ -363,8 +377,12 @@ def knowledge_base_measures(paths: Paths) -> tuple[set[int] | None, Problem | No
                         raise
             return {m.number for m in KnowledgeBase(url).measures()}, None
         except SourceError as exc:
-            return None, Problem("measure-coverage", show(paths.source), f"the knowledge base cannot be built: {exc}",
-                                 "fix the source document (see `python -m knowledge build`)")
+            return None, Problem(
+                "measure-coverage",
+                show(paths.source),
+                f"the knowledge base cannot be built: {exc}",
+                "fix the source document (see `python -m knowledge build`)",
+            )
         finally:
             db.dispose_engine(url)
 
@@ -382,7 +400,8 @@ def check_example_count(inputs: Inputs) -> Iterator[Problem]:
         if count < MIN_EXAMPLES:
             where = show(files[intent]) if intent in files else f"{show(inputs.paths.data)}/nlu"
             yield Problem(
-                "example-count", where,
+                "example-count",
+                where,
                 f"intent {intent} has {count} training example{'s' if count != 1 else ''}, fewer than {MIN_EXAMPLES}",
                 f"write at least {MIN_EXAMPLES - count} more colloquial examples for it (not copies of eval cases)",
             )
@@ -397,7 +416,8 @@ def check_duplicate_examples(inputs: Inputs) -> Iterator[Problem]:
         if len(where) > 1:
             places = ", ".join(f"{intent} ({show(path)})" for intent, path in where.items())
             yield Problem(
-                "duplicate-examples", show(next(iter(where.values()))),
+                "duplicate-examples",
+                show(next(iter(where.values()))),
                 f"example {text!r} is listed under {len(where)} intents: {places}",
                 "keep it under the one intent it means and delete the other copies",
             )
@@ -418,20 +438,26 @@ def check_aliases(inputs: Inputs) -> Iterator[Problem]:
         aliases = lexicon.load_aliases(paths.aliases)
     except lexicon.LexiconError as exc:
         path = paths.lexicon if str(exc).startswith(str(paths.lexicon)) else paths.aliases
-        yield Problem("aliases", show(path), str(exc).removeprefix(f"{path}: "),
-                      "fix the entry (see the comment at the top of the file)")
+        yield Problem(
+            "aliases",
+            show(path),
+            str(exc).removeprefix(f"{path}: "),
+            "fix the entry (see the comment at the top of the file)",
+        )
         return
     try:
         lexicon.check_terms(terms, text)
     except lexicon.LexiconError as exc:
-        yield Problem("aliases", show(paths.lexicon), str(exc),
-                      "spell each term exactly as the notice does, or remove it")
+        yield Problem(
+            "aliases", show(paths.lexicon), str(exc), "spell each term exactly as the notice does, or remove it"
+        )
     for alias, target in aliases.items():
         try:
             lexicon.check_aliases({alias: target}, terms, text)
         except lexicon.LexiconError:
             yield Problem(
-                "aliases", show(paths.aliases),
+                "aliases",
+                show(paths.aliases),
                 f"alias {alias} → {target}: {target!r} is not a term of the knowledge base "
                 "(neither a lexicon term nor a phrase of the notice)",
                 f"point {alias} at the notice's own word, or add {target} to {show(paths.lexicon)} if the notice uses it",
@@ -452,7 +478,8 @@ def check_eval_leak(inputs: Inputs) -> Iterator[Problem]:
             ex = by_text.get(turn.strip())
             if ex is not None:
                 yield Problem(
-                    "eval-leak", show(ex.file),
+                    "eval-leak",
+                    show(ex.file),
                     f"example {ex.text!r} (intent {ex.intent}) is case {numbers[cases]} of {cases}",
                     "reword or delete the training example: evaluation cases must stay unseen",
                 )
@@ -473,7 +500,8 @@ def check_responses(inputs: Inputs) -> Iterator[Problem]:
             for step in flow.steps:
                 if step.kind == "action" and step.name.startswith("utter_") and step.name not in responses:
                     yield Problem(
-                        "responses", show(flow.file),
+                        "responses",
+                        show(flow.file),
                         f"{flow.kind} {flow.name!r} uses response {step.name}, which is not in {domain}",
                         f"add {step.name} under `responses:` in {domain}, or correct the name",
                     )
@@ -481,21 +509,28 @@ def check_responses(inputs: Inputs) -> Iterator[Problem]:
     try:
         replies = set(load_replies(inputs.paths.replies))
     except RepliesError as exc:
-        yield Problem("responses", show(inputs.paths.replies), str(exc).removeprefix(f"{inputs.paths.replies}: "),
-                      "fix the reply (text and optional buttons)")
+        yield Problem(
+            "responses",
+            show(inputs.paths.replies),
+            str(exc).removeprefix(f"{inputs.paths.replies}: "),
+            "fix the reply (text and optional buttons)",
+        )
         replies = None
     for source in sources:
         code = source.read_text(encoding="utf-8")
         if inputs.domain is not None:
             for name in sorted(set(re.findall(r'response\s*=\s*"(utter_\w+)"', code)) - responses):
                 yield Problem(
-                    "responses", show(source), f"the code sends domain response {name}, which is not in {domain}",
+                    "responses",
+                    show(source),
+                    f"the code sends domain response {name}, which is not in {domain}",
                     f"add {name} under `responses:` in {domain}, or correct the name",
                 )
         if replies is not None:
             for name in sorted(set(re.findall(REPLY_USE, code)) - replies):
                 yield Problem(
-                    "responses", show(source),
+                    "responses",
+                    show(source),
                     f"the code sends reply {name!r}, which is not in {show(inputs.paths.replies)}",
                     f"add `{name}:` with a text under `replies:` in {show(inputs.paths.replies)}, or correct the name",
                 )
@@ -516,12 +551,16 @@ def check_answer_rules(inputs: Inputs) -> Iterator[Problem]:
     for intent in inputs.intent_map:
         if inputs.domain is not None and intent not in inputs.domain_intents:
             yield Problem(
-                "answer-rules", intents_file, f"intent {intent} is not in {show(inputs.paths.domain)}",
+                "answer-rules",
+                intents_file,
+                f"intent {intent} is not in {show(inputs.paths.domain)}",
                 f"add `- {intent}` to the `intents:` list of {show(inputs.paths.domain)}",
             )
         if intent not in answered:
             yield Problem(
-                "answer-rules", intents_file, f"intent {intent} has no rule to {ANSWER_ACTION}",
+                "answer-rules",
+                intents_file,
+                f"intent {intent} has no rule to {ANSWER_ACTION}",
                 f"add to {show(inputs.paths.data)}/rules/answers.yml: `- rule: answer {intent}` with steps "
                 f"`- intent: {intent}` and `- action: {ANSWER_ACTION}`",
             )
@@ -533,54 +572,76 @@ def check_documents(inputs: Inputs) -> Iterator[Problem]:
 
     path = inputs.paths.documents_yml
     try:
-        expected = lexicon.nlu_documents_yaml(lexicon.load_terms(inputs.paths.lexicon),
-                                              lexicon.load_aliases(inputs.paths.aliases))
+        expected = lexicon.nlu_documents_yaml(
+            lexicon.load_terms(inputs.paths.lexicon), lexicon.load_aliases(inputs.paths.aliases)
+        )
     except lexicon.LexiconError:
         return  # reported by the aliases check
     actual = path.read_text(encoding="utf-8") if path.is_file() else None
     if actual != expected:
         state = "is missing" if actual is None else "is out of date with the lexicon and alias table"
-        yield Problem("documents", show(path), f"the generated document lookup table {state}",
-                      "run `make kb` (it rewrites the file; do not edit it by hand)")
+        yield Problem(
+            "documents",
+            show(path),
+            f"the generated document lookup table {state}",
+            "run `make kb` (it rewrites the file; do not edit it by hand)",
+        )
 
 
 def check_privacy(inputs: Inputs) -> Iterator[Problem]:
     """bot/replies/privacy.yml gives each kind of personal number a placeholder (redaction refuses
-    to run without them, so a broken file would stop every channel)."""
+    to run without them, so a broken file would stop every channel).
+    """
     from bot.text.privacy import PrivacyDataError, load_placeholders
 
     path = inputs.paths.privacy
     try:
         load_placeholders.__wrapped__(path)
     except PrivacyDataError as exc:
-        yield Problem("privacy", show(path), str(exc).removeprefix(f"{path}: "),
-                      "give each of id_card, mobile and bank_card a short text without digits under `placeholders:`")
+        yield Problem(
+            "privacy",
+            show(path),
+            str(exc).removeprefix(f"{path}: "),
+            "give each of id_card, mobile and bank_card a short text without digits under `placeholders:`",
+        )
 
 
 def check_answerability(inputs: Inputs) -> Iterator[Problem]:
     """knowledge/answerability.yml and knowledge/topics.yml parse; every topic names existing
-    intents, each intent is on exactly one topic, and aspects name known fact types."""
+    intents, each intent is on exactly one topic, and aspects name known fact types.
+    """
     from knowledge.repository import FACT_TYPES
     from knowledge.vocabulary import VocabularyError, load_topics, load_vocabulary
 
     try:
         vocabulary = load_vocabulary.__wrapped__(inputs.paths.answerability)
     except VocabularyError as exc:
-        yield Problem("answerability", show(inputs.paths.answerability),
-                      str(exc).removeprefix(f"{inputs.paths.answerability}: "), "see the key reference at the top of the file")
+        yield Problem(
+            "answerability",
+            show(inputs.paths.answerability),
+            str(exc).removeprefix(f"{inputs.paths.answerability}: "),
+            "see the key reference at the top of the file",
+        )
         vocabulary = None
     if vocabulary is not None:
         for aspect in vocabulary.aspects:
             unknown = [t for t in aspect.facts if t not in FACT_TYPES]
             if unknown:
-                yield Problem("answerability", show(inputs.paths.answerability),
-                              f"aspect {aspect.name!r} names unknown fact types {unknown}",
-                              f"use fact types of the knowledge base: {', '.join(FACT_TYPES)}")
+                yield Problem(
+                    "answerability",
+                    show(inputs.paths.answerability),
+                    f"aspect {aspect.name!r} names unknown fact types {unknown}",
+                    f"use fact types of the knowledge base: {', '.join(FACT_TYPES)}",
+                )
     try:
         topics = load_topics.__wrapped__(inputs.paths.topics)
     except VocabularyError as exc:
-        yield Problem("answerability", show(inputs.paths.topics), str(exc).removeprefix(f"{inputs.paths.topics}: "),
-                      "see the key reference at the top of the file")
+        yield Problem(
+            "answerability",
+            show(inputs.paths.topics),
+            str(exc).removeprefix(f"{inputs.paths.topics}: "),
+            "see the key reference at the top of the file",
+        )
         return
     if inputs.intent_map is None:
         return
@@ -588,18 +649,28 @@ def check_answerability(inputs: Inputs) -> Iterator[Problem]:
     for topic in topics.values():
         for intent in topic.intents:
             if intent not in inputs.intent_map:
-                yield Problem("answerability", show(inputs.paths.topics),
-                              f"topic {topic.name!r} names intent {intent!r}, which knowledge/intents.yml does not map",
-                              "name an intent of knowledge/intents.yml or remove it")
+                yield Problem(
+                    "answerability",
+                    show(inputs.paths.topics),
+                    f"topic {topic.name!r} names intent {intent!r}, which knowledge/intents.yml does not map",
+                    "name an intent of knowledge/intents.yml or remove it",
+                )
             elif intent in seen:
-                yield Problem("answerability", show(inputs.paths.topics),
-                              f"intent {intent!r} is on topics {seen[intent]!r} and {topic.name!r}",
-                              "keep each intent on one topic")
+                yield Problem(
+                    "answerability",
+                    show(inputs.paths.topics),
+                    f"intent {intent!r} is on topics {seen[intent]!r} and {topic.name!r}",
+                    "keep each intent on one topic",
+                )
             seen.setdefault(intent, topic.name)
     for intent in inputs.intent_map:
         if intent not in seen:
-            yield Problem("answerability", show(inputs.paths.topics), f"intent {intent!r} is on no topic",
-                          "add it to the `intents:` of the topic it is about")
+            yield Problem(
+                "answerability",
+                show(inputs.paths.topics),
+                f"intent {intent!r} is on no topic",
+                "add it to the `intents:` of the topic it is about",
+            )
 
 
 @dataclass(frozen=True)
@@ -610,29 +681,65 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("domain-intents", "every domain intent is an ask_* intent mapped in knowledge/intents.yml, or a "
-          "conversation intent with an `intent:` step in a rule or story; intents with examples and follow-ups "
-          "are in the domain", check_domain_intents),
-    Check("measure-coverage", "every measure 1–50 is answered by at least one intent; every mapped measure is "
-          "in the knowledge base (built from the notice into a temporary SQLite file)", check_measure_coverage),
-    Check("example-count", f"every intent has at least {MIN_EXAMPLES} distinct training examples under data/nlu",
-          check_example_count),
-    Check("duplicate-examples", "no example (entity markup removed) is listed under two intents",
-          check_duplicate_examples),
-    Check("aliases", "every alias in knowledge/aliases.yml resolves to a term of the knowledge base; every "
-          "lexicon term occurs in the notice", check_aliases),
-    Check("eval-leak", "no question or turn of tests/data/eval_cases.yml appears verbatim in the training data",
-          check_eval_leak),
-    Check("responses", "`action: utter_*` steps and `response=\"utter_*\"` in actions/*.py exist in domain.yml; "
-          "`replies.send(dispatcher, \"name\"` names exist in bot/replies/replies.yml", check_responses),
-    Check("answer-rules", "every intent of knowledge/intents.yml is in domain.yml and has a rule to "
-          "action_answer_measure", check_answer_rules),
-    Check("documents", "data/nlu/documents.yml equals what `make kb` generates from the lexicon and aliases",
-          check_documents),
-    Check("privacy", "bot/replies/privacy.yml has a placeholder without digits for each kind of personal number",
-          check_privacy),
-    Check("answerability", "knowledge/answerability.yml and knowledge/topics.yml parse, topics name mapped intents, "
-          "every intent is on exactly one topic", check_answerability),
+    Check(
+        "domain-intents",
+        "every domain intent is an ask_* intent mapped in knowledge/intents.yml, or a "
+        "conversation intent with an `intent:` step in a rule or story; intents with examples and follow-ups "
+        "are in the domain",
+        check_domain_intents,
+    ),
+    Check(
+        "measure-coverage",
+        "every measure 1–50 is answered by at least one intent; every mapped measure is "
+        "in the knowledge base (built from the notice into a temporary SQLite file)",
+        check_measure_coverage,
+    ),
+    Check(
+        "example-count",
+        f"every intent has at least {MIN_EXAMPLES} distinct training examples under data/nlu",
+        check_example_count,
+    ),
+    Check(
+        "duplicate-examples", "no example (entity markup removed) is listed under two intents", check_duplicate_examples
+    ),
+    Check(
+        "aliases",
+        "every alias in knowledge/aliases.yml resolves to a term of the knowledge base; every "
+        "lexicon term occurs in the notice",
+        check_aliases,
+    ),
+    Check(
+        "eval-leak",
+        "no question or turn of tests/data/eval_cases.yml appears verbatim in the training data",
+        check_eval_leak,
+    ),
+    Check(
+        "responses",
+        '`action: utter_*` steps and `response="utter_*"` in actions/*.py exist in domain.yml; '
+        '`replies.send(dispatcher, "name"` names exist in bot/replies/replies.yml',
+        check_responses,
+    ),
+    Check(
+        "answer-rules",
+        "every intent of knowledge/intents.yml is in domain.yml and has a rule to action_answer_measure",
+        check_answer_rules,
+    ),
+    Check(
+        "documents",
+        "data/nlu/documents.yml equals what `make kb` generates from the lexicon and aliases",
+        check_documents,
+    ),
+    Check(
+        "privacy",
+        "bot/replies/privacy.yml has a placeholder without digits for each kind of personal number",
+        check_privacy,
+    ),
+    Check(
+        "answerability",
+        "knowledge/answerability.yml and knowledge/topics.yml parse, topics name mapped intents, "
+        "every intent is on exactly one topic",
+        check_answerability,
+    ),
 )
 
 
@@ -649,19 +756,35 @@ def run_checks(paths: Paths | None = None, only: Iterable[str] | None = None) ->
 
 # --- Rasa's own validation ---------------------------------------------------------------------
 
-_RASA_MESSAGE = re.compile(r"(?:UserWarning|MissingDependencyException|YamlValidationException|"
-                           r"InvalidDomain|YamlException|RasaException)\s*:\s*(.+)|\b(?:WARNING|ERROR)\b\s+[\w.]+\s+-\s+(.+)")
+_RASA_MESSAGE = re.compile(
+    r"(?:UserWarning|MissingDependencyException|YamlValidationException|"
+    r"InvalidDomain|YamlException|RasaException)\s*:\s*(.+)|\b(?:WARNING|ERROR)\b\s+[\w.]+\s+-\s+(.+)"
+)
 
 
 def run_rasa(paths: Paths, timeout: float = 900) -> list[Problem]:
     """``rasa data validate --fail-on-warnings`` on the same files; each warning or error a problem."""
-    cmd = [sys.executable, "-m", "rasa", "data", "validate", "--fail-on-warnings",
-           "--domain", str(paths.domain), "--data", str(paths.data), "--config", str(paths.config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rasa",
+        "data",
+        "validate",
+        "--fail-on-warnings",
+        "--domain",
+        str(paths.domain),
+        "--data",
+        str(paths.data),
+        "--config",
+        str(paths.config),
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
         result = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return [Problem("rasa", "rasa data validate", f"did not finish within {timeout:.0f} s", "run it by hand to see why")]
+        return [
+            Problem("rasa", "rasa data validate", f"did not finish within {timeout:.0f} s", "run it by hand to see why")
+        ]
     if result.returncode == 0:
         return []
     where = f"{show(paths.domain)} + {show(paths.data)}"
@@ -688,19 +811,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bot.quality.validate",
         description="Check the Rasa data, the domain and knowledge/ against each other "
-                    "(rasa data validate --fail-on-warnings plus the project's own checks).",
+        "(rasa data validate --fail-on-warnings plus the project's own checks).",
     )
     options = {
-        "domain": "the Rasa domain", "data": "the training data folder (nlu/, rules/, stories/)",
-        "intents": "the intent → measure map", "aliases": "the alias table", "lexicon": "the term lexicon",
-        "cases": "the evaluation cases", "source": "the notice", "replies": "the action replies",
-        "actions": "the actions package (folder of .py files)", "config": "the Rasa config (for rasa data validate)",
+        "domain": "the Rasa domain",
+        "data": "the training data folder (nlu/, rules/, stories/)",
+        "intents": "the intent → measure map",
+        "aliases": "the alias table",
+        "lexicon": "the term lexicon",
+        "cases": "the evaluation cases",
+        "source": "the notice",
+        "replies": "the action replies",
+        "actions": "the actions package (folder of .py files)",
+        "config": "the Rasa config (for rasa data validate)",
         "privacy": "the redaction placeholders",
-        "answerability": "what questions ask and what answers them", "topics": "the topics and their measures",
+        "answerability": "what questions ask and what answers them",
+        "topics": "the topics and their measures",
     }
     for name, what in options.items():
-        parser.add_argument(f"--{name}", type=Path, default=getattr(d, name),
-                            help=f"{what} (default: {show(getattr(d, name))})")
+        parser.add_argument(
+            f"--{name}", type=Path, default=getattr(d, name), help=f"{what} (default: {show(getattr(d, name))})"
+        )
     parser.add_argument("--skip-rasa", action="store_true", help="only the project's own checks (fast)")
     args = parser.parse_args(argv)
     paths = Paths(**{name: getattr(args, name).resolve() for name in options})
@@ -715,11 +846,15 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         failed = Counter(p.check for p in problems)
         detail = ", ".join(f"{key} {n}" for key, n in failed.items())
-        print(f"\nvalidate: {len(problems)} problem{'s' if len(problems) != 1 else ''} ({detail}); "
-              f"{len(checks) - len([c for c in checks if c in failed])} of {len(checks)} checks passed")
+        print(
+            f"\nvalidate: {len(problems)} problem{'s' if len(problems) != 1 else ''} ({detail}); "
+            f"{len(checks) - len([c for c in checks if c in failed])} of {len(checks)} checks passed"
+        )
         return 1
-    print(f"validate: all {len(checks)} checks passed ({', '.join(checks)})"
-          + (" — rasa data validate skipped" if args.skip_rasa else ""))
+    print(
+        f"validate: all {len(checks)} checks passed ({', '.join(checks)})"
+        + (" — rasa data validate skipped" if args.skip_rasa else "")
+    )
     return 0
 
 

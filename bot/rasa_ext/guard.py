@@ -59,8 +59,9 @@ class NumberTails:
         with self._lock:
             client = self._clients.get(url)
             if client is None:
-                client = self._clients[url] = redis.Redis.from_url(url, socket_timeout=0.25,
-                                                                   socket_connect_timeout=0.25)
+                client = self._clients[url] = redis.Redis.from_url(
+                    url, socket_timeout=0.25, socket_connect_timeout=0.25
+                )
             return client
 
     def take(self, sender: str, settings: config.Settings) -> str:
@@ -85,8 +86,9 @@ class NumberTails:
             from redis.exceptions import RedisError
 
             try:
-                self._redis(settings.redis_url).set(f"gxga:tail:{sender}", tail.encode("utf-8"),
-                                                    ex=max(1, int(self.window)))
+                self._redis(settings.redis_url).set(
+                    f"gxga:tail:{sender}", tail.encode("utf-8"), ex=max(1, int(self.window))
+                )
                 return
             except RedisError:
                 pass
@@ -108,8 +110,9 @@ class Prepared:
     notices: list[str] = field(default_factory=list)
 
 
-def prepare(text: str, sender: str, ip: str | None, settings: config.Settings | None = None,
-            limited: bool = True) -> Prepared:
+def prepare(
+    text: str, sender: str, ip: str | None, settings: config.Settings | None = None, limited: bool = True
+) -> Prepared:
     """Apply the limits, the payload check and redaction to one incoming message.
 
     Args:
@@ -156,5 +159,17 @@ def finish(messages: list[dict], prepared: Prepared, recipient: str) -> list[dic
     return out + reply_messages(prepared.notices, recipient)
 
 
-__all__ = ["MAX_SENDER_CHARS", "PSEUDONYM_PREFIX", "WINDOW_S", "Prepared", "client_ip", "finish", "limiter_for",
-           "log_id", "prepare", "reply_messages", "safe_sender", "sender_problem"]
+__all__ = [
+    "MAX_SENDER_CHARS",
+    "PSEUDONYM_PREFIX",
+    "WINDOW_S",
+    "Prepared",
+    "client_ip",
+    "finish",
+    "limiter_for",
+    "log_id",
+    "prepare",
+    "reply_messages",
+    "safe_sender",
+    "sender_problem",
+]

@@ -39,8 +39,11 @@ def lookup_values(nlu_dir: Path | None = None) -> Mapping[str, frozenset[str]]:
     for path in sorted(nlu_dir.glob("*.yml")):
         for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             if isinstance(item, dict) and "lookup" in item:
-                values = (line.strip()[2:].strip() for line in str(item.get("examples") or "").splitlines()
-                          if line.strip().startswith("- "))
+                values = (
+                    line.strip()[2:].strip()
+                    for line in str(item.get("examples") or "").splitlines()
+                    if line.strip().startswith("- ")
+                )
                 tables.setdefault(str(item["lookup"]), set()).update(v for v in values if v)
     return MappingProxyType({name: frozenset(values) for name, values in tables.items()})
 
@@ -48,7 +51,8 @@ def lookup_values(nlu_dir: Path | None = None) -> Mapping[str, frozenset[str]]:
 @lru_cache(maxsize=4)
 def domain_intents(domain_path: Path | None = None) -> frozenset[str]:
     """The intents of ``domain.yml``: Rasa unpacks a payload only for one of these (any other
-    ``/…`` text goes to NLU as words)."""
+    ``/…`` text goes to NLU as words).
+    """
     domain = yaml.safe_load((domain_path or config.PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8")) or {}
     return frozenset(str(next(iter(i)) if isinstance(i, dict) else i) for i in domain.get("intents") or [])
 

@@ -90,8 +90,11 @@ def render(name: str, **values: Any) -> dict[str, Any]:
 
 
 def send(
-    dispatcher: CollectingDispatcher, name: str, json_message: dict | None = None,
-    buttons: list[dict] | None = None, **values: Any,
+    dispatcher: CollectingDispatcher,
+    name: str,
+    json_message: dict | None = None,
+    buttons: list[dict] | None = None,
+    **values: Any,
 ) -> None:
     """Render reply ``name`` and send it (extra ``buttons`` are appended after the reply's own)."""
     message = render(name, **values)

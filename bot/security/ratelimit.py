@@ -98,7 +98,9 @@ if not now then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 """
-_LUA_ALLOW = _LUA_NOW + """
+_LUA_ALLOW = (
+    _LUA_NOW
+    + """
 local limit, window, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - 1)
 if redis.call('ZCARD', KEYS[1]) >= limit then
@@ -108,10 +110,16 @@ redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('EXPIRE', KEYS[1], ttl)
 return 1
 """
-_LUA_COUNT = _LUA_NOW + """
+)
+_LUA_COUNT = (
+    _LUA_NOW
+    + """
 return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')
 """
-_LUA_RECORD = _LUA_NOW + """
+)
+_LUA_RECORD = (
+    _LUA_NOW
+    + """
 local window, ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - 1)
@@ -119,6 +127,7 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -cap - 1)
 redis.call('EXPIRE', KEYS[1], ttl)
 return 1
 """
+)
 
 _LUA_RELEASE = """
 return redis.call('ZREM', KEYS[1], ARGV[1])
@@ -146,8 +155,14 @@ class RedisRateLimiter:
 
     RECORD_CAP = 1000  # events kept per recorded key
 
-    def __init__(self, url: str, namespace: str = "chat", fallback: RateLimiter | None = None,
-                 timeout: float = 0.25, retry_after: float = 1.0):
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "chat",
+        fallback: RateLimiter | None = None,
+        timeout: float = 0.25,
+        retry_after: float = 1.0,
+    ):
         self.url = url
         self.prefix = f"gxga:rl:{namespace}:"
         self.fallback = fallback if fallback is not None else RateLimiter()
@@ -165,11 +180,18 @@ class RedisRateLimiter:
             if self._client is None:
                 import redis
 
-                client = redis.Redis.from_url(self.url, socket_timeout=self._timeout,
-                                              socket_connect_timeout=self._timeout)
-                self._scripts = {name: client.register_script(source) for name, source in
-                                 (("allow", _LUA_ALLOW), ("count", _LUA_COUNT), ("record", _LUA_RECORD),
-                                  ("release", _LUA_RELEASE))}
+                client = redis.Redis.from_url(
+                    self.url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+                )
+                self._scripts = {
+                    name: client.register_script(source)
+                    for name, source in (
+                        ("allow", _LUA_ALLOW),
+                        ("count", _LUA_COUNT),
+                        ("record", _LUA_RECORD),
+                        ("release", _LUA_RELEASE),
+                    )
+                }
                 self._client = client
             return self._scripts
 
@@ -185,8 +207,11 @@ class RedisRateLimiter:
             self._failed(exc)
             return None
         if self._down_since is not None:
-            log.info("Redis rate limiter at %s is reachable again after %.0f s", safe_url(self.url),
-                     time.monotonic() - self._down_since)
+            log.info(
+                "Redis rate limiter at %s is reachable again after %.0f s",
+                safe_url(self.url),
+                time.monotonic() - self._down_since,
+            )
             self._down_since = None
         return result
 
@@ -197,8 +222,12 @@ class RedisRateLimiter:
             self._down_since = now
         if now - self._last_warning >= 60.0:
             self._last_warning = now
-            log.warning("Redis rate limiter at %s unavailable (%s: %s): using per-process limits",
-                        safe_url(self.url), type(exc).__name__, exc)
+            log.warning(
+                "Redis rate limiter at %s unavailable (%s: %s): using per-process limits",
+                safe_url(self.url),
+                type(exc).__name__,
+                exc,
+            )
 
     @staticmethod
     def _ms(seconds: float | None) -> str:
@@ -215,8 +244,9 @@ class RedisRateLimiter:
         """
         if limit <= 0:
             return True
-        result = self._run("allow", key, [self._ms(now), limit, self._ms(window), self._member(),
-                                          max(1, int(window) + 1)])
+        result = self._run(
+            "allow", key, [self._ms(now), limit, self._ms(window), self._member(), max(1, int(window) + 1)]
+        )
         return self.fallback.allow(key, limit, window, now) if result is None else bool(result)
 
     def reserve(self, key: str, limit: int, window: float, now: float | None = None) -> str | float | None:
@@ -248,8 +278,11 @@ class RedisRateLimiter:
 
     def record(self, key: str, now: float | None = None) -> None:
         """Count one event for ``key`` without a limit (e.g. a failed login); kept an hour."""
-        result = self._run("record", key, [self._ms(now), self._ms(RECORD_WINDOW_S), int(RECORD_WINDOW_S),
-                                           self._member(), self.RECORD_CAP])
+        result = self._run(
+            "record",
+            key,
+            [self._ms(now), self._ms(RECORD_WINDOW_S), int(RECORD_WINDOW_S), self._member(), self.RECORD_CAP],
+        )
         if result is None:
             self.fallback.record(key, now)
 
@@ -279,15 +312,15 @@ def limiter_for(settings: config.Settings, namespace: str = "chat") -> RateLimit
         shared = _SHARED.get((settings.redis_url, namespace))
         if shared is None:
             shared = _SHARED[(settings.redis_url, namespace)] = RedisRateLimiter(
-                settings.redis_url, namespace, fallback=local)
+                settings.redis_url, namespace, fallback=local
+            )
         return shared
-
-
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, settings: config.Settings) -> str | None:
     """The resident's address: the peer, or, behind a trusted proxy, the last untrusted hop of
-    ``X-Forwarded-For``. None for our own local tools (a trusted peer with no forwarded address)."""
+    ``X-Forwarded-For``. None for our own local tools (a trusted peer with no forwarded address).
+    """
     trusted = set(settings.trusted_proxies)
     hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
     if peer and peer not in trusted:

@@ -1,5 +1,6 @@
 """Sender ids: which are acceptable, which hold a personal number (and become a pseudonym), and
-how they appear in our logs."""
+how they appear in our logs.
+"""
 
 from __future__ import annotations
 

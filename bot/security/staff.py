@@ -1,5 +1,6 @@
 """How our own tools (the console's 测试问答, the evaluation) identify themselves to the staff
-channel (:mod:`bot.rasa_ext.channels.staff`), without importing Rasa."""
+channel (:mod:`bot.rasa_ext.channels.staff`), without importing Rasa.
+"""
 
 # The authenticated channel of the console and the evaluation (bot/rasa_ext/channels/staff.py).
 STAFF_CHANNEL = "staff"

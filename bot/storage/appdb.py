@@ -63,7 +63,12 @@ def ensure_schema(url: str | None = None) -> None:
 
 
 def record_feedback(
-    sender_id: str, value: str, question: str, intent: str | None, measures, channel: str | None = None,
+    sender_id: str,
+    value: str,
+    question: str,
+    intent: str | None,
+    measures,
+    channel: str | None = None,
     url: str | None = None,
 ) -> int:
     """Store one feedback row (question redacted); returns its id.
@@ -76,8 +81,12 @@ def record_feedback(
     url = url or app_url()
     ensure_schema(url)
     row = Feedback(
-        created_at=datetime.now(timezone.utc), sender_id=str(sender_id)[:128], value=value,
-        question=redact(question or "")[:1000], intent=(intent or None), channel=channel,
+        created_at=datetime.now(timezone.utc),
+        sender_id=str(sender_id)[:128],
+        value=value,
+        question=redact(question or "")[:1000],
+        intent=(intent or None),
+        channel=channel,
         measures=",".join(str(int(n)) for n in measures or ()),
     )
     with db.session_scope(url) as session:
@@ -94,8 +103,14 @@ def list_feedback(url: str | None = None, limit: int = 100) -> list[FeedbackReco
         rows = session.execute(select(Feedback).order_by(Feedback.id.desc()).limit(limit)).scalars().all()
         return [
             FeedbackRecord(
-                id=r.id, created_at=r.created_at, sender_id=r.sender_id, value=r.value, question=r.question,
-                intent=r.intent, measures=tuple(int(n) for n in r.measures.split(",") if n), channel=r.channel,
+                id=r.id,
+                created_at=r.created_at,
+                sender_id=r.sender_id,
+                value=r.value,
+                question=r.question,
+                intent=r.intent,
+                measures=tuple(int(n) for n in r.measures.split(",") if n),
+                channel=r.channel,
             )
             for r in rows
         ]
@@ -165,7 +180,8 @@ _dummy_hash: bytes | None = None
 def _unknown_user_hash() -> bytes:
     """A bcrypt hash (cost :data:`BCRYPT_ROUNDS`) of a random secret, made once per process on
     first use: checking a password against it costs what checking a real account's does, so the
-    time of a failed login does not tell whether the username exists."""
+    time of a failed login does not tell whether the username exists.
+    """
     global _dummy_hash
     with _DUMMY_LOCK:
         if _dummy_hash is None:
@@ -179,7 +195,8 @@ def _unknown_user_hash() -> bytes:
 
 def prepare_login() -> None:
     """Make the stand-in hash of :func:`login` now (a server calls this at start-up, so even the
-    first login for an unknown name costs one bcrypt check, not two)."""
+    first login for an unknown name costs one bcrypt check, not two).
+    """
     _unknown_user_hash()
 
 
@@ -234,8 +251,13 @@ def login(username: str, password: str, hours: float, url: str | None = None) ->
         if user is None or not matches:
             return None
         token = secrets.token_urlsafe(32)
-        session.add(StaffSession(token_sha256=_hash_token(token), user_id=user.id,
-                                 expires_at=datetime.now(timezone.utc) + timedelta(hours=hours)))
+        session.add(
+            StaffSession(
+                token_sha256=_hash_token(token),
+                user_id=user.id,
+                expires_at=datetime.now(timezone.utc) + timedelta(hours=hours),
+            )
+        )
         return token
 
 
@@ -270,8 +292,15 @@ def logout(token: str | None, url: str | None = None) -> None:
 
 
 def record_review(
-    username: str, question: str, intent: str | None, cited, verdict: str, correct_intent: str | None = None,
-    correct_measure: int | None = None, comment: str = "", url: str | None = None,
+    username: str,
+    question: str,
+    intent: str | None,
+    cited,
+    verdict: str,
+    correct_intent: str | None = None,
+    correct_measure: int | None = None,
+    comment: str = "",
+    url: str | None = None,
 ) -> int:
     """Store a staff verdict (question and comment redacted).
 
@@ -285,9 +314,14 @@ def record_review(
     url = url or app_url()
     ensure_schema(url)
     row = StaffReview(
-        created_at=datetime.now(timezone.utc), username=username, question=redact(question or "")[:1000],
-        intent=intent or None, cited=",".join(str(int(n)) for n in cited or ()), verdict=verdict,
-        correct_intent=(correct_intent or None), correct_measure=correct_measure,
+        created_at=datetime.now(timezone.utc),
+        username=username,
+        question=redact(question or "")[:1000],
+        intent=intent or None,
+        cited=",".join(str(int(n)) for n in cited or ()),
+        verdict=verdict,
+        correct_intent=(correct_intent or None),
+        correct_measure=correct_measure,
         comment=redact(comment or "")[:2000],
     )
     with db.session_scope(url) as session:
@@ -306,9 +340,16 @@ def list_reviews(url: str | None = None, verdict: str | None = None, limit: int 
     with db.session_scope(url) as session:
         return [
             ReviewRecord(
-                id=r.id, created_at=r.created_at, username=r.username, question=r.question, intent=r.intent,
-                cited=tuple(int(n) for n in r.cited.split(",") if n), verdict=r.verdict,
-                correct_intent=r.correct_intent, correct_measure=r.correct_measure, comment=r.comment,
+                id=r.id,
+                created_at=r.created_at,
+                username=r.username,
+                question=r.question,
+                intent=r.intent,
+                cited=tuple(int(n) for n in r.cited.split(",") if n),
+                verdict=r.verdict,
+                correct_intent=r.correct_intent,
+                correct_measure=r.correct_measure,
+                comment=r.comment,
             )
             for r in session.execute(stmt).scalars()
         ]

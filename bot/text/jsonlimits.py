@@ -53,8 +53,9 @@ def _no_constant(name: str) -> float:
     raise JsonBodyError(f"{name} is not a JSON number")
 
 
-def loads(raw: bytes | str | None, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES,
-          empty: object = None) -> object:
+def loads(
+    raw: bytes | str | None, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES, empty: object = None
+) -> object:
     """The parsed body.
 
     Args:
@@ -89,7 +90,8 @@ def loads(raw: bytes | str | None, max_depth: int = MAX_DEPTH, max_bytes: int = 
 
 def bounded_int(value: object, low: int, high: int) -> int | None:
     """``value`` as an int within ``low``–``high``, or None when it is not one (a bool, a float
-    with a fraction, a text that is not a whole number, out of range)."""
+    with a fraction, a text that is not a whole number, out of range).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, float):

@@ -65,7 +65,8 @@ _SHORTEST_NUMBER = 11
 
 def _ends_a_number(ch: str) -> bool:
     """Whether :func:`bot.text.privacy.redact` stops reading a number at ``ch``: it is visible and
-    assigned, neither a space nor a separator, and folds to no digit."""
+    assigned, neither a space nor a separator, and folds to no digit.
+    """
     category = unicodedata.category(ch)
     if ch.isspace() or ch in privacy._CHINESE_DIGITS or category in privacy._INVISIBLE:
         return False
@@ -79,16 +80,30 @@ def _breakers() -> str:
     CJK ideographs, hangul and full-width letters, each kept only if :func:`_ends_a_number` (so the
     numerals 一二三…, the separator ・ and unassigned code points are left out). Anything else
     (separators, spaces, invisible characters, other scripts) may sit inside a number, so a run of
-    those and digits is checked in full. Built once per process (some 50 ms)."""
-    candidates = [(0x21, 0x7E), (0xC0, 0x24F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
-                  (0xAC00, 0xD7AF), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)]
-    kept = [code for low, high in candidates for code in range(low, high + 1)
-            if code != ord("+") and _ends_a_number(chr(code))]  # "+": the probe reads it as a space
+    those and digits is checked in full. Built once per process (some 50 ms).
+    """
+    candidates = [
+        (0x21, 0x7E),
+        (0xC0, 0x24F),
+        (0x3040, 0x30FF),
+        (0x3400, 0x4DBF),
+        (0x4E00, 0x9FFF),
+        (0xAC00, 0xD7AF),
+        (0xFF21, 0xFF3A),
+        (0xFF41, 0xFF5A),
+    ]
+    kept = [
+        code
+        for low, high in candidates
+        for code in range(low, high + 1)
+        if code != ord("+") and _ends_a_number(chr(code))
+    ]  # "+": the probe reads it as a space
     runs, start = [], kept[0]
     for previous, code in zip(kept, kept[1:] + [None]):
         if code != previous + 1:
-            runs.append(re.escape(chr(start)) if start == previous else
-                        f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            runs.append(
+                re.escape(chr(start)) if start == previous else f"{re.escape(chr(start))}-{re.escape(chr(previous))}"
+            )
             start = code
     return "[" + "".join(runs) + "]"
 
@@ -124,9 +139,13 @@ def _digit_weight(text: str) -> int:
 
 def _decode_run(kind: str, run: str) -> str:
     """One run of escapes as the characters it stands for (the run itself when it does not decode;
-    quotes, backslashes and what is not printable as :func:`_probe_char` writes them)."""
-    units = [int(h, 16) for h in _HEX_AFTER_BACKSLASHES.findall(run)] if kind != "pct" else \
-        [int(run[i + 1:i + 3], 16) for i in range(0, len(run), 3)]
+    quotes, backslashes and what is not printable as :func:`_probe_char` writes them).
+    """
+    units = (
+        [int(h, 16) for h in _HEX_AFTER_BACKSLASHES.findall(run)]
+        if kind != "pct"
+        else [int(run[i + 1 : i + 3], 16) for i in range(0, len(run), 3)]
+    )
     try:
         if kind == "u":
             decoded = "".join(map(chr, units)).encode("utf-16", "surrogatepass").decode("utf-16")
@@ -142,7 +161,8 @@ def _decode_run(kind: str, run: str) -> str:
 def _probe_char(ch: str) -> str:
     """A decoded character as the probe writes it: itself; a quote or backslash escaped as JSON
     does (no hex digits to run into a number); what is not printable as bot.text.privacy reads it, a
-    space or nothing (so no control character reaches the log)."""
+    space or nothing (so no control character reaches the log).
+    """
     if ch in '"\\':
         return "\\" + ch
     if ch.isprintable():
@@ -164,7 +184,8 @@ def mask_digits(text: str) -> str:
 def may_hold_number(text: str) -> bool:
     """False only when :func:`bot.text.privacy.redact` certainly finds nothing in ``text``: no stretch
     without letters or punctuation has 11 digit-like characters (one regular-expression scan for
-    most lines)."""
+    most lines).
+    """
     if _digit_weight(text) < _SHORTEST_NUMBER:
         return False
     return any(_digit_weight(m.group()) >= _SHORTEST_NUMBER for m in _STRETCH.finditer(text))
@@ -276,7 +297,8 @@ def _loggers() -> list[logging.Logger]:
 def cover_handlers() -> None:
     """Put :data:`FILTER` on every handler that exists now and on the access loggers (idempotent).
 
-    Call again after a library configured logging (the services do, just before serving)."""
+    Call again after a library configured logging (the services do, just before serving).
+    """
     handlers = [h for logger in _loggers() for h in logger.handlers]
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)
@@ -310,4 +332,3 @@ def install(environ: dict[str, str] | os._Environ = os.environ) -> None:
 def installed() -> bool:
     """Whether :func:`install` has run in this process."""
     return isinstance(logging.getLogRecordFactory(), _RedactingFactory)
-

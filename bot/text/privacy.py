@@ -25,7 +25,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping
+from typing import Mapping
 
 from knowledge.yamlfile import read_yaml
 
@@ -37,8 +37,20 @@ _CONSTANTS = {"ID_PLACEHOLDER": "id_card", "PHONE_PLACEHOLDER": "mobile", "CARD_
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
-_CHINESE_DIGITS = {"〇": "0", "零": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4", "五": "5",
-                   "六": "6", "七": "7", "八": "8", "九": "9"}
+_CHINESE_DIGITS = {
+    "〇": "0",
+    "零": "0",
+    "一": "1",
+    "幺": "1",
+    "二": "2",
+    "三": "3",
+    "四": "4",
+    "五": "5",
+    "六": "6",
+    "七": "7",
+    "八": "8",
+    "九": "9",
+}
 _SEPARATORS = frozenset(" -—–‐‑−.·・/_,，、")
 
 
@@ -66,14 +78,16 @@ def load_placeholders(path: Path = DEFAULT_PATH) -> Mapping[str, str]:
     missing = [kind for kind in KINDS if kind not in raw]
     unknown = sorted(str(key) for key in raw if key not in KINDS)
     if missing or unknown:
-        found = "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
-                                        unknown and f"unknown {', '.join(unknown)}"]))
+        found = "; ".join(
+            filter(None, [missing and f"missing {', '.join(missing)}", unknown and f"unknown {', '.join(unknown)}"])
+        )
         raise PrivacyDataError(f"{path}: placeholders: {found} (expected exactly {', '.join(KINDS)})")
     for kind in KINDS:
         value = raw[kind]
         if not isinstance(value, str) or not value.strip() or any(ch.isdigit() for ch in value):
-            raise PrivacyDataError(f"{path}: placeholders.{kind} must be a non-empty text without digits, "
-                                   f"not {value!r}")
+            raise PrivacyDataError(
+                f"{path}: placeholders.{kind} must be a non-empty text without digits, not {value!r}"
+            )
     return MappingProxyType({kind: raw[kind] for kind in KINDS})
 
 
@@ -109,7 +123,8 @@ def luhn_ok(digits: str) -> bool:
 
 def _fold(ch: str) -> str:
     """One character as a number reader sees it: its digits, or itself NFKC-folded when that is
-    one character."""
+    one character.
+    """
     if ch in _CHINESE_DIGITS:
         return _CHINESE_DIGITS[ch]
     if unicodedata.decimal(ch, None) is not None:
@@ -123,7 +138,8 @@ def _fold(ch: str) -> str:
 def _skeleton(text: str) -> tuple[str, list[int], set[int]]:
     """``text`` folded for finding numbers (see the module doc); for each character of the
     result the index of the character it came from; and the positions of the result where
-    separators between two digits were dropped (a number may begin or end there)."""
+    separators between two digits were dropped (a number may begin or end there).
+    """
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
@@ -178,19 +194,18 @@ def find_numbers(text: str) -> list[tuple[int, int, str]]:
     A run of digits (separators inside dropped) is read as one number or, where separators were,
     as several (``13912345678，15877012345`` is two mobiles). A dotted IPv4 address is not a number.
     """
-    if not text or not any(ch.isdigit() or ch in _CHINESE_DIGITS or unicodedata.category(ch) == "No"
-                           for ch in text):
+    if not text or not any(ch.isdigit() or ch in _CHINESE_DIGITS or unicodedata.category(ch) == "No" for ch in text):
         return []
     probe, origin, cuts = _skeleton(text)
     found: list[tuple[int, int, str]] = []
     for run in _RUN_RE.finditer(probe):
         begin, end = run.span()
-        if end - begin < 11 or _IPV4_RE.fullmatch(text[origin[begin]:origin[end - 1] + 1]):
+        if end - begin < 11 or _IPV4_RE.fullmatch(text[origin[begin] : origin[end - 1] + 1]):
             continue
         bounds = [begin, *sorted(c for c in cuts if begin < c < end), end]
         candidates = []
         for i, s in enumerate(bounds):
-            for e in bounds[i + 1:]:
+            for e in bounds[i + 1 :]:
                 if e - s > 19:
                     break
                 kind = _kind_of(probe[s:e]) if e - s >= 11 else None
@@ -229,13 +244,14 @@ TAIL_CHARS = 48
 def number_tail(text: str) -> str:
     """The end of ``text`` that could be the first part of a number continued in the next
     message: its trailing run of digits and separators (at most :data:`TAIL_CHARS` characters),
-    or "" when it does not end in a digit. Pass it redacted text: it holds no whole number."""
+    or "" when it does not end in a digit. Pass it redacted text: it holds no whole number.
+    """
     probe, origin, _ = _skeleton(text[-TAIL_CHARS:])
     probe = probe.rstrip(" ")
     run = len(probe) - len(probe.rstrip("0123456789Xx -+"))
     if not run or not probe.rstrip(" -+")[-1:].isdigit():
         return ""
-    return text[-TAIL_CHARS:][origin[len(probe) - run]:]
+    return text[-TAIL_CHARS:][origin[len(probe) - run] :]
 
 
 def redact_continuation(tail: str, text: str) -> str:
@@ -252,7 +268,7 @@ def redact_continuation(tail: str, text: str) -> str:
     offset = len(tail)
     for start, end, kind in find_numbers(tail + text):
         if start < offset < end:
-            return load_placeholders()[kind] + text[end - offset:]
+            return load_placeholders()[kind] + text[end - offset :]
     return text
 
 

@@ -64,8 +64,9 @@ def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: i
         low: confidence under which a question is listed.
         recent: how many of the newest user messages are read (the table grows without end).
     """
-    stmt = sql("SELECT id, sender_id, intent_name, data FROM events WHERE type_name = 'user' "
-               "ORDER BY id DESC LIMIT :recent")
+    stmt = sql(
+        "SELECT id, sender_id, intent_name, data FROM events WHERE type_name = 'user' ORDER BY id DESC LIMIT :recent"
+    )
     with db.get_engine(tracker_url).connect() as conn:
         rows = sorted(conn.execute(stmt, {"recent": recent}).all(), key=lambda r: (r[1], r[0]))
     listed: list[Asked] = []
@@ -122,7 +123,8 @@ def group_questions(items: list[Asked], threshold: float = 0.5) -> list[ReviewGr
             groups.append((key, words, [item]))
     result = [
         ReviewGroup(
-            text=members[0].text, count=len(members),
+            text=members[0].text,
+            count=len(members),
             reasons=sorted({r for m in members for r in m.reasons}),
             intents=sorted({m.intent for m in members if m.intent}),
             senders=list(dict.fromkeys(m.sender for m in members)),

@@ -37,15 +37,18 @@ MAX_SENDER_CHARS = senders.MAX_SENDER_CHARS - len(SENDER_PREFIX)
 # A rate-limited message is answered 429 with Retry-After; this when Rasa's answer has none.
 DEFAULT_RETRY_AFTER_S = 60
 # Scripts, styles, requests and forms from this origin only; nothing inline, no plugins.
-BASE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-               "object-src 'none'; base-uri 'none'; form-action 'self'")
+BASE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'"
+)
 CONSOLE_STATIC = ("/static/console.js", "/static/console.css", "/static/login.js")
 
 
 def message_limits(settings: config.Settings) -> tuple[int, int]:
     """The longest message passed on (characters) and the largest body read (bytes). Messages
     up to twice ``MAX_MESSAGE_CHARS`` reach the channel guard, which answers the polite
-    ``too_long``; only beyond that, or beyond 2,000 characters, is the request refused here."""
+    ``too_long``; only beyond that, or beyond 2,000 characters, is the request refused here.
+    """
     chars = max(MAX_MESSAGE_CHARS, 2 * settings.max_message_chars)
     return chars, max(MAX_BODY_BYTES, 4 * chars + 1024)
 
@@ -70,7 +73,8 @@ async def health(request: web.Request) -> web.Response:
 def sender_problem(sender: object) -> str | None:
     """Why ``sender`` cannot name a web page conversation (missing, not text, empty, over
     :data:`MAX_SENDER_CHARS` characters, control characters), or None. Never truncated: two
-    long ids with one prefix must not share a conversation."""
+    long ids with one prefix must not share a conversation.
+    """
     if sender is None:
         return "sender is required"
     if not isinstance(sender, str):
@@ -82,7 +86,8 @@ def sender_problem(sender: object) -> str | None:
 
 async def _rate_limited(resp) -> web.Response:
     """Rasa's 429 passed on: its messages (the polite ``rate_limited`` text) and ``Retry-After``
-    (:data:`DEFAULT_RETRY_AFTER_S` when it sent none or a malformed one)."""
+    (:data:`DEFAULT_RETRY_AFTER_S` when it sent none or a malformed one).
+    """
     retry_after = (resp.headers.get("Retry-After") or "").strip()
     if not (retry_after.isascii() and retry_after.isdigit() and len(retry_after) <= 6):
         retry_after = str(DEFAULT_RETRY_AFTER_S)
@@ -129,8 +134,11 @@ async def message(request: web.Request) -> web.Response:
         # The REST channel limits per client IP: tell it who the resident is.
         forwarded = request.headers.get("X-Forwarded-For")
         hops = f"{forwarded}, {request.remote}" if forwarded else (request.remote or "")
-        async with session.post(request.app["rasa_rest_url"], json={"sender": SENDER_PREFIX + sender, "message": text},
-                                headers={"X-Forwarded-For": hops}) as resp:
+        async with session.post(
+            request.app["rasa_rest_url"],
+            json={"sender": SENDER_PREFIX + sender, "message": text},
+            headers={"X-Forwarded-For": hops},
+        ) as resp:
             if resp.status == 429:
                 return await _rate_limited(resp)
             if resp.status != 200:
@@ -145,7 +153,8 @@ async def message(request: web.Request) -> web.Response:
 def security_headers(path: str, settings: config.Settings) -> dict[str, str]:
     """The security headers of a response to ``path``: the console's pages, APIs and static
     files may not be framed at all, the resident page (and everything else) only by
-    ``WEB_FRAME_ANCESTORS``."""
+    ``WEB_FRAME_ANCESTORS``.
+    """
     headers = {"X-Content-Type-Options": "nosniff"}
     if path == "/console" or path.startswith("/console/") or path in CONSOLE_STATIC:
         headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors 'none'"

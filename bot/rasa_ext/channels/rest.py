@@ -114,8 +114,11 @@ class RestInput(InputChannel):
             ip = ratelimit.client_ip(request.ip, request.headers.get("X-Forwarded-For"), self.settings)
             prepared = guard.prepare(text, sender, ip, self.settings, limited=self.limited)
             if prepared.refused == "rate_limited":
-                return response.json(guard.reply_messages([prepared.refused], sender), status=429,
-                                     headers={"Retry-After": str(int(ratelimit.WINDOW_S))})
+                return response.json(
+                    guard.reply_messages([prepared.refused], sender),
+                    status=429,
+                    headers={"Retry-After": str(int(ratelimit.WINDOW_S))},
+                )
             if prepared.refused:
                 return response.json(guard.reply_messages([prepared.refused], sender))
             collector = CollectingOutputChannel()

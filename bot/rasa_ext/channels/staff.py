@@ -18,9 +18,8 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.security.staff import STAFF_CHANNEL
-from bot.security.staff import bearer_header
 from bot.rasa_ext.channels.rest import RestInput
+from bot.security.staff import STAFF_CHANNEL, bearer_header
 
 CHANNEL = STAFF_CHANNEL
 __all__ = ["CHANNEL", "StaffInput", "bearer_header"]

@@ -22,7 +22,8 @@ from bot.text.normalize import MAX_CHARS, normalize_text
 
 def _without_placeholders(text: str) -> str:
     """``text`` with the privacy placeholders (bot/text/privacy.py) blanked out for NLU only: the stored
-    text keeps them, but "[身份证号]" must not make a 居住证 question look like an ID-card one."""
+    text keeps them, but "[身份证号]" must not make a 居住证 question look like an ID-card one.
+    """
     from bot.text.privacy import load_placeholders
 
     blanked = text
@@ -35,7 +36,8 @@ def _without_placeholders(text: str) -> str:
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
 class TextNormalizer(MessageRewriter, GraphComponent):
     """Rewrites ``message.text`` in place: t2s, NFKC, control characters, repeats, length, and
-    privacy placeholders blanked."""
+    privacy placeholders blanked.
+    """
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:

@@ -10,7 +10,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 class MessageRewriter:
     """Mixin for a component that rewrites ``message.text`` in place, on the training examples
-    and on incoming messages alike, so the model is trained on what it will see."""
+    and on incoming messages alike, so the model is trained on what it will see.
+    """
 
     def _rewrite(self, message: Message) -> None:
         raise NotImplementedError

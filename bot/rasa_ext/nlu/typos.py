@@ -70,7 +70,8 @@ Segmenter = Callable[[str], Sequence[str]]
 
 def is_cjk_word(word: str) -> bool:
     """True for a word of two or more CJK ideographs: only those are corrected, because a typo
-    of 12389 or of a name with a "+" in it is not a homophone or look-alike one."""
+    of 12389 or of a name with a "+" in it is not a homophone or look-alike one.
+    """
     return len(word) >= 2 and all(CJK_FIRST <= ord(ch) <= CJK_LAST for ch in word)
 
 
@@ -228,7 +229,7 @@ def find_variants(
             continue
         for pos, ch in enumerate(term):
             for other in confusables.homophones(ch):
-                word = term[:pos] + other + term[pos + 1:]
+                word = term[:pos] + other + term[pos + 1 :]
                 freq = frequencies.get(word, 0)
                 if freq > 0 and word not in term_set and term_freq >= min_ratio * freq:
                     variants.add(word)
@@ -290,9 +291,7 @@ class TypoIndex:
             raise ValueError(f"typo index version {data.get('version')!r}, expected {INDEX_VERSION}")
         self.terms = frozenset(data["terms"])
         self.variants = frozenset(data["variants"])
-        self.dictionary: List[DictionaryEntry] = [
-            (word, freq, tag) for word, freq, tag in data["dictionary"]
-        ]
+        self.dictionary: List[DictionaryEntry] = [(word, freq, tag) for word, freq, tag in data["dictionary"]]
         similar = {ch: frozenset(chars) for ch, chars in data["similar"].items()}
         by_first: Dict[str, List[_Entry]] = defaultdict(list)
         by_second: Dict[str, List[_Entry]] = defaultdict(list)
@@ -306,7 +305,8 @@ class TypoIndex:
 
     def candidates(self, text: str) -> List[Tuple[int, str]]:
         """Every ``(start, term)`` where ``text[start:start + len(term)]`` is one allowed
-        substitution away from ``term``, before any check that the window is a real word."""
+        substitution away from ``term``, before any check that the window is a real word.
+        """
         found: List[Tuple[int, str]] = []
         n = len(text)
         by_first, by_second = self._by_first, self._by_second
@@ -327,14 +327,15 @@ class TypoIndex:
                 for length, term, similar in by_second.get(text[i + 1], ()):
                     if i + length > n:
                         break
-                    if ch in similar[0] and text[i + 2:i + length] == term[2:]:
+                    if ch in similar[0] and text[i + 2 : i + length] == term[2:]:
                         found.append((i, term))
         return found
 
 
 def _known_spans(text: str, is_known: KnownWord, segment: Segmenter) -> List[Tuple[int, int]]:
     """The ``(start, end)`` of every word of two or more characters in the segmentation of
-    ``text`` that is a known word (jieba also emits unknown runs, which protect nothing)."""
+    ``text`` that is a known word (jieba also emits unknown runs, which protect nothing).
+    """
     spans = []
     offset = 0
     for token in segment(text):
@@ -372,7 +373,7 @@ def correct_text(text: str, index: TypoIndex, is_known: KnownWord, segment: Segm
 
     windows = []
     for start, term in found:
-        window = text[start:start + len(term)]
+        window = text[start : start + len(term)]
         if window in index.terms or (is_known(window) and window not in index.variants):
             continue
         changed_first = window[1:] == term[1:]
@@ -458,7 +459,8 @@ class TypoCorrector(MessageRewriter, GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         """``dictionary_path``: the folder with ``userdict.txt``, as JiebaTokenizer's setting;
-        ``variant_frequency_ratio``: see :func:`find_variants` (0 turns variants off)."""
+        ``variant_frequency_ratio``: see :func:`find_variants` (0 turns variants off).
+        """
         return {"dictionary_path": "var/jieba", "variant_frequency_ratio": DEFAULT_VARIANT_RATIO}
 
     @classmethod
@@ -507,9 +509,7 @@ class TypoCorrector(MessageRewriter, GraphComponent):
             raise ValueError(f"TypoCorrector dictionary_path must be a folder path, got {path!r}")
         ratio = config.get("variant_frequency_ratio")
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio < 0:
-            raise ValueError(
-                f"TypoCorrector variant_frequency_ratio must be a number >= 0, got {ratio!r}"
-            )
+            raise ValueError(f"TypoCorrector variant_frequency_ratio must be a number >= 0, got {ratio!r}")
 
     @classmethod
     def create(
@@ -540,7 +540,9 @@ class TypoCorrector(MessageRewriter, GraphComponent):
         confusables = load_confusables()
         terms = [word for word, _, _ in entries if is_cjk_word(word)]
         variants = find_variants(
-            terms, confusables, jieba_dictionary_frequencies(),
+            terms,
+            confusables,
+            jieba_dictionary_frequencies(),
             self._config["variant_frequency_ratio"],
         )
         data = build_index(entries, confusables, variants)

@@ -12,24 +12,62 @@ The modules: :mod:`.auth` (login, logout, sessions, CSRF, throttle), :mod:`.insp
 mounts them all.
 """
 
-
 from __future__ import annotations
 
 from aiohttp import web
 
 from bot.webapp.console.accounts import main
-from bot.webapp.console.auth import (COOKIE, CSRF_COOKIE, CSRF_HEADER, LIMITER_KEY, LOGIN_FAILURES,
-                                     LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_S, _failure_counter, _prepare_login,
-                                     client_address, console_page, current_user, login_page, login_submit, logout,
-                                     require_staff)
+from bot.webapp.console.auth import (
+    COOKIE,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    LIMITER_KEY,
+    LOGIN_FAILURES,
+    LOGIN_FAILURES_PER_IP,
+    LOGIN_WINDOW_S,
+    _failure_counter,
+    _prepare_login,
+    client_address,
+    console_page,
+    current_user,
+    login_page,
+    login_submit,
+    logout,
+    require_staff,
+)
 from bot.webapp.console.evaluation import MAX_CASE_BYTES, MAX_CASES, run_eval
 from bot.webapp.console.inspect import ask
-from bot.webapp.console.reviews import (MAX_CITED, MAX_NAME_CHARS, add_review, conversation, export, export_yaml,
-                                        review_fields, review_list, whoami)
+from bot.webapp.console.reviews import (
+    MAX_CITED,
+    MAX_NAME_CHARS,
+    add_review,
+    conversation,
+    export,
+    export_yaml,
+    review_fields,
+    review_list,
+    whoami,
+)
 
-__all__ = ["COOKIE", "CSRF_COOKIE", "CSRF_HEADER", "LIMITER_KEY", "LOGIN_FAILURES", "LOGIN_FAILURES_PER_IP",
-           "LOGIN_WINDOW_S", "MAX_CASES", "MAX_CASE_BYTES", "MAX_CITED", "MAX_NAME_CHARS", "add_routes",
-           "client_address", "current_user", "export_yaml", "main", "review_fields"]
+__all__ = [
+    "COOKIE",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "LIMITER_KEY",
+    "LOGIN_FAILURES",
+    "LOGIN_FAILURES_PER_IP",
+    "LOGIN_WINDOW_S",
+    "MAX_CASES",
+    "MAX_CASE_BYTES",
+    "MAX_CITED",
+    "MAX_NAME_CHARS",
+    "add_routes",
+    "client_address",
+    "current_user",
+    "export_yaml",
+    "main",
+    "review_fields",
+]
 
 
 # (method, path, handler): the pages, the login and every /console/api/ call.
@@ -51,7 +89,8 @@ ROUTES = (
 
 def add_routes(app: web.Application) -> None:
     """Mount the console on ``app``: its :data:`ROUTES`, the login limiter and the middleware
-    that guards /console/api/ (``app["settings"]`` must be set)."""
+    that guards /console/api/ (``app["settings"]`` must be set).
+    """
     app[LIMITER_KEY] = _failure_counter(app["settings"])
     app.on_startup.append(_prepare_login)
     app.middlewares.append(require_staff)

@@ -49,7 +49,8 @@ def _failure_counter(settings: config.Settings):
 def client_address(request: web.Request) -> str:
     """The staff member's address: the peer, or behind a proxy in ``TRUSTED_PROXIES`` the last
     untrusted ``X-Forwarded-For`` hop (the channel guard's rule, so a client cannot choose its
-    address by writing the header); the peer itself when that leaves none (a local tool)."""
+    address by writing the header); the peer itself when that leaves none (a local tool).
+    """
     from bot.security.ratelimit import client_ip
 
     peer = request.remote
@@ -95,8 +96,14 @@ def _with_csrf_cookie(request: web.Request, response: web.StreamResponse) -> web
     import secrets
 
     if not request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=False, samesite="Strict",
-                            path="/console", secure=settings_of(request).console_secure_cookie)
+        response.set_cookie(
+            CSRF_COOKIE,
+            secrets.token_urlsafe(24),
+            httponly=False,
+            samesite="Strict",
+            path="/console",
+            secure=settings_of(request).console_secure_cookie,
+        )
     return response
 
 
@@ -133,8 +140,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/console/login?failed=1")
     _release(request, slots)  # a right password: only wrong ones (and a dropped request) keep theirs
     response = web.HTTPFound("/console")
-    response.set_cookie(COOKIE, token, max_age=int(settings.console_session_hours * 3600), httponly=True,
-                        samesite="Strict", path="/console", secure=settings.console_secure_cookie)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(settings.console_session_hours * 3600),
+        httponly=True,
+        samesite="Strict",
+        path="/console",
+        secure=settings.console_secure_cookie,
+    )
     raise response
 
 

@@ -28,7 +28,8 @@ def _tokens(text: str) -> list[str]:
 
 async def ask(request: web.Request) -> web.Response:
     """Everything behind an answer: normalised text, tokens, intent ranking, entities, the reply
-    a resident would get, the cited measures with their full text."""
+    a resident would get, the cited measures with their full text.
+    """
     body = await json_body(request)
     question = body.get("text")
     from bot.webapp.server import message_limits
@@ -38,22 +39,27 @@ async def ask(request: web.Request) -> web.Response:
         return web.json_response({"error": f"text must be 1-{max_chars} characters"}, status=400)
     settings, session = settings_of(request), request.app["rasa_session"]
     if not settings.rasa_api_token:
-        return web.json_response({"error": "RASA_API_TOKEN is not set: the console cannot reach the staff channel"},
-                                 status=503)
+        return web.json_response(
+            {"error": "RASA_API_TOKEN is not set: the console cannot reach the staff channel"}, status=503
+        )
     base = request.app["rasa_url"]
     try:
-        async with session.post(f"{base}/model/parse", params={"token": settings.rasa_api_token or ""},
-                                json={"text": question}) as resp:
+        async with session.post(
+            f"{base}/model/parse", params={"token": settings.rasa_api_token or ""}, json={"text": question}
+        ) as resp:
             parsed = await resp.json() if resp.status == 200 else {}
         # The staff channel (bot/rasa_ext/channels/staff.py) stores the conversation as staff traffic.
         sender = f"console-{request['staff']}-{uuid.uuid4().hex[:8]}"
-        async with session.post(f"{base}/webhooks/{STAFF_CHANNEL}/webhook",
-                                json={"sender": sender, "message": question},
-                                headers=bearer_header(settings.rasa_api_token)) as resp:
+        async with session.post(
+            f"{base}/webhooks/{STAFF_CHANNEL}/webhook",
+            json={"sender": sender, "message": question},
+            headers=bearer_header(settings.rasa_api_token),
+        ) as resp:
             if resp.status != 200:
                 log.warning("the staff channel answered %s", resp.status)
-                return web.json_response({"error": f"the Rasa server's staff channel answered {resp.status}"},
-                                         status=502)
+                return web.json_response(
+                    {"error": f"the Rasa server's staff channel answered {resp.status}"}, status=502
+                )
             replies = await resp.json()
     except (ClientError, asyncio.TimeoutError):
         return web.json_response({"error": "the Rasa server is unavailable"}, status=503)
@@ -64,19 +70,27 @@ async def ask(request: web.Request) -> web.Response:
     related = next((m["custom"]["related"] for m in replies if "related" in (m.get("custom") or {})), [])
     kb = request.app["kb"]
     shown = cited or related
-    measures = [{"number": m.number, "label": m.label, "title": m.title, "section": m.section, "text": m.text}
-                for m in kb.measures(shown)] if shown else []
+    measures = (
+        [
+            {"number": m.number, "label": m.label, "title": m.title, "section": m.section, "text": m.text}
+            for m in kb.measures(shown)
+        ]
+        if shown
+        else []
+    )
     normalized = normalize_text(question)
-    return web.json_response({
-        "question": question,
-        "normalized": normalized,
-        "tokens": _tokens(normalized),
-        "intent": parsed.get("intent"),
-        "intent_ranking": (parsed.get("intent_ranking") or [])[:6],
-        "entities": parsed.get("entities") or [],
-        "replies": replies,
-        "cited": cited,
-        "related": related,
-        "answerability": decision,
-        "measures": measures,
-    })
+    return web.json_response(
+        {
+            "question": question,
+            "normalized": normalized,
+            "tokens": _tokens(normalized),
+            "intent": parsed.get("intent"),
+            "intent_ranking": (parsed.get("intent_ranking") or [])[:6],
+            "entities": parsed.get("entities") or [],
+            "replies": replies,
+            "cited": cited,
+            "related": related,
+            "answerability": decision,
+            "measures": measures,
+        }
+    )

@@ -68,8 +68,11 @@ def review_fields(body: dict) -> dict:
     else:
         correct_measure = None
     return {
-        "question": _optional_text(body, "question") or "", "intent": _optional_text(body, "intent", MAX_NAME_CHARS),
-        "cited": numbers, "verdict": verdict, "correct_measure": correct_measure,
+        "question": _optional_text(body, "question") or "",
+        "intent": _optional_text(body, "intent", MAX_NAME_CHARS),
+        "cited": numbers,
+        "verdict": verdict,
+        "correct_measure": correct_measure,
         "correct_intent": _optional_text(body, "correct_intent", MAX_NAME_CHARS),
         "comment": _optional_text(body, "comment") or "",
     }
@@ -96,8 +99,15 @@ async def review_list(request: web.Request) -> web.Response:
         log.warning("tracker store unreadable for the review list: %s", type(exc).__name__)
         return web.json_response({"error": "the conversation store is unavailable"}, status=503)
     for r in appdb.list_reviews(url=settings.app_database_url, verdict="wrong"):
-        items.append(review.Asked(sender=f"staff:{r.username}", text=r.question, intent=r.intent, confidence=None,
-                                  reasons={"staff_marked_wrong"}))
+        items.append(
+            review.Asked(
+                sender=f"staff:{r.username}",
+                text=r.question,
+                intent=r.intent,
+                confidence=None,
+                reasons={"staff_marked_wrong"},
+            )
+        )
     groups = review.group_questions(items)
     return web.json_response({"groups": [g.__dict__ for g in groups]})
 
@@ -131,8 +141,12 @@ def export_yaml(reviews: list[appdb.ReviewRecord]) -> str:
 async def export(request: web.Request) -> web.Response:
     """Download the corrections as data/nlu YAML for maintainers to merge."""
     text = export_yaml(appdb.list_reviews(url=settings_of(request).app_database_url))
-    return web.Response(text=text, content_type="text/yaml", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="reviewed_nlu.yml"'})
+    return web.Response(
+        text=text,
+        content_type="text/yaml",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="reviewed_nlu.yml"'},
+    )
 
 
 async def whoami(request: web.Request) -> web.Response:

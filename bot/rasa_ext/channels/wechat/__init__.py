@@ -21,5 +21,13 @@ from bot.rasa_ext.channels.wechat.handler import WeChatChannel
 from bot.rasa_ext.channels.wechat.protocol import MAX_BODY_BYTES, HttpReply
 from bot.rasa_ext.channels.wechat.render import MAX_MESSAGE_BYTES, button_choice, render_messages, split_message
 
-__all__ = ["MAX_BODY_BYTES", "MAX_MESSAGE_BYTES", "HttpReply", "WeChatChannel", "WeChatInput", "button_choice",
-           "render_messages", "split_message"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "HttpReply",
+    "WeChatChannel",
+    "WeChatInput",
+    "button_choice",
+    "render_messages",
+    "split_message",
+]

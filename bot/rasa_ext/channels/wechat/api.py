@@ -38,8 +38,9 @@ class WeChatAPI:
     errcode fetches a new token and is retried once; any other failure is logged and dropped.
     """
 
-    def __init__(self, base: str, app_id: str, app_secret: str, store: MessageStore,
-                 timeout: aiohttp.ClientTimeout = API_TIMEOUT) -> None:
+    def __init__(
+        self, base: str, app_id: str, app_secret: str, store: MessageStore, timeout: aiohttp.ClientTimeout = API_TIMEOUT
+    ) -> None:
         self.base = base.rstrip("/")
         self.app_id = app_id
         self._secret = app_secret
@@ -85,7 +86,8 @@ class WeChatAPI:
     async def _post_text(self, session: aiohttp.ClientSession, token: str, openid: str, text: str) -> tuple[Any, Any]:
         body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
         async with session.post(
-            f"{self.base}/cgi-bin/message/custom/send", params={"access_token": token},
+            f"{self.base}/cgi-bin/message/custom/send",
+            params={"access_token": token},
             data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
             headers={"Content-Type": "application/json; charset=utf-8"},
         ) as resp:
@@ -117,14 +119,27 @@ class WeChatAPI:
                             if token is not None:
                                 continue
                         if errcode in QUOTA_ERRORS:
-                            log.warning("WeChat customer-service message %d/%d not sent to %s: errcode %s (%s)",
-                                        number, len(chunks), short_openid(openid), errcode, QUOTA_ERRORS[errcode])
+                            log.warning(
+                                "WeChat customer-service message %d/%d not sent to %s: errcode %s (%s)",
+                                number,
+                                len(chunks),
+                                short_openid(openid),
+                                errcode,
+                                QUOTA_ERRORS[errcode],
+                            )
                         else:
-                            log.error("WeChat customer-service message %d/%d not sent to %s: errcode %s: %s",
-                                      number, len(chunks), short_openid(openid), errcode, errmsg)
+                            log.error(
+                                "WeChat customer-service message %d/%d not sent to %s: errcode %s: %s",
+                                number,
+                                len(chunks),
+                                short_openid(openid),
+                                errcode,
+                                errmsg,
+                            )
                         return False
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            log.error("WeChat customer-service API unreachable for %s: %s", short_openid(openid),
-                      exc or type(exc).__name__)
+            log.error(
+                "WeChat customer-service API unreachable for %s: %s", short_openid(openid), exc or type(exc).__name__
+            )
             return False
         return True

@@ -45,9 +45,12 @@ class WeChatInput(InputChannel):
     def __init__(self, settings: config.Settings | None = None, store: MessageStore | None = None) -> None:
         self.channel = WeChatChannel(settings or config.load(), store)
         if self.channel.enabled:
-            log.info("WeChat channel on (%s mode, store: %s, customer-service API: %s)",
-                     "safe/plaintext" if self.channel.crypto else "plaintext",
-                     type(self.channel.store).__name__, "on" if self.channel.api else "off")
+            log.info(
+                "WeChat channel on (%s mode, store: %s, customer-service API: %s)",
+                "safe/plaintext" if self.channel.crypto else "plaintext",
+                type(self.channel.store).__name__,
+                "on" if self.channel.api else "off",
+            )
 
     @classmethod
     def name(cls) -> Text:

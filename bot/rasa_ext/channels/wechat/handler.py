@@ -33,8 +33,15 @@ from bot import config
 from bot.rasa_ext import guard
 from bot.rasa_ext.channels.wechat import protocol
 from bot.rasa_ext.channels.wechat.api import WeChatAPI
-from bot.rasa_ext.channels.wechat.protocol import (MAX_BODY_BYTES, NOT_CONFIGURED, SUCCESS, HttpReply, Incoming,
-                                                   error, short_openid)
+from bot.rasa_ext.channels.wechat.protocol import (
+    MAX_BODY_BYTES,
+    NOT_CONFIGURED,
+    SUCCESS,
+    HttpReply,
+    Incoming,
+    error,
+    short_openid,
+)
 from bot.rasa_ext.channels.wechat.render import MAX_MESSAGE_BYTES, button_choice, render_messages, utf8_len
 from bot.rasa_ext.channels.wechat.store import MessageStore, make_store, quietly, stored_json
 from bot.replies import render
@@ -54,8 +61,9 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 class WeChatChannel:
     """The WeChat protocol: checks, parsing, de-duplication, replies and late delivery."""
 
-    def __init__(self, settings: config.Settings, store: MessageStore | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: config.Settings, store: MessageStore | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.token = settings.wechat_token
         self.reply_timeout = settings.wechat_reply_timeout
@@ -65,8 +73,9 @@ class WeChatChannel:
             self.crypto = WeChatCrypto(self.token, settings.wechat_aes_key, settings.wechat_app_id or "")
         self.api = None
         if settings.wechat_app_id and settings.wechat_app_secret:
-            self.api = WeChatAPI(settings.wechat_api_base, settings.wechat_app_id, settings.wechat_app_secret,
-                                 self.store)
+            self.api = WeChatAPI(
+                settings.wechat_api_base, settings.wechat_app_id, settings.wechat_app_secret, self.store
+            )
         self._clock = clock
         self._tasks: set[asyncio.Future] = set()
 
@@ -107,7 +116,8 @@ class WeChatChannel:
 
         claimed = await quietly(
             self.store.add(incoming.key, json.dumps({"state": "processing"}), DEDUPE_TTL),
-            "claim a message", default=True,  # without a store, process rather than drop
+            "claim a message",
+            default=True,  # without a store, process rather than drop
         )
         if not claimed:
             state = stored_json(await quietly(self.store.get(incoming.key), "read a cached reply"), {})
@@ -122,15 +132,19 @@ class WeChatChannel:
             answer = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
         except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
             # Too slow, or WeChat hung up (the request was cancelled): the answer goes by the API.
-            log.info("WeChat answer to %s not ready in %.3g s; it will be sent as a customer-service message",
-                     incoming.key, self.reply_timeout)
+            log.info(
+                "WeChat answer to %s not ready in %.3g s; it will be sent as a customer-service message",
+                incoming.key,
+                self.reply_timeout,
+            )
             task.add_done_callback(lambda done: self._spawn(self._deliver_late(incoming, done)))
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return SUCCESS
         if answer and utf8_len(answer) < MAX_MESSAGE_BYTES:
-            await quietly(self.store.set(incoming.key, json.dumps({"state": "done", "text": answer}), DEDUPE_TTL),
-                          "cache a reply")
+            await quietly(
+                self.store.set(incoming.key, json.dumps({"state": "done", "text": answer}), DEDUPE_TTL), "cache a reply"
+            )
             return self._passive(incoming, answer, args)
         await quietly(self.store.set(incoming.key, json.dumps({"state": "sent"}), DEDUPE_TTL), "mark a reply sent")
         if answer:  # too long for one message: all of it goes as customer-service messages, in order
@@ -160,8 +174,9 @@ class WeChatChannel:
         collector = CollectingOutputChannel()
         failed = False
         try:
-            await on_new_message(UserMessage(prepared.text, collector, openid, input_channel=CHANNEL_NAME,
-                                             message_id=incoming.key))
+            await on_new_message(
+                UserMessage(prepared.text, collector, openid, input_channel=CHANNEL_NAME, message_id=incoming.key)
+            )
         except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
             log.exception("WeChat message %s failed", incoming.key)
             failed = True
@@ -174,8 +189,10 @@ class WeChatChannel:
             answer = f"{answer}\n\n{render(notice)['text']}"
         if buttons:
             payloads = [b["payload"] for b in buttons]
-            await quietly(self.store.set(buttons_key, json.dumps(payloads, ensure_ascii=False), BUTTONS_TTL),
-                          "remember the buttons")
+            await quietly(
+                self.store.set(buttons_key, json.dumps(payloads, ensure_ascii=False), BUTTONS_TTL),
+                "remember the buttons",
+            )
         elif not chosen:
             # A new question without buttons retires the old numbers; a chosen button keeps them.
             await quietly(self.store.delete(buttons_key), "forget the buttons")
@@ -191,8 +208,11 @@ class WeChatChannel:
 
     async def _deliver(self, openid: str, text: str) -> bool:
         if self.api is None:
-            log.error("WeChat answer for %s not delivered: WECHAT_APP_ID and WECHAT_APP_SECRET are needed "
-                      "for customer-service messages", short_openid(openid))
+            log.error(
+                "WeChat answer for %s not delivered: WECHAT_APP_ID and WECHAT_APP_SECRET are needed "
+                "for customer-service messages",
+                short_openid(openid),
+            )
             return False
         return await self.api.send_text(openid, text)
 

@@ -175,8 +175,9 @@ def parse(args: Mapping[str, Any], body: bytes, crypto: WeChatCrypto | None) -> 
     return Incoming(message=message, openid=openid, key=key, encrypted=encrypted)
 
 
-def passive(incoming: Incoming, text: str, args: Mapping[str, Any], crypto: WeChatCrypto | None,
-            now: float) -> HttpReply:
+def passive(
+    incoming: Incoming, text: str, args: Mapping[str, Any], crypto: WeChatCrypto | None, now: float
+) -> HttpReply:
     """The passive XML text reply to ``incoming``, encrypted (timestamp ``now``) when it was."""
     xml = TextReply(message=incoming.message, content=clean_text(text)).render()
     if incoming.encrypted:

@@ -117,7 +117,10 @@ class RedisStore(MessageStore):
 
         self.prefix = prefix
         self._redis = aioredis.from_url(
-            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout,
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
 
     @staticmethod
