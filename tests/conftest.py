@@ -1,7 +1,8 @@
 """Session-wide fixtures every layer may use: the knowledge base on SQLite, and the throw-away
 PostgreSQL and Redis servers (one each per session, shared by the integration and end-to-end
 tests). The layers' own fixtures are in ``tests/unit``, ``tests/integration`` and ``tests/e2e``;
-importable helpers are in ``tests/support`` (nothing imports from a conftest)."""
+importable helpers are in ``tests/support`` (nothing imports from a conftest).
+"""
 
 from __future__ import annotations
 
@@ -38,4 +39,3 @@ def redis_url():
 
     with redis_server() as url:
         yield url
-

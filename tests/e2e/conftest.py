@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end tests: the trained model, the fake WeChat API, ``python -m bot run``
-(twice: answering passively, and through the customer-service API with Redis), headless Chromium."""
+(twice: answering passively, and through the customer-service API with Redis), headless Chromium.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ from tests.support.botrun import run_bot, wechat_env
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The Rasa model for the current data and config, trained at most once (cached by fingerprint)."""
-    from knowledge.build import build
     from bot.ops.training import ensure_model
+    from knowledge.build import build
 
     settings = config.load()
     # The model depends on the generated jieba dictionary, which `make kb` writes; the tests write it too.
-    build(settings.database_url, source=settings.source_path, lexicon=settings.lexicon_path,
-          aliases=settings.aliases_path, userdict_path=settings.jieba_userdict)
+    build(
+        settings.database_url,
+        source=settings.source_path,
+        lexicon=settings.lexicon_path,
+        aliases=settings.aliases_path,
+        userdict_path=settings.jieba_userdict,
+    )
     return ensure_model(settings)
 
 
@@ -41,16 +47,20 @@ def running_bot(trained_model, tmp_path_factory, fake_wechat):
     Its teardown is itself a test of Ctrl-C: SIGINT must stop every server cleanly.
     """
     # 4.5 s (WeChat's limit is 5) so that a slow test machine still gets passive replies.
-    yield from run_bot(tmp_path_factory.mktemp("run"),
-                        {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "4.5", "REDIS_URL": ""})
+    yield from run_bot(
+        tmp_path_factory.mktemp("run"), {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "4.5", "REDIS_URL": ""}
+    )
 
 
 @pytest.fixture(scope="session")
 def slow_bot(trained_model, tmp_path_factory, fake_wechat, redis_url):
     """A second ``python -m bot run`` whose WeChat channel never answers in time (timeout 1 ms),
-    so every answer goes through the customer-service API; its store is the test Redis server."""
-    yield from run_bot(tmp_path_factory.mktemp("slow"),
-                        {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "0.001", "REDIS_URL": redis_url})
+    so every answer goes through the customer-service API; its store is the test Redis server.
+    """
+    yield from run_bot(
+        tmp_path_factory.mktemp("slow"),
+        {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "0.001", "REDIS_URL": redis_url},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +73,18 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-                 "--window-size=420,860", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--window-size=420,860",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(30)

@@ -19,9 +19,9 @@ import urllib.request
 
 import pytest
 
-from bot.storage import appdb
 from bot.ops.action_server import presented_secret, secret_matches
 from bot.ops.services import wait_until_up
+from bot.storage import appdb
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
 
@@ -35,16 +35,39 @@ def action_server(sqlite_kb_url, tmp_path_factory):
     port = free_port()
     app_db = f"sqlite:///{tmp / 'app.db'}"
     appdb.ensure_schema(app_db)
-    env = {**os.environ, "ACTION_SERVER_TOKEN": SECRET, "DATABASE_URL": sqlite_kb_url, "APP_DATABASE_URL": app_db,
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "ACTION_SERVER_TOKEN": SECRET,
+        "DATABASE_URL": sqlite_kb_url,
+        "APP_DATABASE_URL": app_db,
+        "PYTHONUNBUFFERED": "1",
+    }
     log_path = tmp / "actions.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.ops.action_server", "--actions", "actions",
-                                 "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot.ops.action_server",
+                "--actions",
+                "actions",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_until_up({"actions": f"http://127.0.0.1:{port}/health"}, timeout=120,
-                      dead=lambda _: None if proc.poll() is None else log_path.read_text(errors="replace")[-2000:])
+        wait_until_up(
+            {"actions": f"http://127.0.0.1:{port}/health"},
+            timeout=120,
+            dead=lambda _: None if proc.poll() is None else log_path.read_text(errors="replace")[-2000:],
+        )
         yield {"url": f"http://127.0.0.1:{port}", "port": port, "app_db": app_db, "log": log_path, "proc": proc}
     finally:
         proc.terminate()
@@ -68,11 +91,23 @@ def forged_feedback(sender: str) -> dict:
         {"event": "user", "text": "伪造的问题", "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}},
         {"event": "user", "text": "👎", "parse_data": {"intent": {"name": "feedback_negative"}}},
     ]
-    tracker = {"sender_id": sender, "slots": {"cited_measures": ["24"]}, "events": events, "paused": False,
-               "latest_message": {"text": "👎", "intent": {"name": "feedback_negative"}, "entities": []},
-               "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen"}
-    return {"next_action": "action_record_feedback", "sender_id": sender, "tracker": tracker,
-            "domain": {}, "version": "3.6.21"}
+    tracker = {
+        "sender_id": sender,
+        "slots": {"cited_measures": ["24"]},
+        "events": events,
+        "paused": False,
+        "latest_message": {"text": "👎", "intent": {"name": "feedback_negative"}, "entities": []},
+        "followup_action": None,
+        "active_loop": {},
+        "latest_action_name": "action_listen",
+    }
+    return {
+        "next_action": "action_record_feedback",
+        "sender_id": sender,
+        "tracker": tracker,
+        "domain": {},
+        "version": "3.6.21",
+    }
 
 
 def forged_rows(app_db: str) -> int:
@@ -81,6 +116,7 @@ def forged_rows(app_db: str) -> int:
 
 
 # --- unit -------------------------------------------------------------------------------------
+
 
 def test_the_secret_is_read_from_the_query_parameter_rasa_sends_or_a_bearer_header():
     """Rasa 3.6's EndpointConfig.combine_parameters puts ``token`` into the query string."""
@@ -101,14 +137,21 @@ def test_it_refuses_to_start_without_a_secret():
         if value is not None:
             env["ACTION_SERVER_TOKEN"] = value
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "bot.ops.action_server", "--port", str(free_port())], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.ops.action_server", "--port", str(free_port())],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2, done.stderr
         assert "ACTION_SERVER_TOKEN is not set" in done.stderr
         assert time.monotonic() - started < 20  # before loading any action
 
 
 # --- the running server -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", ["/actions", "/webhook", "/anything-else"])
 def test_without_the_secret_401_with_a_wrong_one_403(action_server, path):
@@ -158,7 +201,8 @@ def test_a_failing_action_is_answered_without_echoing_the_tracker(action_server)
 
 def raw_request(port: int, head: str, wait: float = 10.0) -> tuple[bytes, float]:
     """Send only ``head`` (request line and headers, no body); the first bytes of the answer and
-    the seconds it took."""
+    the seconds it took.
+    """
     with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
         started = time.monotonic()
         sock.sendall(head.encode())
@@ -177,9 +221,12 @@ def raw_request(port: int, head: str, wait: float = 10.0) -> tuple[bytes, float]
 @pytest.mark.parametrize("token, status", [(f"?token={SECRET}", b"413"), ("", b"401")])
 def test_an_announced_20_mb_body_is_refused_before_it_is_sent(action_server, token, status):
     """Sanic refuses the body by its Content-Length; without the secret, the refusal Sanic then
-    runs the request middleware for is the 401 (either way no byte of the body is read)."""
-    head = (f"POST /webhook{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            "Content-Length: 20000000\r\n\r\n")
+    runs the request middleware for is the 401 (either way no byte of the body is read).
+    """
+    head = (
+        f"POST /webhook{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 20000000\r\n\r\n"
+    )
     answer, seconds = raw_request(action_server["port"], head)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
     assert b"connection: close" in answer.lower()
@@ -189,8 +236,9 @@ def test_an_announced_20_mb_body_is_refused_before_it_is_sent(action_server, tok
 def test_a_client_that_never_finishes_its_headers_is_dropped(action_server):
     from bot.ops.action_server import REQUEST_TIMEOUT
 
-    answer, seconds = raw_request(action_server["port"], "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                                  wait=REQUEST_TIMEOUT + 10)
+    answer, seconds = raw_request(
+        action_server["port"], "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n", wait=REQUEST_TIMEOUT + 10
+    )
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert REQUEST_TIMEOUT - 1 <= seconds < REQUEST_TIMEOUT + 5
 

@@ -39,10 +39,18 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
     # Rasa expands ${VAR} only in unquoted scalars: a quoted one would reach the stores verbatim.
     assert not re.search(r"""["']\$\{""", raw)
     names = endpoint_variables()
-    env = {"ACTION_ENDPOINT_URL": "http://actions:5055/webhook", "ACTION_SERVER_TOKEN": "s" * 32,
-           "TRACKER_DB_HOST": "pg", "TRACKER_DB_PORT": "5433",
-           "TRACKER_DB_NAME": "tracker", "TRACKER_DB_USER": "rasa", "TRACKER_DB_PASSWORD": "",
-           "LOCK_STORE_HOST": "redis", "LOCK_STORE_PORT": "6380", "LOCK_STORE_DB": "1"}
+    env = {
+        "ACTION_ENDPOINT_URL": "http://actions:5055/webhook",
+        "ACTION_SERVER_TOKEN": "s" * 32,
+        "TRACKER_DB_HOST": "pg",
+        "TRACKER_DB_PORT": "5433",
+        "TRACKER_DB_NAME": "tracker",
+        "TRACKER_DB_USER": "rasa",
+        "TRACKER_DB_PASSWORD": "",
+        "LOCK_STORE_HOST": "redis",
+        "LOCK_STORE_PORT": "6380",
+        "LOCK_STORE_DB": "1",
+    }
     assert names == set(env)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -50,9 +58,17 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
     assert endpoints.action.url == "http://actions:5055/webhook"
     assert endpoints.action.combine_parameters() == {"token": "s" * 32}  # what the action servers check
     assert endpoints.tracker_store.type == "SQL" and endpoints.tracker_store.url == "pg"
-    assert endpoints.tracker_store.kwargs == {"dialect": "postgresql", "port": "5433", "db": "tracker",
-                                              "username": "rasa", "password": ""}
-    assert endpoints.lock_store.type == "bot.rasa_ext.lock_store.AtomicRedisLockStore" and endpoints.lock_store.url == "redis"
+    assert endpoints.tracker_store.kwargs == {
+        "dialect": "postgresql",
+        "port": "5433",
+        "db": "tracker",
+        "username": "rasa",
+        "password": "",
+    }
+    assert (
+        endpoints.lock_store.type == "bot.rasa_ext.lock_store.AtomicRedisLockStore"
+        and endpoints.lock_store.url == "redis"
+    )
     assert endpoints.lock_store.kwargs["port"] == "6380" and endpoints.lock_store.kwargs["db"] == "1"
     # Rasa's own factory builds our class from it (it connects lazily, so no Redis is needed here)
     from rasa.core.lock_store import LockStore
@@ -108,7 +124,7 @@ def test_nginx_config_balances_and_retries():
     assert conf.count("{") == conf.count("}")
     # access lines carry no query string (the console's ?token= for Rasa's API)
     assert "access_log logs/nginx-access.log noquery;" in conf
-    assert "$request " not in conf and "$request\"" not in conf and "$args" not in conf and "$request_uri" not in conf
+    assert "$request " not in conf and '$request"' not in conf and "$args" not in conf and "$request_uri" not in conf
 
 
 # -- the running cluster ------------------------------------------------------------------------
@@ -119,9 +135,15 @@ def cluster(trained_model, postgres_server_url, redis_url, tmp_path_factory):
     """Two Rasa replicas, two action servers, two web servers and nginx, on free ports."""
     from bot.ops.cluster import Cluster
 
-    c = Cluster(model=trained_model, workdir=tmp_path_factory.mktemp("cluster"), port=free_port(),
-                postgres_url=postgres_server_url, redis_url=redis_url,
-                db_prefix=f"cluster_{uuid.uuid4().hex[:6]}", persistent=False)
+    c = Cluster(
+        model=trained_model,
+        workdir=tmp_path_factory.mktemp("cluster"),
+        port=free_port(),
+        postgres_url=postgres_server_url,
+        redis_url=redis_url,
+        db_prefix=f"cluster_{uuid.uuid4().hex[:6]}",
+        persistent=False,
+    )
     c.start()
     yield c
     c.stop()
@@ -172,8 +194,9 @@ def test_nginx_balances_both_tiers(cluster):
     assert served == {u.removeprefix("http://") for u in cluster.rasa_urls}
     page = requests.get(cluster.url + "/", timeout=10)
     assert page.status_code == 200 and "<html" in page.text.lower()
-    api = requests.post(cluster.url + "/api/message", timeout=60,
-                        json={"sender": uuid.uuid4().hex, "message": "身份证快递要几天"})
+    api = requests.post(
+        cluster.url + "/api/message", timeout=60, json={"sender": uuid.uuid4().hex, "message": "身份证快递要几天"}
+    )
     assert api.status_code == 200 and text_of(api.json())
 
 
@@ -210,13 +233,20 @@ def test_restarted_replica_resumes_the_conversation_from_postgres(cluster):
 @pytest.mark.e2e
 def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stored(cluster):
     """The lock store race (bot/rasa_ext/lock_store.py): six questions of ONE conversation at the same
-    moment, alternately to replica A and B; every one is answered and every one is stored."""
+    moment, alternately to replica A and B; every one is answered and every one is stored.
+    """
     import sqlalchemy as sa
 
     if not replica_running(cluster, 1):
         cluster.start_replica(1)
-    questions = ["毕业生落户需要什么", "身份证快递要几天", "港澳商务签注能办几次", "刻章要交什么材料",
-                 "驾照到期会有短信提醒吗", "居住证怎么办理"]
+    questions = [
+        "毕业生落户需要什么",
+        "身份证快递要几天",
+        "港澳商务签注能办几次",
+        "刻章要交什么材料",
+        "驾照到期会有短信提醒吗",
+        "居住证怎么办理",
+    ]
     engine = sa.create_engine(cluster.databases["tracker"], future=True)
     try:
         for _round in range(3):
@@ -231,16 +261,31 @@ def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stor
                 outcomes = list(pool.map(send, range(len(questions))))
             assert all(resp.status_code == 200 and measures_of(messages) for resp, messages in outcomes), outcomes
             with engine.connect() as conn:
-                stored = conn.execute(sa.text("SELECT data FROM events WHERE sender_id = :s AND type_name = 'user'"),
-                                      {"s": sender}).scalars().all()
+                stored = (
+                    conn.execute(
+                        sa.text("SELECT data FROM events WHERE sender_id = :s AND type_name = 'user'"), {"s": sender}
+                    )
+                    .scalars()
+                    .all()
+                )
             assert sorted(json.loads(d)["text"] for d in stored) == sorted(questions)
     finally:
         engine.dispose()
 
 
 # Ten turns per conversation; all but the last ("thank you") are answered from a measure.
-TURNS = ["居住证怎么办理", "那办好了能干什么", "毕业生落户需要什么", "身份证快递要几天", "港澳商务签注能办几次",
-         "外地户口能在南宁办护照吗", "刻章要交什么材料", "驾照到期会有短信提醒吗", "公司被敲诈勒索怎么报案", "谢谢"]
+TURNS = [
+    "居住证怎么办理",
+    "那办好了能干什么",
+    "毕业生落户需要什么",
+    "身份证快递要几天",
+    "港澳商务签注能办几次",
+    "外地户口能在南宁办护照吗",
+    "刻章要交什么材料",
+    "驾照到期会有短信提醒吗",
+    "公司被敲诈勒索怎么报案",
+    "谢谢",
+]
 
 
 @pytest.mark.e2e
@@ -268,8 +313,12 @@ def test_load_through_nginx_survives_a_replica_stopping(cluster):
             started = time.monotonic()
             try:
                 resp, messages = ask(cluster.url, sender, turn)
-                outcome = {"status": resp.status_code, "upstream": resp.headers.get("X-Upstream", ""),
-                           "text": text_of(messages), "measures": measures_of(messages)}
+                outcome = {
+                    "status": resp.status_code,
+                    "upstream": resp.headers.get("X-Upstream", ""),
+                    "text": text_of(messages),
+                    "measures": measures_of(messages),
+                }
             except requests.RequestException as exc:
                 outcome = {"status": None, "error": repr(exc), "upstream": "", "text": "", "measures": []}
             outcome.update(turn=turn, started=started, ended=time.monotonic())
@@ -285,8 +334,10 @@ def test_load_through_nginx_survives_a_replica_stopping(cluster):
     assert len(results) == 60
     ok = [r for r in results if r["status"] == 200]
     retried = [r for r in results if ", " in r["upstream"]]
-    print(f"load: {len(ok)}/60 answered 200, {len(retried)} passed on by nginx to the other replica, "
-          f"{sum(r['started'] > stop_info['at'] for r in ok)} sent after replica B exited (code {stop_info['code']})")
+    print(
+        f"load: {len(ok)}/60 answered 200, {len(retried)} passed on by nginx to the other replica, "
+        f"{sum(r['started'] > stop_info['at'] for r in ok)} sent after replica B exited (code {stop_info['code']})"
+    )
     # Every request that got 200 carries an answer.
     assert all(r["text"].strip() for r in ok), [r for r in ok if not r["text"].strip()]
     # nginx retried what the stopping replica refused: (almost) nothing was lost.

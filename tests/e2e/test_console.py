@@ -1,5 +1,6 @@
 """The staff console: login required everywhere, ask-and-inspect, verdicts, the review list from
-real conversations, export as NLU YAML, eval on an uploaded case file; in headless Chromium."""
+real conversations, export as NLU YAML, eval on an uploaded case file; in headless Chromium.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from bot.webapp import console
-from bot.storage import appdb
-from bot.rasa_ext import guard
 from bot.security import ratelimit
+from bot.storage import appdb
+from bot.webapp import console
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
 from tests.support.webapp import csrf_token, login, make_settings, serve
@@ -32,13 +32,27 @@ PASSWORD = "correct horse battery staple"
 
 def test_export_yaml_is_valid_nlu():
     rows = [
-        appdb.ReviewRecord(1, datetime.now(timezone.utc), "a", "大学生落户呢", "followup_other_case", (), "wrong",
-                           "ask_settle_graduate_materials", 22, ""),
-        appdb.ReviewRecord(2, datetime.now(timezone.utc), "a", "身份证几天", "ask_id_card_issue_time", (26,), "right",
-                           None, None, ""),
+        appdb.ReviewRecord(
+            1,
+            datetime.now(timezone.utc),
+            "a",
+            "大学生落户呢",
+            "followup_other_case",
+            (),
+            "wrong",
+            "ask_settle_graduate_materials",
+            22,
+            "",
+        ),
+        appdb.ReviewRecord(
+            2, datetime.now(timezone.utc), "a", "身份证几天", "ask_id_card_issue_time", (26,), "right", None, None, ""
+        ),
     ]
     data = yaml.safe_load(console.export_yaml(rows))
-    assert data == {"version": "3.1", "nlu": [{"intent": "ask_settle_graduate_materials", "examples": "- 大学生落户呢\n"}]}
+    assert data == {
+        "version": "3.1",
+        "nlu": [{"intent": "ask_settle_graduate_materials", "examples": "- 大学生落户呢\n"}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -209,8 +223,12 @@ def test_many_accounts_from_one_address_lock_the_address(tmp_path):
     with serve(settings) as server:
         url, csrf = server["url"], csrf_token(server["url"])
         with ThreadPoolExecutor(4) as pool:
-            locations = list(pool.map(lambda n: login(url, n, "wrong password", "203.0.113.9", csrf)[0],
-                                      [n for n in names for _ in range(per_account)]))
+            locations = list(
+                pool.map(
+                    lambda n: login(url, n, "wrong password", "203.0.113.9", csrf)[0],
+                    [n for n in names for _ in range(per_account)],
+                )
+            )
         assert locations == [FAILED] * console.LOGIN_FAILURES_PER_IP
         assert login(url, "target01", PASSWORD, "203.0.113.9")[0] == LOCKED
         assert login(url, "target01", PASSWORD, "203.0.113.10")[0] == IN
@@ -226,11 +244,19 @@ def test_login_log_has_no_password(tmp_path, caplog):
 
 # --- end to end, against `python -m bot run` -------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def staff(running_bot):
     env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
-    result = subprocess.run([sys.executable, "-m", "bot.webapp.console", "add-user", "hall01", "--password-stdin"],
-                            cwd=ROOT, input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.webapp.console", "add-user", "hall01", "--password-stdin"],
+        cwd=ROOT,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return {"username": "hall01", "password": PASSWORD}
 
@@ -241,12 +267,24 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("path, method", [("/console/api/whoami", "GET"), ("/console/api/ask", "POST"),
-                                          ("/console/api/review-list", "GET"), ("/console/api/export", "GET"),
-                                          ("/console/api/eval", "POST"), ("/console/api/reviews", "POST")])
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/console/api/whoami", "GET"),
+        ("/console/api/ask", "POST"),
+        ("/console/api/review-list", "GET"),
+        ("/console/api/export", "GET"),
+        ("/console/api/eval", "POST"),
+        ("/console/api/reviews", "POST"),
+    ],
+)
 def test_console_api_needs_login(running_bot, path, method):
-    req = urllib.request.Request(running_bot["web_url"] + path, data=b"{}" if method == "POST" else None, method=method,
-                                 headers={"Cookie": "gxga_console=forged-token"})
+    req = urllib.request.Request(
+        running_bot["web_url"] + path,
+        data=b"{}" if method == "POST" else None,
+        method=method,
+        headers={"Cookie": "gxga_console=forged-token"},
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == 401
@@ -272,8 +310,11 @@ def _login(web_url: str, username: str, password: str, csrf: str | None = None, 
     csrf = csrf or _csrf(web_url)
     opener = urllib.request.build_opener(_NoRedirect)
     fields = {"username": username, "password": password, **({"csrf": csrf} if send_csrf else {})}
-    req = urllib.request.Request(web_url + "/console/login", data=urllib.parse.urlencode(fields).encode(),
-                                 headers={"Cookie": f"gxga_csrf={csrf}"})
+    req = urllib.request.Request(
+        web_url + "/console/login",
+        data=urllib.parse.urlencode(fields).encode(),
+        headers={"Cookie": f"gxga_csrf={csrf}"},
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         opener.open(req, timeout=30)
     return info.value, csrf
@@ -296,9 +337,19 @@ def test_login_without_csrf_token_is_forbidden(running_bot, staff):
 def test_repeated_failures_lock_the_account(running_bot, staff, tmp_path):
     web = running_bot["web_url"]
     env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
-    subprocess.run([sys.executable, "-m", "bot.webapp.console", "add-user", "target01", "--password-stdin"], cwd=ROOT,
-                   input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120, check=True)
-    locations = [_login(web, "target01", f"guess {i}")[0].headers["Location"] for i in range(console.LOGIN_FAILURES + 1)]
+    subprocess.run(
+        [sys.executable, "-m", "bot.webapp.console", "add-user", "target01", "--password-stdin"],
+        cwd=ROOT,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    locations = [
+        _login(web, "target01", f"guess {i}")[0].headers["Location"] for i in range(console.LOGIN_FAILURES + 1)
+    ]
     assert locations[-1] == "/console/login?locked=1"
     assert _login(web, "target01", PASSWORD)[0].headers["Location"] == "/console/login?locked=1"
 
@@ -308,8 +359,11 @@ def test_console_posts_need_the_csrf_header(running_bot, staff):
     redirect, csrf = _login(running_bot["web_url"], "hall01", PASSWORD)
     session = redirect.headers["Set-Cookie"].split(";")[0]
     assert "HttpOnly" in redirect.headers["Set-Cookie"] and "SameSite=Strict" in redirect.headers["Set-Cookie"]
-    req = urllib.request.Request(running_bot["web_url"] + "/console/api/ask", data=json.dumps({"text": "你好"}).encode(),
-                                 headers={"Cookie": f"{session}; gxga_csrf={csrf}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        running_bot["web_url"] + "/console/api/ask",
+        data=json.dumps({"text": "你好"}).encode(),
+        headers={"Cookie": f"{session}; gxga_csrf={csrf}", "Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == 403
@@ -324,9 +378,11 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
 
     # A resident who got a fallback and gave 👎, so the review list has real conversations too.
     def rest(text, sender):
-        req = urllib.request.Request(running_bot["url"] + "/webhooks/rest/webhook",
-                                     data=json.dumps({"sender": sender, "message": text}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            running_bot["url"] + "/webhooks/rest/webhook",
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
     rest("说个笑话听听", "resident-review-1")
@@ -376,7 +432,8 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
     _wait(browser, lambda d: d.find_element(By.ID, "conversation").text)
 
     exported = browser.execute_async_script(
-        "const done = arguments[0]; fetch('/console/api/export').then(r => r.text()).then(done);")
+        "const done = arguments[0]; fetch('/console/api/export').then(r => r.text()).then(done);"
+    )
     data = yaml.safe_load(exported)
     assert {"intent": "ask_settle_graduate_materials", "examples": "- 大学生落户呢\n"} in data["nlu"]
 
@@ -388,14 +445,15 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
 @pytest.mark.e2e
 def test_eval_upload(running_bot, staff):
     redirect, csrf = _login(running_bot["web_url"], "hall01", PASSWORD)
-    cookie = f'{redirect.headers["Set-Cookie"].split(";")[0]}; gxga_csrf={csrf}'
+    cookie = f"{redirect.headers['Set-Cookie'].split(';')[0]}; gxga_csrf={csrf}"
     headers = {"Cookie": cookie, "Content-Type": "text/yaml", "X-CSRF-Token": csrf}
     cases = "- question: 身份证寄到乡下要等几天\n  measures: [26]\n- question: 明天会下雨吗\n  measures: [22]\n"
     req = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=cases.encode(), headers=headers)
     report = json.loads(urllib.request.urlopen(req, timeout=120).read())
     assert [c["correct"] for c in report["cases"]] == [True, False]
-    bad = urllib.request.Request(running_bot["web_url"] + "/console/api/eval", data=b"- question: x\n  measures: [99]\n",
-                                 headers=headers)
+    bad = urllib.request.Request(
+        running_bot["web_url"] + "/console/api/eval", data=b"- question: x\n  measures: [99]\n", headers=headers
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=30)
     assert info.value.code == 400 and "case 1" in json.loads(info.value.read())["error"]
@@ -404,17 +462,26 @@ def test_eval_upload(running_bot, staff):
 @pytest.mark.e2e
 def test_console_questions_are_staff_traffic_not_residents(running_bot, staff):
     """The console asks through the authenticated staff channel, so its questions stay out of the
-    review list whatever the sender is called; the same question from a resident is listed."""
+    review list whatever the sender is called; the same question from a resident is listed.
+    """
     web = running_bot["web_url"]
     question = "说个笑话听听"  # NLU falls back on it: a resident's asking is listed
     redirect, csrf = _login(web, "hall01", PASSWORD)
-    headers = {"Cookie": f'{redirect.headers["Set-Cookie"].split(";")[0]}; gxga_csrf={csrf}',
-               "X-CSRF-Token": csrf, "Content-Type": "application/json"}
-    req = urllib.request.Request(web + "/console/api/ask", data=json.dumps({"text": question}).encode(), headers=headers)
+    headers = {
+        "Cookie": f"{redirect.headers['Set-Cookie'].split(';')[0]}; gxga_csrf={csrf}",
+        "X-CSRF-Token": csrf,
+        "Content-Type": "application/json",
+    }
+    req = urllib.request.Request(
+        web + "/console/api/ask", data=json.dumps({"text": question}).encode(), headers=headers
+    )
     asked = json.loads(urllib.request.urlopen(req, timeout=60).read())
     assert any(m.get("text") for m in asked["replies"]), asked
-    resident = urllib.request.Request(web + "/api/message", headers={"Content-Type": "application/json"},
-                                      data=json.dumps({"sender": "joke-resident", "message": question}).encode())
+    resident = urllib.request.Request(
+        web + "/api/message",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps({"sender": "joke-resident", "message": question}).encode(),
+    )
     urllib.request.urlopen(resident, timeout=60).read()
     listing = urllib.request.Request(web + "/console/api/review-list", headers=headers)
     groups = json.loads(urllib.request.urlopen(listing, timeout=60).read())["groups"]

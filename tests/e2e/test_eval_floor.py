@@ -1,5 +1,6 @@
 """The eval command through the running stack, with floors a little under the measured figures
-(README, "Accuracy"), so that a regression in data, pipeline or actions fails CI."""
+(README, "Accuracy"), so that a regression in data, pipeline or actions fails CI.
+"""
 
 from __future__ import annotations
 
@@ -56,14 +57,31 @@ def test_results_follow_the_case_file(report):
 
 def test_eval_cli_against_a_running_stack(running_bot, tmp_path):
     cases = tmp_path / "cases.yml"
-    cases.write_text("- question: 身份证寄到乡下要等几天\n  measures: [26]\n  facts: [10个工作日]\n"
-                     "- turns: [居住证要什么条件, 那办了以后有啥用]\n  measures: [24]\n"
-                     "- question: 明天会下雨吗\n  measures: []\n", encoding="utf-8")
+    cases.write_text(
+        "- question: 身份证寄到乡下要等几天\n  measures: [26]\n  facts: [10个工作日]\n"
+        "- turns: [居住证要什么条件, 那办了以后有啥用]\n  measures: [24]\n"
+        "- question: 明天会下雨吗\n  measures: []\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "results.json"
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "eval", str(cases), "--out", str(out), "--url", running_bot["url"],
-         "--token", running_bot["token"]],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "eval",
+            str(cases),
+            "--out",
+            str(out),
+            "--url",
+            running_bot["url"],
+            "--token",
+            running_bot["token"],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(out.read_text(encoding="utf-8"))
@@ -74,6 +92,7 @@ def test_eval_cli_against_a_running_stack(running_bot, tmp_path):
 def test_eval_cli_rejects_a_bad_case_file(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("- question: 落户\n  measures: [77]\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "bot", "eval", str(bad)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "eval", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "case 1" in result.stderr and "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """Faults while serving: the action server goes away and comes back. The resident gets a short
-apology in Chinese, never silence or a trace, and the service recovers by itself."""
+apology in Chinese, never silence or a trace, and the service recovers by itself.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +23,13 @@ pytestmark = pytest.mark.e2e
 def stack(trained_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     settings = dataclasses.replace(
-        config.load(), rasa_port=free_port(), action_port=free_port(), web_port=free_port(), rasa_host="127.0.0.1",
-        tracker_db=tmp / "tracker.db", app_database_url=f"sqlite:///{tmp / 'app.db'}",
+        config.load(),
+        rasa_port=free_port(),
+        action_port=free_port(),
+        web_port=free_port(),
+        rasa_host="127.0.0.1",
+        tracker_db=tmp / "tracker.db",
+        app_database_url=f"sqlite:///{tmp / 'app.db'}",
         rasa_api_token=secrets.token_urlsafe(16),
     )
     services = Services(settings=settings, model=trained_model)
@@ -34,8 +40,11 @@ def stack(trained_model, tmp_path_factory):
 
 
 def ask(services: Services, text: str) -> list[dict]:
-    req = urllib.request.Request(services.rest_url, data=json.dumps({"sender": f"f-{uuid.uuid4().hex[:8]}", "message": text}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        services.rest_url,
+        data=json.dumps({"sender": f"f-{uuid.uuid4().hex[:8]}", "message": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.status == 200
         return json.loads(resp.read())

@@ -31,8 +31,8 @@ import pytest
 
 from bot import config
 from bot.ops.services import Services
-from tests.support.ports import free_port
 from tests.support.logged_numbers import ALL_TYPED, leaks
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -40,15 +40,23 @@ pytestmark = pytest.mark.e2e
 @dataclasses.dataclass
 class FailingServices(Services):
     """:class:`Services` whose action server loads ``tests.support.failing_actions``; with ``stock`` it
-    is Rasa SDK's own server (no secret, its error handler echoing the request)."""
+    is Rasa SDK's own server (no secret, its error handler echoing the request).
+    """
 
     stock: bool = False
 
     def commands(self) -> dict[str, list[str]]:
         commands = super().commands()
         if self.stock:
-            commands["actions"] = [sys.executable, "-m", "rasa_sdk", "--actions", "tests.support.failing_actions",
-                                   "--port", str(self.settings.action_port)]
+            commands["actions"] = [
+                sys.executable,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "tests.support.failing_actions",
+                "--port",
+                str(self.settings.action_port),
+            ]
         else:
             actions = commands["actions"]
             actions[actions.index("--actions") + 1] = "tests.support.failing_actions"
@@ -65,8 +73,11 @@ def api(services: Services, path: str, body: dict) -> dict:
 
 
 def rest(services: Services, sender: str, text: str) -> list[dict]:
-    request = urllib.request.Request(services.rest_url, data=json.dumps({"sender": sender, "message": text}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        services.rest_url,
+        data=json.dumps({"sender": sender, "message": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())
 
@@ -76,9 +87,14 @@ def failed_conversation(trained_model, tmp_path_factory):
     """Run the three failures; yields the log folders (ours, the stand-in's)."""
     tmp = tmp_path_factory.mktemp("faults-logs")
     settings = dataclasses.replace(
-        config.load(), rasa_port=free_port(), action_port=free_port(), rasa_host="127.0.0.1",
-        tracker_db=tmp / "tracker.db", app_database_url=f"sqlite:///{tmp / 'app.db'}",
-        rasa_api_token=secrets.token_urlsafe(16), action_server_token=None,
+        config.load(),
+        rasa_port=free_port(),
+        action_port=free_port(),
+        rasa_host="127.0.0.1",
+        tracker_db=tmp / "tracker.db",
+        app_database_url=f"sqlite:///{tmp / 'app.db'}",
+        rasa_api_token=secrets.token_urlsafe(16),
+        action_server_token=None,
     )
     services = FailingServices(settings=settings, model=trained_model)
     logs, stock_logs = tmp / "logs", tmp / "stock-logs"
@@ -87,7 +103,11 @@ def failed_conversation(trained_model, tmp_path_factory):
         services.wait_ready()
         sender = f"logs-{uuid.uuid4().hex[:8]}"
         for typed in ALL_TYPED:
-            api(services, f"/conversations/{sender}/messages", {"text": f"我的号码是{typed}，身份证多久能拿到", "sender": "user"})
+            api(
+                services,
+                f"/conversations/{sender}/messages",
+                {"text": f"我的号码是{typed}，身份证多久能拿到", "sender": "user"},
+            )
         # 1. the action fails in our action server
         api(services, f"/conversations/{sender}/execute", {"name": "action_answer_measure"})
         # the public channel too (its guard redacts first; the action still fails)

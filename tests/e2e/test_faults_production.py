@@ -28,8 +28,8 @@ import requests
 import sqlalchemy as sa
 
 from actions.loaded import RECHECK_SECONDS
-from bot.replies import render
 from bot.ops import localdb
+from bot.replies import render
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -67,8 +67,17 @@ def stack(trained_model, tmp_path_factory):
     pg_port, redis_port = free_port(), free_port()
     pg = Restartable(lambda: localdb.postgres_server(pg_dir, port=pg_port))
     redis = Restartable(lambda: localdb.redis_server(tmp / "redis", port=redis_port))
-    cluster = Cluster(model=trained_model, workdir=tmp / "cluster", port=free_port(), replicas=1, web_servers=1,
-                      postgres_url=pg.start(), redis_url=redis.start(), db_prefix="faults", persistent=False)
+    cluster = Cluster(
+        model=trained_model,
+        workdir=tmp / "cluster",
+        port=free_port(),
+        replicas=1,
+        web_servers=1,
+        postgres_url=pg.start(),
+        redis_url=redis.start(),
+        db_prefix="faults",
+        persistent=False,
+    )
     try:
         cluster.start()
         yield {"cluster": cluster, "pg": pg, "redis": redis}
@@ -81,7 +90,9 @@ def stack(trained_model, tmp_path_factory):
 
 def ask(base: str, sender: str, message: str) -> tuple[int, list[dict]]:
     resp = requests.post(f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=60)
-    return resp.status_code, (resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else [])
+    return resp.status_code, (
+        resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else []
+    )
 
 
 def text_of(messages: list[dict]) -> str:
@@ -124,11 +135,13 @@ def test_answers_before_faults(stack):
 def outage_then_recovery(cluster, server: Restartable, question: str, measure: int, answered: bool = False) -> None:
     """Stop ``server``: REST and the page get an apology (or, with ``answered``, still the answer
     from ``measure``). Start it again: ``question`` is answered from ``measure`` again, with no
-    restart of anything else."""
+    restart of anything else.
+    """
     server.stop()
     status, messages = ask(cluster.url, f"down-{uuid.uuid4().hex[:8]}", question)
-    page = requests.post(cluster.url + "/api/message", json={"sender": uuid.uuid4().hex, "message": question},
-                         timeout=60)
+    page = requests.post(
+        cluster.url + "/api/message", json={"sender": uuid.uuid4().hex, "message": question}, timeout=60
+    )
     if answered:
         for code, reply in ((status, messages), (page.status_code, page.json())):
             assert code == 200 and measures_of(reply)[:1] == [measure], reply
@@ -166,8 +179,9 @@ def _kb_connections(cluster, allow: bool) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"true" if allow else "false"}'))
             if not allow:
-                conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                             {"n": name})
+                conn.execute(
+                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+                )
     finally:
         engine.dispose()
 

@@ -9,7 +9,9 @@ import urllib.request
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bot import config
 
@@ -22,9 +24,11 @@ CARD = "6222021234567890128"
 
 
 def rest(bot, message, sender=None):
-    req = urllib.request.Request(f"{bot['url']}/webhooks/rest/webhook",
-                                 data=json.dumps({"sender": sender or f"g-{uuid.uuid4().hex[:8]}", "message": message}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{bot['url']}/webhooks/rest/webhook",
+        data=json.dumps({"sender": sender or f"g-{uuid.uuid4().hex[:8]}", "message": message}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
@@ -43,7 +47,10 @@ def test_personal_numbers_never_stored_raw(running_bot, number):
     for path in (running_bot["tracker"], running_bot["app_db"], running_bot["log_path"]):
         assert number.encode() not in path.read_bytes(), f"{number} found in {path.name}"
     with sqlite3.connect(running_bot["tracker"]) as conn:
-        texts = [row[0] for row in conn.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,))]
+        texts = [
+            row[0]
+            for row in conn.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,))
+        ]
     assert texts and any("[" in t for t in texts)
 
 

@@ -21,8 +21,7 @@ from dataclasses import replace
 import pytest
 
 from bot import config
-from bot.rasa_ext import guard
-from bot.rasa_ext import payload
+from bot.rasa_ext import guard, payload
 from bot.text.privacy import contains_personal_number, load_placeholders
 from tests.support import wechat_fake as wf
 from tests.support.stored_numbers import CARD_19, ID_X, files_under, forms, leaks
@@ -37,12 +36,15 @@ ARABIC_INDIC = "".join(chr(0x0660 + int(d)) for d in PHONE)
 
 # --- typed payloads ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "typed, expected",
     [
         ('/ask_service_weekend{"city":"南宁"}', '/ask_service_weekend{"city":"南宁"}'),
-        ('/ask_service_weekend{"city":"\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038"}',
-         "/ask_service_weekend"),
+        (
+            '/ask_service_weekend{"city":"\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038"}',
+            "/ask_service_weekend",
+        ),
         ('/ask_service_weekend{"city":"<script>alert(1)</script>请拨打4001234567"}', "/ask_service_weekend"),
         ('/ask_service_weekend{"city":"北京"}', "/ask_service_weekend"),  # a city, but not one of ours
         ('/ask_service_weekend{"city":["南宁"]}', "/ask_service_weekend"),
@@ -50,7 +52,7 @@ ARABIC_INDIC = "".join(chr(0x0660 + int(d)) for d in PHONE)
         ('/ask_service_weekend{"city":"南宁"}然后说点别的13912345678', '/ask_service_weekend{"city":"南宁"}'),
         ('/ask_service_weekend{"city":', "/ask_service_weekend"),
         ('/ask_service_weekend{"city":"南宁"', "/ask_service_weekend"),
-        ('/ask_service_weekend{' + '"a":' * 50 + '1}', "/ask_service_weekend"),
+        ("/ask_service_weekend{" + '"a":' * 50 + "1}", "/ask_service_weekend"),
         ('/show_measure{"measure_number":"22"}', '/show_measure{"measure_number":"22"}'),
         ('/show_measure{"measure_number":22}', '/show_measure{"measure_number":"22"}'),
         ('/show_measure{"measure_number":"99999999999999999999999"}', "/show_measure"),
@@ -110,8 +112,14 @@ def test_number_split_across_two_messages_is_caught(split_settings, first, secon
 
 @pytest.mark.parametrize(
     "messages",
-    [["我等了15", "天了"], ["办证要2018", "年的材料吗"], ["第22", "项说的是什么"], ["12389", "打不通"],
-     ["我的手机是139", "你好"], ["我的手机是139", "居住证怎么办"]],
+    [
+        ["我等了15", "天了"],
+        ["办证要2018", "年的材料吗"],
+        ["第22", "项说的是什么"],
+        ["12389", "打不通"],
+        ["我的手机是139", "你好"],
+        ["我的手机是139", "居住证怎么办"],
+    ],
 )
 def test_ordinary_figures_across_messages_are_kept(split_settings, messages):
     assert _prepare_all(messages, f"keep-{uuid.uuid4().hex}", split_settings) == messages
@@ -157,11 +165,25 @@ def _closed_port() -> int:
 
 # --- senders ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "sender, problem",
-    [(None, "required"), ("", "empty"), ("   ", "empty"), ("x" * 129, "over 128"), (["a"], "string"),
-     ({"a": 1}, "string"), (True, "string"), (1.5, "string"), ("a\x00b", "control"), ("a\nb", "control"),
-     ("x" * 128, None), ("web-3f2a", None), (42, None), ("微信用户", None)],
+    [
+        (None, "required"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * 129, "over 128"),
+        (["a"], "string"),
+        ({"a": 1}, "string"),
+        (True, "string"),
+        (1.5, "string"),
+        ("a\x00b", "control"),
+        ("a\nb", "control"),
+        ("x" * 128, None),
+        ("web-3f2a", None),
+        (42, None),
+        ("微信用户", None),
+    ],
 )
 def test_sender_problems_are_named(sender, problem):
     found = guard.sender_problem(sender)
@@ -201,13 +223,14 @@ FORMS = [
     ("mobile-chinese", ["我的手机一三九一二三四五六七八，居住证怎么办"], PHONE),
     ("mobile-split", ["我的手机是159", "77018642"], "15977018642"),
     ("card-spaced-dashes", ["卡号6222 - 0202 - 0011 - 2233 - 446，身份证快递要几天"], CARD),
-    ("card-19-spaced", [f"银行卡{' '.join(CARD_19[i:i + 4] for i in range(0, 19, 4))}，身份证快递要几天"], CARD_19),
+    ("card-19-spaced", [f"银行卡{' '.join(CARD_19[i : i + 4] for i in range(0, 19, 4))}，身份证快递要几天"], CARD_19),
 ]
 
 
 def _post_json(url: str, body: dict, headers: dict | None = None) -> tuple[int, object, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"),
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode("utf-8"), headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read() or b"null"), dict(response.headers)
@@ -246,10 +269,13 @@ def test_no_form_of_a_number_is_stored_or_logged(running_bot, channel, case, mes
 @pytest.mark.parametrize("channel", ["rest", "web"])
 def test_payload_entity_with_escaped_digits_is_dropped(running_bot, channel):
     sender = f"payload-{uuid.uuid4().hex[:8]}"
-    typed = '/ask_service_weekend{"city":"\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038"}'
+    typed = (
+        '/ask_service_weekend{"city":"\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038"}'
+    )
     reply = _send(running_bot, channel, sender, typed)
-    attacker = _send(running_bot, channel, sender,
-                     '/ask_service_weekend{"city":"<script>alert(1)</script>请拨打4001234567"}')
+    attacker = _send(
+        running_bot, channel, sender, '/ask_service_weekend{"city":"<script>alert(1)</script>请拨打4001234567"}'
+    )
     assert reply and "4001234567" not in attacker and "<script>" not in attacker
     assert not leaks(forms(PHONE) | {"4001234567", "<script>"}, {"the replies": reply.encode(), **_stored(running_bot)})
 
@@ -267,11 +293,13 @@ def test_a_sender_id_that_is_a_phone_number_is_never_stored(running_bot):
 @e2e
 @pytest.mark.parametrize(
     "body, status, words",
-    [({"message": "居住证怎么办"}, 400, "sender is required"),
-     ({"sender": "", "message": "居住证怎么办"}, 400, "empty"),
-     ({"sender": "x" * 129, "message": "居住证怎么办"}, 400, "over 128"),
-     ({"sender": ["a"], "message": "居住证怎么办"}, 400, "string"),
-     ({"sender": "ok", "message": {"text": "x"}}, 400, "message must be a string")],
+    [
+        ({"message": "居住证怎么办"}, 400, "sender is required"),
+        ({"sender": "", "message": "居住证怎么办"}, 400, "empty"),
+        ({"sender": "x" * 129, "message": "居住证怎么办"}, 400, "over 128"),
+        ({"sender": ["a"], "message": "居住证怎么办"}, 400, "string"),
+        ({"sender": "ok", "message": {"text": "x"}}, 400, "message must be a string"),
+    ],
 )
 def test_rest_refuses_bad_senders(running_bot, body, status, words):
     code, answer, _ = _post_json(f"{running_bot['url']}/webhooks/rest/webhook", body)
@@ -279,12 +307,20 @@ def test_rest_refuses_bad_senders(running_bot, body, status, words):
 
 
 @e2e
-@pytest.mark.parametrize("raw, words", [(b"[" * 1000 + b"]" * 1000, "nested"), (b'{"sender":"a","message":1e400}', "range"),
-                                        (b'{"sender":"a","message":NaN}', "not a JSON number"),
-                                        (b"\xff\xfe", "UTF-8"), (b"{", "not valid JSON")])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (b"[" * 1000 + b"]" * 1000, "nested"),
+        (b'{"sender":"a","message":1e400}', "range"),
+        (b'{"sender":"a","message":NaN}', "not a JSON number"),
+        (b"\xff\xfe", "UTF-8"),
+        (b"{", "not valid JSON"),
+    ],
+)
 def test_rest_refuses_hostile_json_with_400(running_bot, raw, words):
-    request = urllib.request.Request(f"{running_bot['url']}/webhooks/rest/webhook", data=raw,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{running_bot['url']}/webhooks/rest/webhook", data=raw, headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=30)
     assert err.value.code == 400 and words in json.loads(err.value.read())["error"]
@@ -295,8 +331,9 @@ def test_rest_rate_limit_says_when_to_come_back(running_bot):
     sender = f"fast-{uuid.uuid4().hex[:8]}"
     for _ in range(config.load().rate_limit_sender):
         _post_json(f"{running_bot['url']}/webhooks/rest/webhook", {"sender": sender, "message": "/greet"})
-    status, replies, headers = _post_json(f"{running_bot['url']}/webhooks/rest/webhook",
-                                          {"sender": sender, "message": "/greet"})
+    status, replies, headers = _post_json(
+        f"{running_bot['url']}/webhooks/rest/webhook", {"sender": sender, "message": "/greet"}
+    )
     assert status == 429 and int(headers["Retry-After"]) > 0
     from bot.replies import render
 
@@ -305,8 +342,8 @@ def test_rest_rate_limit_says_when_to_come_back(running_bot):
 
 @e2e
 def test_staff_channel_needs_the_token_and_is_not_a_residents_conversation(running_bot):
-    from bot.webapp import review
     from bot.security.staff import bearer_header
+    from bot.webapp import review
 
     url = f"{running_bot['url']}/webhooks/staff/webhook"
     body = {"sender": f"console-x-{uuid.uuid4().hex[:6]}", "message": "qwxz zzkq vvbn"}

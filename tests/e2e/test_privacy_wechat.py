@@ -25,12 +25,12 @@ import time
 
 import pytest
 
-from bot.replies import render
 from bot import config
+from bot.replies import render
 from bot.text.privacy import load_placeholders
 from tests.support import wechat_fake as wf
-from tests.support.wechat_users import new_msg_id, new_openid, user_turns
 from tests.support.stored_numbers import CARD_19, ID_X, card_number, files_under, forms, full_width, id_number, leaks
+from tests.support.wechat_users import new_msg_id, new_openid, user_turns
 
 e2e = pytest.mark.e2e
 
@@ -49,10 +49,18 @@ CASES = [
     ("mobile", "186 0771 9876", "有事打我电话 {}，居住证怎么办理", "居住证"),
     ("mobile", full_width(MOBILE_2), "联系电话{}，刻章要多久", "1天"),
     ("bank_card", CARD_16, "我的银行卡号是{}，毕业生落户需要什么", "毕业证"),
-    ("bank_card", " ".join(CARD_19[i:i + 4] for i in range(0, 19, 4)), "银行卡{}，身份证快递要几天", "10个工作日"),
+    ("bank_card", " ".join(CARD_19[i : i + 4] for i in range(0, 19, 4)), "银行卡{}，身份证快递要几天", "10个工作日"),
 ]
-CASE_IDS = ["id", "id-x", "id-fullwidth-leap-day", "mobile", "mobile-spaced", "mobile-fullwidth",
-            "card-16", "card-19-spaced"]
+CASE_IDS = [
+    "id",
+    "id-x",
+    "id-fullwidth-leap-day",
+    "mobile",
+    "mobile-spaced",
+    "mobile-fullwidth",
+    "card-16",
+    "card-19-spaced",
+]
 
 
 def redis_value(client, key: bytes) -> bytes:
@@ -72,10 +80,12 @@ def redis_value(client, key: bytes) -> bytes:
 def stored_everywhere(bot, fake_wechat, redis_url: str | None = None) -> dict[str, bytes]:
     """The bytes of every file the bot wrote (its run directory, with the tracker and application
     databases and the servers' log, and ``var/``), every request the fake WeChat API got, and
-    every key and value in the Redis store."""
+    every key and value in the Redis store.
+    """
     haystacks = {str(p): p.read_bytes() for p in files_under(bot["tracker"].parent, config.PROJECT_ROOT / "var")}
     haystacks["the fake WeChat API's requests"] = b"\n".join(
-        r.body + json.dumps(r.query).encode() for r in fake_wechat.recorded())
+        r.body + json.dumps(r.query).encode() for r in fake_wechat.recorded()
+    )
     if redis_url:
         import redis
 
@@ -89,7 +99,8 @@ def stored_everywhere(bot, fake_wechat, redis_url: str | None = None) -> dict[st
 
 def answer_text(response: wf.Response, fake_wechat, openid: str, expect: str, sent_before: int = 0) -> str:
     """The answer: the passive reply, or the customer-service messages sent for it (once the
-    last one, which ends with ``expect``, has arrived)."""
+    last one, which ends with ``expect``, has arrived).
+    """
     assert response.status == 200, response.body
     if response.content is not None:
         return response.content
@@ -118,10 +129,19 @@ def ask_with_number(bot, fake_wechat, typed: str, question: str, encrypt: bool) 
     return openid, text, answer
 
 
-def check_never_kept_raw(bot, fake_wechat, kind: str, typed: str, question: str, topic: str | None, encrypt: bool,
-                         redis_url: str | None = None) -> None:
+def check_never_kept_raw(
+    bot,
+    fake_wechat,
+    kind: str,
+    typed: str,
+    question: str,
+    topic: str | None,
+    encrypt: bool,
+    redis_url: str | None = None,
+) -> None:
     """Ask with a number, give 👎, then check the answer, the stored turn and feedback, and every
-    place the number could have been kept (see the module docstring)."""
+    place the number could have been kept (see the module docstring).
+    """
     openid, text, answer = ask_with_number(bot, fake_wechat, typed, question, encrypt)
     # (a) The resident is answered, and told not to send such numbers.
     assert "依据：" in answer and (topic is None or topic in answer), answer
@@ -152,17 +172,22 @@ def test_passive_reply_path_never_keeps_numbers_raw(running_bot, fake_wechat, ki
 
 @e2e
 @pytest.mark.parametrize("encrypt", [False, True], ids=["plaintext", "aes"])
-@pytest.mark.parametrize("kind, typed, question, topic", [CASES[0], CASES[4], CASES[7]],
-                         ids=["id", "mobile-spaced", "card-19-spaced"])
-def test_customer_service_path_never_keeps_numbers_raw(slow_bot, fake_wechat, redis_url, kind, typed, question,
-                                                       topic, encrypt):
+@pytest.mark.parametrize(
+    "kind, typed, question, topic", [CASES[0], CASES[4], CASES[7]], ids=["id", "mobile-spaced", "card-19-spaced"]
+)
+def test_customer_service_path_never_keeps_numbers_raw(
+    slow_bot, fake_wechat, redis_url, kind, typed, question, topic, encrypt
+):
     check_never_kept_raw(slow_bot, fake_wechat, kind, typed, question, topic, encrypt, redis_url)
 
 
 @e2e
 @pytest.mark.parametrize("encrypt", [False, True], ids=["plaintext", "aes"])
-@pytest.mark.parametrize("question", ["民宿不超过800平方米要审批吗？15个工作日能办好吗，还是打12389问",
-                                      "８００平方米的民宿消防审批要多久"], ids=["ascii", "fullwidth"])
+@pytest.mark.parametrize(
+    "question",
+    ["民宿不超过800平方米要审批吗？15个工作日能办好吗，还是打12389问", "８００平方米的民宿消防审批要多久"],
+    ids=["ascii", "fullwidth"],
+)
 def test_ordinary_figures_are_kept(running_bot, fake_wechat, question, encrypt):
     openid = new_openid("fig")
     response = wf.post(running_bot["url"], wf.text_xml(openid, question, new_msg_id()), encrypt=encrypt)
@@ -174,5 +199,7 @@ def test_ordinary_figures_are_kept(running_bot, fake_wechat, question, encrypt):
 @e2e
 def test_id_placeholder_does_not_steer_the_topic(running_bot, fake_wechat):
     openid = new_openid("topic")
-    response = wf.post(running_bot["url"], wf.text_xml(openid, f"我的身份证号是{ID_PLAIN}，想问居住证怎么办", new_msg_id()))
+    response = wf.post(
+        running_bot["url"], wf.text_xml(openid, f"我的身份证号是{ID_PLAIN}，想问居住证怎么办", new_msg_id())
+    )
     assert "第（二十四）项" in answer_text(response, fake_wechat, openid, "依据：")

@@ -1,6 +1,7 @@
 """`python -m bot run` end to end over the REST channel: answers from the knowledge base with
 their citation, context across turns, feedback, the tracker store, and hostile input.
-(Ctrl-C stopping both servers is checked by the ``running_bot`` fixture's teardown.)"""
+(Ctrl-C stopping both servers is checked by the ``running_bot`` fixture's teardown.)
+"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import urllib.request
 import uuid
 
 import pytest
+
 from tests.support.proc import listening as _listening
 
 pytestmark = pytest.mark.e2e
@@ -18,8 +20,9 @@ pytestmark = pytest.mark.e2e
 
 def rest(bot, message: str, sender: str | None = None) -> list[dict]:
     body = json.dumps({"sender": sender or f"t-{uuid.uuid4().hex[:8]}", "message": message}).encode()
-    req = urllib.request.Request(f"{bot['url']}/webhooks/rest/webhook", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{bot['url']}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=60) as response:
         return json.loads(response.read())
 
@@ -79,30 +82,39 @@ def custom(replies) -> dict:
     return next((r["custom"] for r in replies if "answerability" in (r.get("custom") or {})), {})
 
 
-@pytest.mark.parametrize("turns, reply, measures, related, words", [
-    # follow-ups keep the topic; what the measure does not say is said honestly
-    (["居住证怎么办理", "要交钱吗"], "not_covered", [], [24], ["没有规定居住证的收费标准"]),
-    (["刻章怎么办", "要多久"], "measure_answer", [25], [], ["1天内"]),
-    (["我家在村里想把自建房改成民宿", "三层楼十二间房", "那还用去审批吗"], "measure_answer", [9], [], ["取消"]),
-    (["投诉公安慢作为打哪个电话", "多久会给我答复"], "measure_answer", [49], [], ["7个工作日"]),
-    (["居住证怎么办理", "是不是得住满一段时间"], "measure_answer", [24], [], ["满半年"]),
-    (["居住证怎么办理", "那身份证呢"], "measure_answer", [26], [], ["工作日"]),
-    # near a measure, not answered by it
-    (["居住证丢了怎么补办"], "not_covered", [], [24], ["补办"]),
-    (["身份证办理要交多少钱"], "not_covered", [], [26], ["收费标准"]),
-    (["外国人来广西旅游要办签证吗"], "not_covered", [], [29], ["旅游"]),
-    # topics the welcome promises, answered by an overview rather than out of scope
-    (["出入境证件怎么办"], "topic_overview", [28, 35, 10, 16, 18], [], ["出入境证件", "放宽出入境业务办理"]),
-    # other regions by the gazetteer, Guangxi's own places and origins answered
-    (["昆明人才引进落户要什么学历"], "other_region", None, [], ["不适用于昆明"]),
-    (["我在义乌做生意，想问刻章要几天"], "other_region", None, [], ["不适用于义乌"]),
-    (["从四川来南宁打工，能办居住证吗"], "measure_answer", [24], [], []),
-    # typos mapped before classification
-    (["居往证怎么办"], "measure_answer", [24], [], []),
-    (["刻张要几天"], "measure_answer", [25], [], ["1天内"]),
-    # a story: the asked part decides
-    (["我去年刚办了居住证，住在南宁，今年想给新开的公司刻个公章，刻章一般要几天能拿到"], "measure_answer", [25], [], ["1天内"]),
-])
+@pytest.mark.parametrize(
+    "turns, reply, measures, related, words",
+    [
+        # follow-ups keep the topic; what the measure does not say is said honestly
+        (["居住证怎么办理", "要交钱吗"], "not_covered", [], [24], ["没有规定居住证的收费标准"]),
+        (["刻章怎么办", "要多久"], "measure_answer", [25], [], ["1天内"]),
+        (["我家在村里想把自建房改成民宿", "三层楼十二间房", "那还用去审批吗"], "measure_answer", [9], [], ["取消"]),
+        (["投诉公安慢作为打哪个电话", "多久会给我答复"], "measure_answer", [49], [], ["7个工作日"]),
+        (["居住证怎么办理", "是不是得住满一段时间"], "measure_answer", [24], [], ["满半年"]),
+        (["居住证怎么办理", "那身份证呢"], "measure_answer", [26], [], ["工作日"]),
+        # near a measure, not answered by it
+        (["居住证丢了怎么补办"], "not_covered", [], [24], ["补办"]),
+        (["身份证办理要交多少钱"], "not_covered", [], [26], ["收费标准"]),
+        (["外国人来广西旅游要办签证吗"], "not_covered", [], [29], ["旅游"]),
+        # topics the welcome promises, answered by an overview rather than out of scope
+        (["出入境证件怎么办"], "topic_overview", [28, 35, 10, 16, 18], [], ["出入境证件", "放宽出入境业务办理"]),
+        # other regions by the gazetteer, Guangxi's own places and origins answered
+        (["昆明人才引进落户要什么学历"], "other_region", None, [], ["不适用于昆明"]),
+        (["我在义乌做生意，想问刻章要几天"], "other_region", None, [], ["不适用于义乌"]),
+        (["从四川来南宁打工，能办居住证吗"], "measure_answer", [24], [], []),
+        # typos mapped before classification
+        (["居往证怎么办"], "measure_answer", [24], [], []),
+        (["刻张要几天"], "measure_answer", [25], [], ["1天内"]),
+        # a story: the asked part decides
+        (
+            ["我去年刚办了居住证，住在南宁，今年想给新开的公司刻个公章，刻章一般要几天能拿到"],
+            "measure_answer",
+            [25],
+            [],
+            ["1天内"],
+        ),
+    ],
+)
 def test_dialogues_through_the_real_stack(running_bot, turns, reply, measures, related, words):
     sender = f"dlg-{uuid.uuid4().hex[:8]}"
     for turn in turns:
@@ -118,8 +130,9 @@ def test_dialogues_through_the_real_stack(running_bot, turns, reply, measures, r
         assert "依据：" not in texts(replies)
 
 
-@pytest.mark.parametrize("message", ["{{7*7}}怎么办居住证", "落户' OR '1'='1'", "？？？", "。。。", "hello world",
-                                     "落户" * 400])
+@pytest.mark.parametrize(
+    "message", ["{{7*7}}怎么办居住证", "落户' OR '1'='1'", "？？？", "。。。", "hello world", "落户" * 400]
+)
 def test_bad_input_never_gets_a_measure_by_accident(running_bot, message):
     replies = rest(running_bot, message)
     assert cited(replies) == [] and texts(replies)
@@ -174,13 +187,19 @@ def test_hostile_input_gets_a_polite_reply_and_the_bot_stays_up(running_bot, mes
 
 @pytest.mark.parametrize(
     "body, status",
-    [(b"not json", 400), (b"[1, 2]", 400), (b'{"sender": "x", "message": 5}', 400),
-     (b'{"sender": "", "message": "hi"}', 400), (b'{"sender": "x", "message": "' + b"a" * 70000 + b'"}', 413)],
+    [
+        (b"not json", 400),
+        (b"[1, 2]", 400),
+        (b'{"sender": "x", "message": 5}', 400),
+        (b'{"sender": "", "message": "hi"}', 400),
+        (b'{"sender": "x", "message": "' + b"a" * 70000 + b'"}', 413),
+    ],
     ids=["not-json", "not-object", "message-not-string", "empty-sender", "oversized"],
 )
 def test_malformed_requests_are_rejected_cleanly(running_bot, body, status):
-    req = urllib.request.Request(f"{running_bot['url']}/webhooks/rest/webhook", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{running_bot['url']}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == status and "error" in json.loads(info.value.read())

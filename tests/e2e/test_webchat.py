@@ -2,7 +2,8 @@
 welcome, a question answered with its citation, a button, 👍, and the conversation surviving a
 reload (saves a screenshot to var/screenshots/webchat.png); a rate-limited resident shown the
 polite text and held back for Retry-After seconds; both pages working under their
-Content-Security-Policy."""
+Content-Security-Policy.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import urllib.request
 
 import pytest
 
-from tests.support.paths import ROOT
 from tests.support.browser import wait_until as _wait
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.e2e
+
 
 def _bot_texts(driver) -> list[str]:
     return [el.text for el in driver.find_elements("css selector", ".msg.bot .bubble")]
@@ -32,8 +34,10 @@ def test_resident_asks_reads_clicks_and_reloads(running_bot, browser):
 
     browser.find_element(By.ID, "input").send_keys("毕业生落户需要什么")
     browser.find_element(By.ID, "send").click()
-    citation = _wait(browser, lambda d: next(
-        (c for c in d.find_elements(By.CSS_SELECTOR, ".citation") if "第（二十二）项" in c.text), None))
+    citation = _wait(
+        browser,
+        lambda d: next((c for c in d.find_elements(By.CSS_SELECTOR, ".citation") if "第（二十二）项" in c.text), None),
+    )
     assert "全面放开人才落户限制" in citation.text
     answer = citation.find_element(By.XPATH, "..")
     assert "毕业证" in answer.text and answer.get_attribute("data-measures") == "22"
@@ -85,12 +89,15 @@ def test_page_draws_the_citation_from_the_payload_not_the_wording(running_bot, b
         };""")
     box = browser.find_element(By.ID, "input")
     before = len(browser.find_elements(By.CSS_SELECTOR, ".citation"))
-    box.send_keys("问一"); browser.find_element(By.ID, "send").click()
+    box.send_keys("问一")
+    browser.find_element(By.ID, "send").click()
     _wait(browser, lambda d: any("不是引用" in t for t in _bot_texts(d)))
     assert len(browser.find_elements(By.CSS_SELECTOR, ".citation")) == before
-    box.send_keys("问二"); browser.find_element(By.ID, "send").click()
-    citation = _wait(browser, lambda d: next(
-        (c for c in d.find_elements(By.CSS_SELECTOR, ".citation") if "某标题" in c.text), None))
+    box.send_keys("问二")
+    browser.find_element(By.ID, "send").click()
+    citation = _wait(
+        browser, lambda d: next((c for c in d.find_elements(By.CSS_SELECTOR, ".citation") if "某标题" in c.text), None)
+    )
     assert citation.text == "依据：《某文件》（2018年8月10日）第（二十二）项「某标题」"
     bubble = citation.find_element(By.XPATH, "..")
     assert [el.text for el in bubble.find_elements(By.CSS_SELECTOR, ".line")] == ["答案一句"]
@@ -101,22 +108,29 @@ def test_page_draws_the_citation_from_the_payload_not_the_wording(running_bot, b
 
 @pytest.mark.parametrize(
     "body, status",
-    [(b"{", 400), (b'{"sender": "a"}', 400), (b'{"sender": "a", "message": "' + b"x" * 3000 + b'"}', 413),
-     (b"x" * 20000, 413)],
+    [
+        (b"{", 400),
+        (b'{"sender": "a"}', 400),
+        (b'{"sender": "a", "message": "' + b"x" * 3000 + b'"}', 413),
+        (b"x" * 20000, 413),
+    ],
     ids=["bad-json", "no-message", "long-message", "huge-body"],
 )
 def test_web_api_rejects_bad_requests(running_bot, body, status):
-    req = urllib.request.Request(running_bot["web_url"] + "/api/message", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        running_bot["web_url"] + "/api/message", data=body, headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == status
 
 
 def test_web_api_forwards_to_rasa(running_bot):
-    req = urllib.request.Request(running_bot["web_url"] + "/api/message",
-                                 data=json.dumps({"sender": "w1", "message": "居住证办理条件"}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        running_bot["web_url"] + "/api/message",
+        data=json.dumps({"sender": "w1", "message": "居住证办理条件"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         messages = json.loads(resp.read())
     assert any((m.get("custom") or {}).get("measures") == [24] for m in messages)
@@ -124,10 +138,14 @@ def test_web_api_forwards_to_rasa(running_bot):
 
 # --- hostile and hasty clients, and the Content-Security-Policy in the browser -----------------
 
+
 def _post(web_url: str, sender: str, text: str):
     """``(status, headers, messages)`` of one POST /api/message."""
-    req = urllib.request.Request(web_url + "/api/message", data=json.dumps({"sender": sender, "message": text}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        web_url + "/api/message",
+        data=json.dumps({"sender": sender, "message": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, resp.headers, json.loads(resp.read())
@@ -162,9 +180,15 @@ def test_rate_limited_message_is_429_with_retry_after_and_the_polite_text(runnin
 def _watch_csp(driver) -> None:
     """Record the page's Content-Security-Policy violations in ``window.__csp`` (every page load)."""
     if not getattr(driver, "_csp_watched", False):
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
-            "window.__csp = []; document.addEventListener('securitypolicyviolation', function (e) {"
-            " window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });")})
+        driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {
+                "source": (
+                    "window.__csp = []; document.addEventListener('securitypolicyviolation', function (e) {"
+                    " window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });"
+                )
+            },
+        )
         driver._csp_watched = True
 
 
@@ -181,7 +205,9 @@ def test_page_waits_retry_after_when_rate_limited(running_bot, browser):
     browser.get(running_bot["web_url"] + "/")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.bot"))
     browser.find_element(By.ID, "restart").click()  # a sender of this test's own
-    _wait(browser, lambda d: any("政务问答助手" in t for t in _bot_texts(d)) and not d.find_element(By.ID, "status").text)
+    _wait(
+        browser, lambda d: any("政务问答助手" in t for t in _bot_texts(d)) and not d.find_element(By.ID, "status").text
+    )
     sender = browser.execute_script("return localStorage.getItem('gxga.sender');")
     status, headers, _ = _flood(running_bot["web_url"], sender)
     assert status == 429
@@ -208,7 +234,8 @@ def test_page_waits_retry_after_when_rate_limited(running_bot, browser):
 
 def test_page_and_console_run_under_their_csp(running_bot, browser):
     """Nothing the pages need is blocked, and the policy is in force (an injected inline script
-    does not run)."""
+    does not run).
+    """
     from selenium.webdriver.common.by import By
 
     _watch_csp(browser)
@@ -217,8 +244,9 @@ def test_page_and_console_run_under_their_csp(running_bot, browser):
         _wait(browser, lambda d: d.find_elements(*ready))
         assert csp_violations(browser) == [], path
     assert browser.find_element(By.ID, "csrf").get_attribute("value"), "login.js filled in the CSRF token"
-    browser.execute_script("const s = document.createElement('script'); s.textContent = 'window.__ran = 1;';"
-                           "document.body.appendChild(s);")
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.__ran = 1;';document.body.appendChild(s);"
+    )
     _wait(browser, lambda d: csp_violations(d))
     assert browser.execute_script("return window.__ran;") is None
     assert any(v.startswith("script-src") for v in csp_violations(browser))

@@ -22,11 +22,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.replies import load_replies, render
 from bot import config
 from bot.rasa_ext.channels import wechat
-from bot.rasa_ext.channels.wechat import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, WeChatChannel, button_choice, render_messages, split_message
+from bot.rasa_ext.channels.wechat import (
+    MAX_BODY_BYTES,
+    MAX_MESSAGE_BYTES,
+    WeChatChannel,
+    button_choice,
+    render_messages,
+    split_message,
+)
 from bot.rasa_ext.channels.wechat.store import MemoryStore, RedisStore, make_store
+from bot.replies import load_replies, render
 from tests.support import wechat_fake as wf
 from tests.support.wechat_users import new_msg_id, new_openid, user_turns
 
@@ -56,13 +63,17 @@ e2e = pytest.mark.e2e
 def test_url_verification(running_bot):
     query = wf.signed_query()
     url = f"{running_bot['url']}/webhooks/wechat/webhook"
-    ok = wf.http(f"{url}?signature={query['signature']}&timestamp={query['timestamp']}&nonce={query['nonce']}"
-                 "&echostr=5838479218127813673")
+    ok = wf.http(
+        f"{url}?signature={query['signature']}&timestamp={query['timestamp']}&nonce={query['nonce']}"
+        "&echostr=5838479218127813673"
+    )
     assert (ok.status, ok.body) == (200, "5838479218127813673")
     bad = wf.http(f"{url}?signature={'0' * 40}&timestamp={query['timestamp']}&nonce={query['nonce']}&echostr=x")
     assert bad.status == 403 and "error" in json.loads(bad.body)
     stale = wf.signed_query(timestamp=str(int(time.time()) - 3600))
-    old = wf.http(f"{url}?signature={stale['signature']}&timestamp={stale['timestamp']}&nonce={stale['nonce']}&echostr=x")
+    old = wf.http(
+        f"{url}?signature={stale['signature']}&timestamp={stale['timestamp']}&nonce={stale['nonce']}&echostr=x"
+    )
     assert old.status == 403
 
 
@@ -143,18 +154,23 @@ def test_image_gets_the_text_only_reply(running_bot, encrypt):
 
 
 @e2e
-@pytest.mark.parametrize("kind, fields", [
-    ("voice", "<MediaId>m</MediaId><Format>amr</Format>"),
-    ("location", "<Location_X>22.8</Location_X><Location_Y>108.3</Location_Y><Scale>15</Scale><Label>南宁</Label>"),
-    ("link", "<Title>t</Title><Description>d</Description><Url>http://example.com</Url>"),
-    ("video", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>"),
-    ("shortvideo", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>"),
-    ("file", "<Title>a.pdf</Title>"),
-])
+@pytest.mark.parametrize(
+    "kind, fields",
+    [
+        ("voice", "<MediaId>m</MediaId><Format>amr</Format>"),
+        ("location", "<Location_X>22.8</Location_X><Location_Y>108.3</Location_Y><Scale>15</Scale><Label>南宁</Label>"),
+        ("link", "<Title>t</Title><Description>d</Description><Url>http://example.com</Url>"),
+        ("video", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>"),
+        ("shortvideo", "<MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>"),
+        ("file", "<Title>a.pdf</Title>"),
+    ],
+)
 def test_other_messages_get_the_text_only_reply(running_bot, kind, fields):
     openid = new_openid("other")
-    xml = (f"<xml><ToUserName>{wf.ACCOUNT}</ToUserName><FromUserName>{openid}</FromUserName>"
-           f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{kind}</MsgType>{fields}<MsgId>{new_msg_id()}</MsgId></xml>")
+    xml = (
+        f"<xml><ToUserName>{wf.ACCOUNT}</ToUserName><FromUserName>{openid}</FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{kind}</MsgType>{fields}<MsgId>{new_msg_id()}</MsgId></xml>"
+    )
     assert assert_passive_text(wf.post(running_bot["url"], xml), openid) == render("wechat_text_only")["text"]
 
 
@@ -194,31 +210,38 @@ def test_bad_signature_on_post_is_refused_and_nothing_processed(running_bot):
     query = wf.signed_query()
     enc = wf.crypto().encrypt_message(wf.text_xml(openid, "你好", new_msg_id()), query["nonce"], query["timestamp"])
     query.update(encrypt_type="aes", msg_signature="0" * 40)
-    assert wf.http(f"{running_bot['url']}/webhooks/wechat/webhook?" + "&".join(f"{k}={v}" for k, v in query.items()),
-                   enc.encode()).status == 403
+    assert (
+        wf.http(
+            f"{running_bot['url']}/webhooks/wechat/webhook?" + "&".join(f"{k}={v}" for k, v in query.items()),
+            enc.encode(),
+        ).status
+        == 403
+    )
     assert user_turns(running_bot, openid) == []
 
 
 BILLION_LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
     + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
-    + ']><xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName>'
-    '<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&j;</Content><MsgId>1</MsgId></xml>'
+    + "]><xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName>"
+    "<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&j;</Content><MsgId>1</MsgId></xml>"
 )
-XXE = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-       '<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>1</CreateTime>'
-       '<MsgType>text</MsgType><Content>&xxe;</Content><MsgId>2</MsgId></xml>')
+XXE = (
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>text</MsgType><Content>&xxe;</Content><MsgId>2</MsgId></xml>"
+)
 HOSTILE_BODIES = {
     "truncated": "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName><Content>",
     "not-xml": "毕业生落户需要什么",
     "empty": "",
     "no-msgtype": "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName></xml>",
     "bad-sender": "<xml><ToUserName>gh_x</ToUserName><FromUserName>../../x y</FromUserName><CreateTime>1</CreateTime>"
-                  "<MsgType>text</MsgType><Content>hi</Content><MsgId>3</MsgId></xml>",
+    "<MsgType>text</MsgType><Content>hi</Content><MsgId>3</MsgId></xml>",
     "nested-content": "<xml><ToUserName>gh_x</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>x</CreateTime>"
-                      "<MsgType><a>text</a></MsgType></xml>",
+    "<MsgType><a>text</a></MsgType></xml>",
     "nested-text": "<xml><ToUserName>gh_x</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>1</CreateTime>"
-                   "<MsgType>text</MsgType><Content><b>hi</b></Content><MsgId>4</MsgId></xml>",
+    "<MsgType>text</MsgType><Content><b>hi</b></Content><MsgId>4</MsgId></xml>",
     "billion-laughs": BILLION_LAUGHS,
     "xxe": XXE,
     "lowercase-doctype": "<!doctype xml><xml></xml>",
@@ -240,8 +263,12 @@ def test_hostile_xml_inside_an_encrypted_message_is_rejected(running_bot):
     openid = new_openid("evilaes")
     response = wf.post(running_bot["url"], BILLION_LAUGHS.replace("{openid}", openid), encrypt=True)
     assert response.status == 400 and user_turns(running_bot, openid) == []
-    malformed_outer = wf.post(running_bot["url"], "<xml><Encrypt>", encrypt=False,
-                              query={**wf.signed_query(), "encrypt_type": "aes", "msg_signature": "0" * 40})
+    malformed_outer = wf.post(
+        running_bot["url"],
+        "<xml><Encrypt>",
+        encrypt=False,
+        query={**wf.signed_query(), "encrypt_type": "aes", "msg_signature": "0" * 40},
+    )
     assert malformed_outer.status == 400
 
 
@@ -320,7 +347,10 @@ def test_quota_errors_are_logged_and_not_retried(slow_bot, fake_wechat, errcode)
 @e2e
 def test_startup_names_the_wechat_webhook(running_bot, slow_bot):
     running_bot["log"].seek(0)
-    assert f"http://127.0.0.1:{running_bot['rasa_port']}/webhooks/wechat/webhook (store: in-process)" in running_bot["log"].read()
+    assert (
+        f"http://127.0.0.1:{running_bot['rasa_port']}/webhooks/wechat/webhook (store: in-process)"
+        in running_bot["log"].read()
+    )
     slow_bot["log"].seek(0)
     assert "/webhooks/wechat/webhook (store: Redis)" in slow_bot["log"].read()
 
@@ -328,15 +358,18 @@ def test_startup_names_the_wechat_webhook(running_bot, slow_bot):
 # -- unit: splitting, buttons, replies ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    "a" * 5000,
-    "落户" * 1500,
-    "😀" * 1200,
-    "\n".join(f"第{i}行：居住证办理条件。" for i in range(400)),
-    ("居住证持有人可以在居住地办理机动车注册登记。" * 80),
-    "x" * 1999,
-    "字" * 666 + "a",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 5000,
+        "落户" * 1500,
+        "😀" * 1200,
+        "\n".join(f"第{i}行：居住证办理条件。" for i in range(400)),
+        ("居住证持有人可以在居住地办理机动车注册登记。" * 80),
+        "x" * 1999,
+        "字" * 666 + "a",
+    ],
+)
 def test_split_message_stays_below_2000_bytes(text):
     chunks = split_message(text)
     assert all(0 < len(c.encode("utf-8")) < MAX_MESSAGE_BYTES for c in chunks)
@@ -356,18 +389,37 @@ def test_split_message_prefers_line_and_sentence_ends():
 
 
 def test_render_messages_numbers_buttons_across_messages():
-    text, buttons = render_messages([
-        {"recipient_id": "u", "text": "第一条", "buttons": [{"title": "查看原文", "payload": "/show_measure"}]},
-        {"recipient_id": "u", "custom": {"reply": "measure_answer", "measures": [22]}},
-        {"recipient_id": "u", "text": "您是想问：", "buttons": [{"title": "甲", "payload": "/a"}, {"title": "乙", "payload": "/b"}]},
-    ])
+    text, buttons = render_messages(
+        [
+            {"recipient_id": "u", "text": "第一条", "buttons": [{"title": "查看原文", "payload": "/show_measure"}]},
+            {"recipient_id": "u", "custom": {"reply": "measure_answer", "measures": [22]}},
+            {
+                "recipient_id": "u",
+                "text": "您是想问：",
+                "buttons": [{"title": "甲", "payload": "/a"}, {"title": "乙", "payload": "/b"}],
+            },
+        ]
+    )
     assert text == "第一条\n回复 1 查看原文\n\n您是想问：\n回复 2 甲\n回复 3 乙"
     assert [b["payload"] for b in buttons] == ["/show_measure", "/a", "/b"]
     assert render_messages([{"text": "a]]>b\x00"}])[0] == "a]] >b"
 
 
-@pytest.mark.parametrize("typed, number", [("1", 1), (" 2 ", 2), ("３", 3), ("①", 1), ("12", 12), ("123", None),
-                                           ("1个", None), ("", None), ("一", None), ("-1", None)])
+@pytest.mark.parametrize(
+    "typed, number",
+    [
+        ("1", 1),
+        (" 2 ", 2),
+        ("３", 3),
+        ("①", 1),
+        ("12", 12),
+        ("123", None),
+        ("1个", None),
+        ("", None),
+        ("一", None),
+        ("-1", None),
+    ],
+)
 def test_button_choice(typed, number):
     assert button_choice(typed) == number
 
@@ -465,9 +517,15 @@ def test_make_store(redis_url):
 
 
 def channel_settings(**changes) -> config.Settings:
-    base = dict(wechat_token=wf.TOKEN, wechat_app_id=wf.APP_ID, wechat_app_secret=wf.APP_SECRET,
-                wechat_aes_key=wf.AES_KEY, wechat_api_base="http://127.0.0.1:9", wechat_reply_timeout=2.0,
-                redis_url=None)
+    base = dict(
+        wechat_token=wf.TOKEN,
+        wechat_app_id=wf.APP_ID,
+        wechat_app_secret=wf.APP_SECRET,
+        wechat_aes_key=wf.AES_KEY,
+        wechat_api_base="http://127.0.0.1:9",
+        wechat_reply_timeout=2.0,
+        redis_url=None,
+    )
     return dataclasses.replace(config.load(), **{**base, **changes})
 
 
@@ -484,7 +542,8 @@ class FakeRasa:
         if self.fail:
             raise RuntimeError("the dialogue broke")
         await message.output_channel.send_text_with_buttons(
-            message.sender_id, self.answer or f"答：{message.text}", [{"title": "查看原文", "payload": "/show"}])
+            message.sender_id, self.answer or f"答：{message.text}", [{"title": "查看原文", "payload": "/show"}]
+        )
 
 
 def receive(channel: WeChatChannel, rasa: FakeRasa, xml: str, **query) -> wechat.HttpReply:
@@ -520,8 +579,9 @@ def test_routes_answer_404_when_the_channel_is_off():
 
         def fetch(path: str, data: bytes | None = None) -> tuple[int, dict]:
             try:
-                with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data),
-                                            timeout=10) as resp:
+                with urllib.request.urlopen(
+                    urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data), timeout=10
+                ) as resp:
                     return resp.status, json.loads(resp.read())
             except urllib.error.HTTPError as exc:
                 return exc.code, json.loads(exc.read())
@@ -529,11 +589,14 @@ def test_routes_answer_404_when_the_channel_is_off():
         loop = asyncio.get_running_loop()
         query = "&".join(f"{k}={v}" for k, v in wf.signed_query().items())
         try:
-            results = [await loop.run_in_executor(None, fetch, path, data) for path, data in [
-                ("/webhooks/wechat/", None),
-                (f"/webhooks/wechat/webhook?{query}&echostr=1", None),
-                (f"/webhooks/wechat/webhook?{query}", wf.text_xml("o_off", "你好", 48).encode()),
-            ]]
+            results = [
+                await loop.run_in_executor(None, fetch, path, data)
+                for path, data in [
+                    ("/webhooks/wechat/", None),
+                    (f"/webhooks/wechat/webhook?{query}&echostr=1", None),
+                    (f"/webhooks/wechat/webhook?{query}", wf.text_xml("o_off", "你好", 48).encode()),
+                ]
+            ]
         finally:
             await server.before_stop()
             await server.close()
@@ -650,15 +713,18 @@ def test_channel_token_refused_is_logged(fake_wechat, caplog):
 # -- unit: settings -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("WECHAT_AES_KEY", "too-short", "43-character"),
-    ("WECHAT_AES_KEY", "!" * 43, "43-character"),
-    ("WECHAT_REPLY_TIMEOUT", "5", "less than 5"),
-    ("WECHAT_REPLY_TIMEOUT", "0", "more than 0"),
-    ("WECHAT_REPLY_TIMEOUT", "soon", "seconds"),
-    ("WECHAT_API_BASE", "api.weixin.qq.com", "https://"),
-    ("REDIS_URL", "localhost:6379", "redis://"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("WECHAT_AES_KEY", "too-short", "43-character"),
+        ("WECHAT_AES_KEY", "!" * 43, "43-character"),
+        ("WECHAT_REPLY_TIMEOUT", "5", "less than 5"),
+        ("WECHAT_REPLY_TIMEOUT", "0", "more than 0"),
+        ("WECHAT_REPLY_TIMEOUT", "soon", "seconds"),
+        ("WECHAT_API_BASE", "api.weixin.qq.com", "https://"),
+        ("REDIS_URL", "localhost:6379", "redis://"),
+    ],
+)
 def test_bad_wechat_settings_are_named(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(config.ConfigError, match=message) as info:
@@ -667,8 +733,15 @@ def test_bad_wechat_settings_are_named(monkeypatch, name, value, message):
 
 
 def test_wechat_settings_defaults_and_secrets_kept_out_of_repr(monkeypatch):
-    for name in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY", "WECHAT_API_BASE",
-                 "WECHAT_REPLY_TIMEOUT", "REDIS_URL"):
+    for name in (
+        "WECHAT_TOKEN",
+        "WECHAT_APP_ID",
+        "WECHAT_APP_SECRET",
+        "WECHAT_AES_KEY",
+        "WECHAT_API_BASE",
+        "WECHAT_REPLY_TIMEOUT",
+        "REDIS_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = config.load()
     assert not settings.wechat_enabled and settings.redis_url is None
@@ -679,4 +752,6 @@ def test_wechat_settings_defaults_and_secrets_kept_out_of_repr(monkeypatch):
     monkeypatch.setenv("WECHAT_API_BASE", "http://127.0.0.1:1234/")
     settings = config.load()
     assert settings.wechat_enabled and settings.wechat_api_base == "http://127.0.0.1:1234"
-    assert "tok-secret" not in repr(settings) and "app-secret" not in repr(settings) and wf.AES_KEY not in repr(settings)
+    assert (
+        "tok-secret" not in repr(settings) and "app-secret" not in repr(settings) and wf.AES_KEY not in repr(settings)
+    )

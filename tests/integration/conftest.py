@@ -1,5 +1,6 @@
 """Fixtures of the integration tests: the same read-only knowledge base on SQLite and on the
-session's PostgreSQL server."""
+session's PostgreSQL server.
+"""
 
 from __future__ import annotations
 
@@ -30,4 +31,3 @@ def kb(kb_url):
     from knowledge.repository import KnowledgeBase
 
     return KnowledgeBase(kb_url)
-

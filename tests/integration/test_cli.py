@@ -15,8 +15,12 @@ from tests.support.paths import SOURCE
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "knowledge", *args], cwd=config.PROJECT_ROOT, capture_output=True,
-        text=True, timeout=120, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "knowledge", *args],
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -37,7 +41,8 @@ def test_show_json(cli_db):
     assert (data["number"], data["label"], data["title"]) == (22, "（二十二）", "全面放开人才落户限制")
     assert data["section"] == "二、优化审批服务"
     assert {"type": "document", "value": "毕业证"}.items() <= next(
-        f for f in data["facts"] if f["value"] == "毕业证").items()
+        f for f in data["facts"] if f["value"] == "毕业证"
+    ).items()
 
 
 def test_show_every_measure_as_json(cli_db, sqlite_kb_url):
@@ -82,8 +87,11 @@ def test_bad_source_exits_2_and_names_the_line(cli_db, tmp_path):
 
 @pytest.mark.parametrize(
     "env, message",
-    [({"DATABASE_URL": "not a url"}, "DATABASE_URL"), ({"RASA_PORT": "http"}, "RASA_PORT"),
-     ({"ACTION_PORT": "70000"}, "ACTION_PORT")],
+    [
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"RASA_PORT": "http"}, "RASA_PORT"),
+        ({"ACTION_PORT": "70000"}, "ACTION_PORT"),
+    ],
 )
 def test_bad_configuration_exits_2(env, message):
     result = run_cli("show", "1", env=env)

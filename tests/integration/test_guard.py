@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bot import config
 from bot.rasa_ext import guard
@@ -50,19 +50,42 @@ def _dead_url() -> str:
 
 # (operation, key, argument, time, expected): allow's argument is the limit (60 s window),
 # count's is the window.
-@pytest.mark.parametrize("steps", [
-    pytest.param([("allow", "k", 3, t, True) for t in (0.0, 1.0, 2.0)]
-                 + [("allow", "k", 3, 3.0, False), ("allow", "other", 3, 3.0, True),
-                    ("allow", "k", 3, 61.5, True), ("allow", "k", 0, 61.6, True)], id="limit-then-slide"),
-    pytest.param([("allow", "k", 1, 0.0, True), ("allow", "k", 1, 60.0, False), ("allow", "k", 1, 60.001, True)],
-                 id="window-edge-inclusive"),
-    pytest.param([("allow", "k", 2, 0.0, True), ("allow", "k", 2, 1.0, True)]
-                 + [("allow", "k", 2, float(t), False) for t in range(2, 10)]
-                 + [("allow", "k", 2, 60.5, True), ("allow", "k", 2, 60.6, False)], id="refusals-not-counted"),
-    pytest.param([("record", "u", None, t, None) for t in (0.0, 10.0, 20.0)]
-                 + [("count", "u", 15.0, 25.0, 2), ("count", "u", 60.0, 25.0, 3), ("count", "u", 900.0, 930.0, 0),
-                    ("count", "u", 3600.0, 3599.0, 3), ("count", "nobody", 60.0, 25.0, 0)], id="record-and-count"),
-])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param(
+            [("allow", "k", 3, t, True) for t in (0.0, 1.0, 2.0)]
+            + [
+                ("allow", "k", 3, 3.0, False),
+                ("allow", "other", 3, 3.0, True),
+                ("allow", "k", 3, 61.5, True),
+                ("allow", "k", 0, 61.6, True),
+            ],
+            id="limit-then-slide",
+        ),
+        pytest.param(
+            [("allow", "k", 1, 0.0, True), ("allow", "k", 1, 60.0, False), ("allow", "k", 1, 60.001, True)],
+            id="window-edge-inclusive",
+        ),
+        pytest.param(
+            [("allow", "k", 2, 0.0, True), ("allow", "k", 2, 1.0, True)]
+            + [("allow", "k", 2, float(t), False) for t in range(2, 10)]
+            + [("allow", "k", 2, 60.5, True), ("allow", "k", 2, 60.6, False)],
+            id="refusals-not-counted",
+        ),
+        pytest.param(
+            [("record", "u", None, t, None) for t in (0.0, 10.0, 20.0)]
+            + [
+                ("count", "u", 15.0, 25.0, 2),
+                ("count", "u", 60.0, 25.0, 3),
+                ("count", "u", 900.0, 930.0, 0),
+                ("count", "u", 3600.0, 3599.0, 3),
+                ("count", "nobody", 60.0, 25.0, 0),
+            ],
+            id="record-and-count",
+        ),
+    ],
+)
 def test_rate_limiter_semantics(limiter, steps):
     for op, key, arg, now, expected in steps:
         if op == "allow":
@@ -79,7 +102,9 @@ def test_redis_limiters_share_counts_across_replicas(redis_url):
     namespace = f"t-{uuid.uuid4().hex}"
     replica_a = ratelimit.RedisRateLimiter(redis_url, namespace=namespace)
     replica_b = ratelimit.RedisRateLimiter(redis_url, namespace=namespace)
-    assert [replica_a.allow("sender:x", 3), replica_b.allow("sender:x", 3), replica_a.allow("sender:x", 3)] == [True] * 3
+    assert [replica_a.allow("sender:x", 3), replica_b.allow("sender:x", 3), replica_a.allow("sender:x", 3)] == [
+        True
+    ] * 3
     assert not replica_b.allow("sender:x", 3)
     replica_a.record("user:alice")
     replica_b.record("user:alice")
@@ -163,9 +188,14 @@ def test_prepare_counts_in_redis(redis_url):
 
 @pytest.mark.parametrize(
     "peer, forwarded, expected",
-    [("203.0.113.5", None, "203.0.113.5"), ("127.0.0.1", "198.51.100.7", "198.51.100.7"),
-     ("127.0.0.1", "198.51.100.7, 127.0.0.1", "198.51.100.7"), ("127.0.0.1", None, None),
-     ("127.0.0.1", "not-an-ip", None), ("203.0.113.5", "198.51.100.7", "203.0.113.5")],
+    [
+        ("203.0.113.5", None, "203.0.113.5"),
+        ("127.0.0.1", "198.51.100.7", "198.51.100.7"),
+        ("127.0.0.1", "198.51.100.7, 127.0.0.1", "198.51.100.7"),
+        ("127.0.0.1", None, None),
+        ("127.0.0.1", "not-an-ip", None),
+        ("203.0.113.5", "198.51.100.7", "203.0.113.5"),
+    ],
 )
 def test_client_ip_trusts_only_configured_proxies(peer, forwarded, expected):
     assert ratelimit.client_ip(peer, forwarded, _settings()) == expected
@@ -201,7 +231,8 @@ def test_fuzz_normalize_and_redact(text):
 
 def test_broken_privacy_data_refuses_politely_and_stores_nothing(monkeypatch, caplog):
     """With bot/replies/privacy.yml broken nothing can be redacted: the message is refused with
-    the apology, never passed on raw."""
+    the apology, never passed on raw.
+    """
     from bot import config
     from bot.rasa_ext import guard
     from bot.text.privacy import PrivacyDataError

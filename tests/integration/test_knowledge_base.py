@@ -10,34 +10,83 @@ from knowledge.parser import to_chinese_numeral
 from knowledge.repository import FACT_TYPES, MeasureInfo
 from tests.support.paths import SOURCE
 
-SECTION_OF = {range(1, 9): "一、强化严打整治", range(9, 37): "二、优化审批服务", range(37, 45): "三、规范涉企执法",
-              range(45, 49): "四、提升亲企服务", range(49, 51): "五、狠抓督察保障"}
+SECTION_OF = {
+    range(1, 9): "一、强化严打整治",
+    range(9, 37): "二、优化审批服务",
+    range(37, 45): "三、规范涉企执法",
+    range(45, 49): "四、提升亲企服务",
+    range(49, 51): "五、狠抓督察保障",
+}
 
 TITLES = {
-    1: "严厉打击突出刑事犯罪", 9: "精减行政审批事项", 11: "积极推进“一次办”", 14: "大力推进“马上办”",
-    22: "全面放开人才落户限制", 23: "放宽集体户设置限制", 24: "创新居住证办理和服务", 25: "推进印章刻制服务便利化",
-    26: "进一步压缩居民身份证制发周期", 28: "放宽出入境业务办理", 35: "试点实行5+2服务模式",
-    39: "依法慎重采取查封、扣押、冻结措施", 47: "实行重点企业挂牌服务", 49: "开展优化营商环境专项督察",
+    1: "严厉打击突出刑事犯罪",
+    9: "精减行政审批事项",
+    11: "积极推进“一次办”",
+    14: "大力推进“马上办”",
+    22: "全面放开人才落户限制",
+    23: "放宽集体户设置限制",
+    24: "创新居住证办理和服务",
+    25: "推进印章刻制服务便利化",
+    26: "进一步压缩居民身份证制发周期",
+    28: "放宽出入境业务办理",
+    35: "试点实行5+2服务模式",
+    39: "依法慎重采取查封、扣押、冻结措施",
+    47: "实行重点企业挂牌服务",
+    49: "开展优化营商环境专项督察",
     50: "营造优化营商环境良好氛围",
 }
 
 # (measure, fact type, value as written) that must be found.
 FACTS = [
-    (9, "threshold", "4层"), (9, "threshold", "800平方米"), (9, "threshold", "14个标准间"), (9, "place", "村"),
-    (10, "place", "南宁市"), (11, "time_limit", "2018年底前"), (11, "threshold", "80%以上"),
-    (11, "threshold", "25项"), (14, "time_limit", "1小时"), (18, "channel", "微信"), (18, "channel", "支付宝"),
-    (18, "channel", "网上支付"), (19, "document", "驾驶证"), (19, "threshold", "5类"),
-    (21, "time_limit", "20个工作日"), (21, "time_limit", "3个工作日"), (22, "document", "毕业证"),
-    (22, "document", "身份证"), (22, "document", "国家职业资格证"), (22, "threshold", "14个设区市"),
-    (22, "department", "人社部门"), (24, "document", "居住证"), (24, "threshold", "满半年"),
-    (25, "time_limit", "1天"), (25, "channel", "一次不用跑"), (26, "time_limit", "15个工作日"),
-    (26, "time_limit", "18个工作日"), (26, "time_limit", "8个工作日"), (26, "time_limit", "10个工作日"),
-    (26, "channel", "快递"), (26, "place", "偏远地区"), (26, "place", "农村"), (26, "place", "城区"),
-    (28, "document", "出入境证件"), (28, "time_limit", "三个月"), (28, "time_limit", "一年"),
-    (29, "threshold", "10人以上"), (30, "threshold", "50%"), (35, "time_limit", "周六周日"),
-    (35, "department", "户政"), (44, "channel", "八桂警察阳光执法网"), (45, "time_limit", "每季度"),
-    (46, "department", "经侦部门"), (47, "threshold", "前100位"), (47, "threshold", "前30位"),
-    (47, "threshold", "前20位"), (47, "threshold", "前10位"), (49, "phone", "12389"), (49, "phone", "110"),
+    (9, "threshold", "4层"),
+    (9, "threshold", "800平方米"),
+    (9, "threshold", "14个标准间"),
+    (9, "place", "村"),
+    (10, "place", "南宁市"),
+    (11, "time_limit", "2018年底前"),
+    (11, "threshold", "80%以上"),
+    (11, "threshold", "25项"),
+    (14, "time_limit", "1小时"),
+    (18, "channel", "微信"),
+    (18, "channel", "支付宝"),
+    (18, "channel", "网上支付"),
+    (19, "document", "驾驶证"),
+    (19, "threshold", "5类"),
+    (21, "time_limit", "20个工作日"),
+    (21, "time_limit", "3个工作日"),
+    (22, "document", "毕业证"),
+    (22, "document", "身份证"),
+    (22, "document", "国家职业资格证"),
+    (22, "threshold", "14个设区市"),
+    (22, "department", "人社部门"),
+    (24, "document", "居住证"),
+    (24, "threshold", "满半年"),
+    (25, "time_limit", "1天"),
+    (25, "channel", "一次不用跑"),
+    (26, "time_limit", "15个工作日"),
+    (26, "time_limit", "18个工作日"),
+    (26, "time_limit", "8个工作日"),
+    (26, "time_limit", "10个工作日"),
+    (26, "channel", "快递"),
+    (26, "place", "偏远地区"),
+    (26, "place", "农村"),
+    (26, "place", "城区"),
+    (28, "document", "出入境证件"),
+    (28, "time_limit", "三个月"),
+    (28, "time_limit", "一年"),
+    (29, "threshold", "10人以上"),
+    (30, "threshold", "50%"),
+    (35, "time_limit", "周六周日"),
+    (35, "department", "户政"),
+    (44, "channel", "八桂警察阳光执法网"),
+    (45, "time_limit", "每季度"),
+    (46, "department", "经侦部门"),
+    (47, "threshold", "前100位"),
+    (47, "threshold", "前30位"),
+    (47, "threshold", "前20位"),
+    (47, "threshold", "前10位"),
+    (49, "phone", "12389"),
+    (49, "phone", "110"),
     (49, "time_limit", "7个工作日"),
 ]
 
@@ -54,7 +103,7 @@ def test_every_measure_matches_the_document(kb, number):
     raw = _source_line(number)
     assert m.label == f"（{to_chinese_numeral(number)}）"
     assert raw == m.label + m.text
-    assert m.title == raw[len(m.label):].split("。")[0]
+    assert m.title == raw[len(m.label) :].split("。")[0]
     if number in TITLES:
         assert m.title == TITLES[number]
     assert m.section == next(v for r, v in SECTION_OF.items() if number in r)
@@ -120,8 +169,16 @@ def test_unknown_alias(kb):
 
 @pytest.mark.parametrize(
     "query, first",
-    [("毕业生落户", 22), ("暂住证怎么办", 24), ("刻章要几天", 25), ("集体户", 23), ("身份证快递", 26),
-     ("12389", 49), ("外籍高层次人才签证", 29), ("冻结账户 冻结", 39)],
+    [
+        ("毕业生落户", 22),
+        ("暂住证怎么办", 24),
+        ("刻章要几天", 25),
+        ("集体户", 23),
+        ("身份证快递", 26),
+        ("12389", 49),
+        ("外籍高层次人才签证", 29),
+        ("冻结账户 冻结", 39),
+    ],
 )
 def test_search_ranks_the_right_measure_first(kb, query, first):
     hits = kb.search(query)

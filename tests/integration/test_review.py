@@ -19,22 +19,30 @@ ID_NUMBER = "450102199003071234"
 def _utterance(text: str, intent: str, confidence: float, channel: str = "rest"):
     from rasa.shared.core.events import UserUttered
 
-    return UserUttered(text, intent={"name": intent, "confidence": confidence},
-                       parse_data={"text": text, "intent": {"name": intent, "confidence": confidence}},
-                       input_channel=channel)
+    return UserUttered(
+        text,
+        intent={"name": intent, "confidence": confidence},
+        parse_data={"text": text, "intent": {"name": intent, "confidence": confidence}},
+        input_channel=channel,
+    )
 
 
 def _write_conversations(store) -> None:
     """Three residents (one naming itself like our tools) and one console test on the staff
-    channel, written by Rasa's own tracker store."""
+    channel, written by Rasa's own tracker store.
+    """
     from rasa.shared.core.events import BotUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
     conversations = {
-        "web-resident1": [("毕业生落户需要什么", "ask_settlement_graduates", 0.93),
-                          ("外国人养狗怎么登记", "nlu_fallback", 0.12)],
-        "wechat-resident2": [("居住证办理条件", "ask_residence_permit_conditions", 0.41),
-                             ("不好", "feedback_negative", 0.9)],
+        "web-resident1": [
+            ("毕业生落户需要什么", "ask_settlement_graduates", 0.93),
+            ("外国人养狗怎么登记", "nlu_fallback", 0.12),
+        ],
+        "wechat-resident2": [
+            ("居住证办理条件", "ask_residence_permit_conditions", 0.41),
+            ("不好", "feedback_negative", 0.9),
+        ],
         "eval-hides-nothing": [("养蜂要办什么证", "nlu_fallback", 0.08)],
         "console-hall01-1a2b": [("随便问问", "nlu_fallback", 0.05)],
     }
@@ -61,11 +69,23 @@ def tracker_settings(request, tmp_path) -> config.Settings:
         from tests.support.pgserver import create_database
 
         url = urlsplit(create_database(request.getfixturevalue("postgres_server_url")))
-        settings = replace(base, bot_env="production", tracker_db_host=url.hostname, tracker_db_port=url.port,
-                           tracker_db_name=url.path.lstrip("/"), tracker_db_user=url.username,
-                           tracker_db_password="")
-        store = SQLTrackerStore(Domain.empty(), dialect="postgresql", host=url.hostname, port=url.port,
-                                db=url.path.lstrip("/"), username=url.username)
+        settings = replace(
+            base,
+            bot_env="production",
+            tracker_db_host=url.hostname,
+            tracker_db_port=url.port,
+            tracker_db_name=url.path.lstrip("/"),
+            tracker_db_user=url.username,
+            tracker_db_password="",
+        )
+        store = SQLTrackerStore(
+            Domain.empty(),
+            dialect="postgresql",
+            host=url.hostname,
+            port=url.port,
+            db=url.path.lstrip("/"),
+            username=url.username,
+        )
     _write_conversations(store)
     store.engine.dispose()
     return settings
@@ -118,11 +138,14 @@ def test_redacted_before_staff_see_it(tmp_path):
     assert ID_NUMBER not in asked.text
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, "http://127.0.0.1:5005"),
-    ("http://gxga-rasa:5005/", "http://gxga-rasa:5005"),
-    ("https://rasa.internal", "https://rasa.internal"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, "http://127.0.0.1:5005"),
+        ("http://gxga-rasa:5005/", "http://gxga-rasa:5005"),
+        ("https://rasa.internal", "https://rasa.internal"),
+    ],
+)
 def test_rasa_url_setting(monkeypatch, value, expected):
     monkeypatch.delenv("RASA_PORT", raising=False)
     if value is None:

@@ -1,5 +1,6 @@
 """`python -m bot.quality.validate` (`make validate`): the project's data passes; deliberately broken
-copies of it are each caught with a message naming the file to change."""
+copies of it are each caught with a message naming the file to change.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from tests.support.paths import ROOT
 @pytest.fixture(scope="module")
 def cli_on_project() -> subprocess.CompletedProcess:
     """The full command, Rasa's own validation included, on the project's files (run once: ~10 s)."""
-    return subprocess.run([sys.executable, "-m", "bot.quality.validate"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.quality.validate"], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
 
 
 def test_project_data_passes_the_full_command(cli_on_project):
@@ -41,9 +43,16 @@ def copy(tmp_path) -> Paths:
     for name in ("domain", "intents", "aliases", "lexicon", "cases", "privacy", "answerability", "topics"):
         shutil.copy(getattr(d, name), tmp_path / getattr(d, name).name)
     return dataclasses.replace(
-        d, domain=tmp_path / "domain.yml", data=tmp_path / "data", intents=tmp_path / "intents.yml",
-        aliases=tmp_path / "aliases.yml", lexicon=tmp_path / "lexicon.yml", cases=tmp_path / "eval_cases.yml",
-        privacy=tmp_path / "privacy.yml", answerability=tmp_path / "answerability.yml", topics=tmp_path / "topics.yml",
+        d,
+        domain=tmp_path / "domain.yml",
+        data=tmp_path / "data",
+        intents=tmp_path / "intents.yml",
+        aliases=tmp_path / "aliases.yml",
+        lexicon=tmp_path / "lexicon.yml",
+        cases=tmp_path / "eval_cases.yml",
+        privacy=tmp_path / "privacy.yml",
+        answerability=tmp_path / "answerability.yml",
+        topics=tmp_path / "topics.yml",
     )
 
 
@@ -68,8 +77,10 @@ def _set_examples(block: dict, examples: list[str]) -> None:
 def unmapped_ask_intent(p: Paths) -> None:
     _edit_yaml(p.domain, lambda d: d["intents"].append("ask_parking_permit"))
     examples = [f"小区停车证第{i}次怎么办理" for i in range(MIN_EXAMPLES)]
-    _edit_yaml(p.data / "nlu" / "residents.yml",
-               lambda d: d["nlu"].append({"intent": "ask_parking_permit", "examples": "".join(f"- {e}\n" for e in examples)}))
+    _edit_yaml(
+        p.data / "nlu" / "residents.yml",
+        lambda d: d["nlu"].append({"intent": "ask_parking_permit", "examples": "".join(f"- {e}\n" for e in examples)}),
+    )
 
 
 def duplicate_example(p: Paths) -> None:
@@ -77,6 +88,7 @@ def duplicate_example(p: Paths) -> None:
         graduate = _block(d, "ask_settle_graduate_materials")
         skilled = _block(d, "ask_settle_skilled_worker")
         _set_examples(skilled, _examples(skilled) + [_examples(graduate)[0]])
+
     _edit_yaml(p.data / "nlu" / "residents.yml", change)
 
 
@@ -85,6 +97,7 @@ def orphan_measure(p: Paths) -> None:
         answering = [name for name, spec in d["intents"].items() if 50 in spec["measures"]]
         assert answering == ["ask_business_environment_publicity"]
         del d["intents"]["ask_business_environment_publicity"]
+
     _edit_yaml(p.intents, change)
 
 
@@ -96,19 +109,24 @@ def too_few_examples(p: Paths) -> None:
     def change(d):
         block = _block(d, "ask_seal_engraving")
         _set_examples(block, _examples(block)[:5])
+
     _edit_yaml(p.data / "nlu" / "residents.yml", change)
 
 
 def missing_response(p: Paths) -> None:
-    _edit_yaml(p.data / "rules" / "conversation.yml", lambda d: d["rules"].append(
-        {"rule": "say sorry", "steps": [{"intent": "goodbye"}, {"action": "utter_sorry"}]}))
+    _edit_yaml(
+        p.data / "rules" / "conversation.yml",
+        lambda d: d["rules"].append({"rule": "say sorry", "steps": [{"intent": "goodbye"}, {"action": "utter_sorry"}]}),
+    )
 
 
 def leaked_eval_case(p: Paths) -> None:
     question = yaml.safe_load(p.cases.read_text(encoding="utf-8"))[0]["question"]
+
     def change(d):
         block = _block(d, "ask_settle_graduate_materials")
         _set_examples(block, _examples(block) + [question])
+
     _edit_yaml(p.data / "nlu" / "residents.yml", change)
 
 
@@ -120,6 +138,7 @@ def intent_on_no_topic(p: Paths) -> None:
     def change(d):
         d["topics"]["settlement"]["intents"].append("ask_parking_permit")
         d["topics"]["complaint"]["intents"].remove("ask_business_environment_publicity")
+
     _edit_yaml(p.topics, change)
 
 
@@ -131,20 +150,44 @@ BREAKAGES = {
     "intent on no topic": (intent_on_no_topic, "answerability", "topics.yml", ["ask_parking_permit", "does not map"]),
     "unknown fact type": (unknown_fact_type, "answerability", "answerability.yml", ["'time'", "deadline"]),
     # name: (how to break the copy, check, file named, words the problem must contain)
-    "unmapped ask_ intent": (unmapped_ask_intent, "domain-intents", "domain.yml",
-                             ["ask_parking_permit", "not mapped", "intents.yml"]),
-    "duplicate example": (duplicate_example, "duplicate-examples", "data/nlu/residents.yml",
-                          ["ask_settle_graduate_materials", "ask_settle_skilled_worker", "2 intents"]),
+    "unmapped ask_ intent": (
+        unmapped_ask_intent,
+        "domain-intents",
+        "domain.yml",
+        ["ask_parking_permit", "not mapped", "intents.yml"],
+    ),
+    "duplicate example": (
+        duplicate_example,
+        "duplicate-examples",
+        "data/nlu/residents.yml",
+        ["ask_settle_graduate_materials", "ask_settle_skilled_worker", "2 intents"],
+    ),
     "orphan measure": (orphan_measure, "measure-coverage", "intents.yml", ["measure 50 is answered by no intent"]),
     "bad alias": (bad_alias, "aliases", "aliases.yml", ["飞行执照 → 飞机驾驶证", "not a term of the knowledge base"]),
-    "too few examples": (too_few_examples, "example-count", "data/nlu/residents.yml",
-                         ["ask_seal_engraving", "has 5 training examples", f"fewer than {MIN_EXAMPLES}"]),
-    "rule with a missing response": (missing_response, "responses", "data/rules/conversation.yml",
-                                     ["'say sorry'", "utter_sorry", "not in", "domain.yml"]),
-    "placeholder with digits": (placeholder_with_digits, "privacy", "privacy.yml",
-                                ["placeholders.mobile", "without digits"]),
-    "eval case in the training data": (leaked_eval_case, "eval-leak", "data/nlu/residents.yml",
-                                       ["ask_settle_graduate_materials", "case 1 of", "eval_cases.yml"]),
+    "too few examples": (
+        too_few_examples,
+        "example-count",
+        "data/nlu/residents.yml",
+        ["ask_seal_engraving", "has 5 training examples", f"fewer than {MIN_EXAMPLES}"],
+    ),
+    "rule with a missing response": (
+        missing_response,
+        "responses",
+        "data/rules/conversation.yml",
+        ["'say sorry'", "utter_sorry", "not in", "domain.yml"],
+    ),
+    "placeholder with digits": (
+        placeholder_with_digits,
+        "privacy",
+        "privacy.yml",
+        ["placeholders.mobile", "without digits"],
+    ),
+    "eval case in the training data": (
+        leaked_eval_case,
+        "eval-leak",
+        "data/nlu/residents.yml",
+        ["ask_settle_graduate_materials", "case 1 of", "eval_cases.yml"],
+    ),
 }
 
 
@@ -163,26 +206,49 @@ def test_broken_copy_is_caught(copy, tmp_path, name):
     # nothing else is blamed for the one breakage, except an orphan measure, whose intent is
     # also gone from the map while still in the domain and the rules
     others = {p.check for p in problems} - {check}
-    assert others <= ({"domain-intents", "answer-rules", "answerability"} if name == "orphan measure" else set()), problems
+    assert others <= ({"domain-intents", "answer-rules", "answerability"} if name == "orphan measure" else set()), (
+        problems
+    )
 
 
 def test_cli_exits_non_zero_on_a_broken_copy(copy, tmp_path):
     too_few_examples(copy)
     missing_response(copy)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.quality.validate", "--domain", str(copy.domain), "--data", str(copy.data),
-         "--intents", str(copy.intents), "--aliases", str(copy.aliases), "--lexicon", str(copy.lexicon),
-         "--cases", str(copy.cases)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "bot.quality.validate",
+            "--domain",
+            str(copy.domain),
+            "--data",
+            str(copy.data),
+            "--intents",
+            str(copy.intents),
+            "--aliases",
+            str(copy.aliases),
+            "--lexicon",
+            str(copy.lexicon),
+            "--cases",
+            str(copy.cases),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert f"{tmp_path}/data/nlu/residents.yml: intent ask_seal_engraving has 5 training examples" in result.stdout
-    assert any(line.startswith(f"{tmp_path}/data/rules/conversation.yml: rule 'say sorry' uses response utter_sorry")
-               and " — fix: add utter_sorry under `responses:`" in line for line in lines)
+    assert any(
+        line.startswith(f"{tmp_path}/data/rules/conversation.yml: rule 'say sorry' uses response utter_sorry")
+        and " — fix: add utter_sorry under `responses:`" in line
+        for line in lines
+    )
     # Rasa's own validation ran on the same copy and failed on the unknown response too
-    assert any("(rasa data validate)" in line and "utter_sorry" in line and " — fix: " in line for line in lines), \
+    assert any("(rasa data validate)" in line and "utter_sorry" in line and " — fix: " in line for line in lines), (
         result.stdout
+    )
     assert lines[-1].startswith("validate: ") and "problems" in lines[-1] and "example-count 1" in lines[-1]
 
 
@@ -190,7 +256,10 @@ def test_cli_skip_rasa_on_a_broken_copy(copy):
     bad_alias(copy)
     result = subprocess.run(
         [sys.executable, "-m", "bot.quality.validate", "--skip-rasa", "--aliases", str(copy.aliases)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1 and "aliases.yml: alias 飞行执照 → 飞机驾驶证" in result.stdout, result.stdout
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from bot import config
 from bot.storage import appdb
-from bot.rasa_ext import guard
 from tests.support.paths import ROOT
-from tests.support.webapp import login, make_settings, request, serve, staff_headers
+from tests.support.webapp import make_settings, request, serve, staff_headers
+
 
 @pytest.fixture
 def web_app(tmp_path):
@@ -59,36 +56,53 @@ def test_message_api_answers_hostile_json_with_400(web_app, body):
     assert _error_of(status, answer)
 
 
-@pytest.mark.parametrize("sender", [None, "", "   ", 42, "x" * 125, "x" * 129, "y" * 1000],
-                         ids=["missing", "empty", "blank", "a-number", "125-chars", "129-chars", "1000-chars"])
+@pytest.mark.parametrize(
+    "sender",
+    [None, "", "   ", 42, "x" * 125, "x" * 129, "y" * 1000],
+    ids=["missing", "empty", "blank", "a-number", "125-chars", "129-chars", "1000-chars"],
+)
 def test_message_api_refuses_missing_empty_and_long_senders(web_app, sender):
     body = {"message": "居住证怎么办"} if sender is None else {"sender": sender, "message": "居住证怎么办"}
-    status, _, answer = request(web_app["url"] + "/api/message", json.dumps(body).encode(),
-                                {"Content-Type": "application/json"})
+    status, _, answer = request(
+        web_app["url"] + "/api/message", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
     assert "sender" in _error_of(status, answer)
 
 
 def test_message_api_accepts_the_longest_sender(web_app):
     """124 characters (the forwarded ``web-`` id then fits the REST channel's 128) are passed on:
-    the closed Rasa port makes that 503, not 400."""
+    the closed Rasa port makes that 503, not 400.
+    """
     from bot.webapp.server import MAX_SENDER_CHARS
 
     assert MAX_SENDER_CHARS == 124
-    status, _, _ = request(web_app["url"] + "/api/message",
-                           json.dumps({"sender": "z" * MAX_SENDER_CHARS, "message": "你好"}).encode(),
-                           {"Content-Type": "application/json"})
+    status, _, _ = request(
+        web_app["url"] + "/api/message",
+        json.dumps({"sender": "z" * MAX_SENDER_CHARS, "message": "你好"}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 503
 
 
-@pytest.mark.parametrize("body", [DEEP, b'{"text": "\xff"}', b'{"text": "x", "n": -1e400}', b"[1]"],
-                         ids=["nested-1000-deep", "bad-utf8", "number--1e400", "a-list"])
+@pytest.mark.parametrize(
+    "body",
+    [DEEP, b'{"text": "\xff"}', b'{"text": "x", "n": -1e400}', b"[1]"],
+    ids=["nested-1000-deep", "bad-utf8", "number--1e400", "a-list"],
+)
 def test_console_ask_answers_hostile_json_with_400(console_session, body):
     status, _, answer = request(console_session["url"] + "/console/api/ask", body, console_session["headers"])
     assert _error_of(status, answer)
 
 
-GOOD_REVIEW = {"question": "大学生落户呢", "intent": "followup_other_case", "cited": [22], "verdict": "wrong",
-               "correct_intent": "ask_settle_graduate_materials", "correct_measure": "22", "comment": "材料"}
+GOOD_REVIEW = {
+    "question": "大学生落户呢",
+    "intent": "followup_other_case",
+    "cited": [22],
+    "verdict": "wrong",
+    "correct_intent": "ask_settle_graduate_materials",
+    "correct_measure": "22",
+    "comment": "材料",
+}
 BAD_REVIEWS = {
     "correct_measure-1e400": b'{"verdict": "wrong", "question": "q", "correct_measure": 1e400}',
     "nested-1000-deep": DEEP,
@@ -117,27 +131,44 @@ def test_console_review_refuses_hostile_fields_with_400(console_session, change)
 
 
 def test_console_review_stores_a_valid_verdict(console_session):
-    status, _, answer = request(console_session["url"] + "/console/api/reviews", json.dumps(GOOD_REVIEW).encode(),
-                                console_session["headers"])
+    status, _, answer = request(
+        console_session["url"] + "/console/api/reviews", json.dumps(GOOD_REVIEW).encode(), console_session["headers"]
+    )
     assert status == 201, answer
     [row] = appdb.list_reviews(url=console_session["settings"].app_database_url)
     assert (row.cited, row.correct_measure, row.verdict) == ((22,), 22, "wrong")
-    right = {"question": "q", "intent": None, "cited": [], "verdict": "right", "correct_intent": None,
-             "correct_measure": None, "comment": ""}
-    assert request(console_session["url"] + "/console/api/reviews", json.dumps(right).encode(),
-                   console_session["headers"])[0] == 201
+    right = {
+        "question": "q",
+        "intent": None,
+        "cited": [],
+        "verdict": "right",
+        "correct_intent": None,
+        "correct_measure": None,
+        "comment": "",
+    }
+    assert (
+        request(
+            console_session["url"] + "/console/api/reviews", json.dumps(right).encode(), console_session["headers"]
+        )[0]
+        == 201
+    )
 
 
 # --- security headers -------------------------------------------------------------------------
 
+
 def _csp(headers) -> dict[str, str]:
     policy = headers.get("Content-Security-Policy") or ""
-    return {d.split(" ", 1)[0]: d.split(" ", 1)[1] if " " in d else "" for d in
-            (part.strip() for part in policy.split(";")) if d}
+    return {
+        d.split(" ", 1)[0]: d.split(" ", 1)[1] if " " in d else ""
+        for d in (part.strip() for part in policy.split(";"))
+        if d
+    }
 
 
-@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/static/chat.css", "/api/message", "/health",
-                                  "/static/no-such-file.js"])
+@pytest.mark.parametrize(
+    "path", ["/", "/static/chat.js", "/static/chat.css", "/api/message", "/health", "/static/no-such-file.js"]
+)
 def test_resident_page_headers(web_app, path):
     status, headers, _ = request(web_app["url"] + path, b"{}" if path == "/api/message" else None)
     assert headers["X-Content-Type-Options"] == "nosniff", (path, status)
@@ -146,8 +177,17 @@ def test_resident_page_headers(web_app, path):
     assert "unsafe-inline" not in headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize("path", ["/console", "/console/login", "/console/api/whoami", "/static/console.js",
-                                  "/static/login.js", "/static/console.css"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console",
+        "/console/login",
+        "/console/api/whoami",
+        "/static/console.js",
+        "/static/login.js",
+        "/static/console.css",
+    ],
+)
 def test_console_headers(web_app, path):
     _, headers, _ = request(web_app["url"] + path)
     assert headers["X-Content-Type-Options"] == "nosniff", path
@@ -170,20 +210,39 @@ def test_frame_ancestors_come_from_the_setting(tmp_path):
         assert _csp(headers)["frame-ancestors"] == "'none'"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("", "'self'"), ("'self'", "'self'"), ("'none'", "'none'"),
-    ("https://www.gxga.gov.cn, https://*.nanning.gov.cn:8443", "https://www.gxga.gov.cn https://*.nanning.gov.cn:8443"),
-    ("'self'   https:", "'self' https:"), ("gov.cn/portal/", "gov.cn/portal/"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("", "'self'"),
+        ("'self'", "'self'"),
+        ("'none'", "'none'"),
+        (
+            "https://www.gxga.gov.cn, https://*.nanning.gov.cn:8443",
+            "https://www.gxga.gov.cn https://*.nanning.gov.cn:8443",
+        ),
+        ("'self'   https:", "'self' https:"),
+        ("gov.cn/portal/", "gov.cn/portal/"),
+    ],
+)
 def test_web_frame_ancestors_setting(monkeypatch, raw, expected):
     monkeypatch.setenv("WEB_FRAME_ANCESTORS", raw)
     assert config.load().web_frame_ancestors == expected
 
 
-@pytest.mark.parametrize("raw", [
-    "self", "'self'; script-src *", "https://a.cn\r\nSet-Cookie: x=1", "'none' https://a.cn", "'unsafe-inline'",
-    "https://a.cn/<script>", "javascript:", "https://", "http://a.cn:99999",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "self",
+        "'self'; script-src *",
+        "https://a.cn\r\nSet-Cookie: x=1",
+        "'none' https://a.cn",
+        "'unsafe-inline'",
+        "https://a.cn/<script>",
+        "javascript:",
+        "https://",
+        "http://a.cn:99999",
+    ],
+)
 def test_malformed_web_frame_ancestors_is_a_config_error(monkeypatch, raw):
     monkeypatch.setenv("WEB_FRAME_ANCESTORS", raw)
     with pytest.raises(config.ConfigError, match="WEB_FRAME_ANCESTORS"):

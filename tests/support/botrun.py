@@ -1,5 +1,6 @@
 """Running ``python -m bot run`` for the end-to-end tests, with the WeChat channel on against the
-fake WeChat API (:mod:`tests.support.wechat_fake`)."""
+fake WeChat API (:mod:`tests.support.wechat_fake`).
+"""
 
 from __future__ import annotations
 
@@ -16,32 +17,49 @@ def wechat_env(fake_wechat) -> dict[str, str]:
     """The WeChat channel's settings for a test server: on, safe mode possible, API faked."""
     from tests.support import wechat_fake
 
-    return {"WECHAT_TOKEN": wechat_fake.TOKEN, "WECHAT_APP_ID": wechat_fake.APP_ID,
-            "WECHAT_APP_SECRET": wechat_fake.APP_SECRET, "WECHAT_AES_KEY": wechat_fake.AES_KEY,
-            "WECHAT_API_BASE": fake_wechat.url}
+    return {
+        "WECHAT_TOKEN": wechat_fake.TOKEN,
+        "WECHAT_APP_ID": wechat_fake.APP_ID,
+        "WECHAT_APP_SECRET": wechat_fake.APP_SECRET,
+        "WECHAT_AES_KEY": wechat_fake.AES_KEY,
+        "WECHAT_API_BASE": fake_wechat.url,
+    }
 
 
 def run_bot(tmp: Path, extra_env: dict[str, str]):
     """Start ``python -m bot run`` on free ports; yields its info dict; stops it with Ctrl-C
-    (the teardown checks that SIGINT stops every server cleanly)."""
+    (the teardown checks that SIGINT stops every server cleanly).
+    """
     import signal
     import subprocess
     import sys
     import time
 
     info = {
-        "rasa_port": free_port(), "action_port": free_port(), "web_port": free_port(),
+        "rasa_port": free_port(),
+        "action_port": free_port(),
+        "web_port": free_port(),
         "token": "test-token-" + os.urandom(6).hex(),
         "action_token": "test-action-token-" + os.urandom(8).hex(),
-        "tracker": tmp / "tracker.db", "app_db": tmp / "app.db", "log_path": tmp / "run.log",
+        "tracker": tmp / "tracker.db",
+        "app_db": tmp / "app.db",
+        "log_path": tmp / "run.log",
     }
-    env = {**os.environ, "RASA_PORT": str(info["rasa_port"]), "ACTION_PORT": str(info["action_port"]),
-           "WEB_PORT": str(info["web_port"]),
-           "TRACKER_DB": str(info["tracker"]), "APP_DATABASE_URL": f"sqlite:///{info['app_db']}",
-           "RASA_API_TOKEN": info["token"], "ACTION_SERVER_TOKEN": info["action_token"], **extra_env}
+    env = {
+        **os.environ,
+        "RASA_PORT": str(info["rasa_port"]),
+        "ACTION_PORT": str(info["action_port"]),
+        "WEB_PORT": str(info["web_port"]),
+        "TRACKER_DB": str(info["tracker"]),
+        "APP_DATABASE_URL": f"sqlite:///{info['app_db']}",
+        "RASA_API_TOKEN": info["token"],
+        "ACTION_SERVER_TOKEN": info["action_token"],
+        **extra_env,
+    }
     log = open(info["log_path"], "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 240
     while True:
         log.seek(0)
@@ -52,8 +70,9 @@ def run_bot(tmp: Path, extra_env: dict[str, str]):
             log.seek(0)
             pytest.fail(f"bot run did not start:\n{log.read()[-3000:]}")
         time.sleep(1)
-    info.update(proc=proc, log=log, url=f"http://127.0.0.1:{info['rasa_port']}",
-                web_url=f"http://127.0.0.1:{info['web_port']}")
+    info.update(
+        proc=proc, log=log, url=f"http://127.0.0.1:{info['rasa_port']}", web_url=f"http://127.0.0.1:{info['web_port']}"
+    )
     yield info
     proc.send_signal(signal.SIGINT)
     try:
@@ -65,4 +84,3 @@ def run_bot(tmp: Path, extra_env: dict[str, str]):
     assert code == 0, f"bot run exited with {code} on Ctrl-C"
     for name in ("rasa_port", "action_port", "web_port"):
         assert not port_open(info[name]), f"the server on {name} outlived Ctrl-C"
-

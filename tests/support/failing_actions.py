@@ -22,6 +22,13 @@ def _failing(cls: type) -> type:
     return type(f"Failing{cls.__name__}", (cls,), {"run": run, "__module__": __name__})
 
 
-FAILING = [_failing(cls) for cls in (project.ActionAnswerMeasure, project.ActionAnswerFollowup,
-                                     project.ActionClarifyQuestion, project.ActionShowMeasureText,
-                                     project.ActionRecordFeedback)]
+FAILING = [
+    _failing(cls)
+    for cls in (
+        project.ActionAnswerMeasure,
+        project.ActionAnswerFollowup,
+        project.ActionClarifyQuestion,
+        project.ActionShowMeasureText,
+        project.ActionRecordFeedback,
+    )
+]

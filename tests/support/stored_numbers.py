@@ -1,5 +1,6 @@
 """Residents' ID-card and bank-card numbers with valid check digits, the forms in which a typed
-number could end up stored, and looking for them in files."""
+number could end up stored, and looking for them in files.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import unicodedata
 from pathlib import Path
 
 from bot.text.normalize import normalize_text
-
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -47,10 +47,16 @@ CARD_19 = card_number("622848040256489001")
 
 def forms(typed: str) -> set[str]:
     """Every form in which a typed number could end up stored: as typed, JSON-escaped (Rasa's
-    tracker), normalised as NLU sees it, and its bare digits."""
+    tracker), normalised as NLU sees it, and its bare digits.
+    """
     folded = unicodedata.normalize("NFKC", typed)
-    return {typed, json.dumps(typed)[1:-1], normalize_text(typed), folded,
-            "".join(ch for ch in folded if ch.isdigit() or ch in "Xx")}
+    return {
+        typed,
+        json.dumps(typed)[1:-1],
+        normalize_text(typed),
+        folded,
+        "".join(ch for ch in folded if ch.isdigit() or ch in "Xx"),
+    }
 
 
 def files_under(*roots: Path) -> list[Path]:
@@ -60,5 +66,9 @@ def files_under(*roots: Path) -> list[Path]:
 
 def leaks(needles: set[str], haystacks: dict[str, bytes]) -> list[str]:
     """``"<form> in <where>"`` for each form found in each haystack."""
-    return [f"{needle!r} in {where}" for where, data in haystacks.items() for needle in sorted(needles)
-            if needle.encode("utf-8") in data]
+    return [
+        f"{needle!r} in {where}"
+        for where, data in haystacks.items()
+        for needle in sorted(needles)
+        if needle.encode("utf-8") in data
+    ]

@@ -1,5 +1,6 @@
 """Running the web application (resident page and console) in-process on a free loopback port,
-and logging in to its console."""
+and logging in to its console.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from bot import config
 from bot.security import ratelimit
 from bot.storage import appdb
 from tests.support.ports import free_port
-
 
 PASSWORD = "correct horse battery staple"
 
@@ -95,16 +95,19 @@ def csrf_token(base: str) -> str:
     return match.group(1)
 
 
-def login(base: str, username: str, password: str, forwarded_for: str | None = None,
-          csrf: str | None = None) -> tuple[str, str]:
+def login(
+    base: str, username: str, password: str, forwarded_for: str | None = None, csrf: str | None = None
+) -> tuple[str, str]:
     """POST the login form; ``(Location, Set-Cookie)`` of the redirect."""
     csrf = csrf or csrf_token(base)
     headers = {"Cookie": f"gxga_csrf={csrf}", "Content-Type": "application/x-www-form-urlencoded"}
     if forwarded_for:
         headers["X-Forwarded-For"] = forwarded_for
     status, resp_headers, body = request(
-        base + "/console/login", urllib.parse.urlencode({"username": username, "password": password,
-                                                         "csrf": csrf}).encode(), headers)
+        base + "/console/login",
+        urllib.parse.urlencode({"username": username, "password": password, "csrf": csrf}).encode(),
+        headers,
+    )
     assert status == 302, (status, body[:300])
     return resp_headers["Location"], resp_headers.get("Set-Cookie") or ""
 

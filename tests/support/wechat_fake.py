@@ -79,8 +79,11 @@ class FakeWeChatAPI:
             return [r for r in self.requests if path is None or r.path == path]
 
     def sends_to(self, openid: str) -> list[Recorded]:
-        return [r for r in self.recorded("/cgi-bin/message/custom/send")
-                if isinstance(r.json, dict) and r.json.get("touser") == openid]
+        return [
+            r
+            for r in self.recorded("/cgi-bin/message/custom/send")
+            if isinstance(r.json, dict) and r.json.get("touser") == openid
+        ]
 
     def wait_for_sends(self, openid: str, count: int = 1, timeout: float = 60.0) -> list[Recorded]:
         """The send requests for ``openid`` once there are ``count`` of them (fails after ``timeout``)."""
@@ -90,7 +93,9 @@ class FakeWeChatAPI:
             if len(sends) >= count:
                 return sends
             time.sleep(0.1)
-        raise AssertionError(f"the fake WeChat API got {len(self.sends_to(openid))} sends to {openid}, expected {count}")
+        raise AssertionError(
+            f"the fake WeChat API got {len(self.sends_to(openid))} sends to {openid}, expected {count}"
+        )
 
     # -- the HTTP side -----------------------------------------------------------------------
 
@@ -103,7 +108,10 @@ class FakeWeChatAPI:
             self.requests.append(Recorded(method, path, query, body, parsed))
             if path == "/cgi-bin/token" and method == "GET":
                 if (query.get("grant_type"), query.get("appid"), query.get("secret")) != (
-                        "client_credential", self.app_id, self.app_secret):
+                    "client_credential",
+                    self.app_id,
+                    self.app_secret,
+                ):
                     return 200, {"errcode": 40013, "errmsg": "invalid appid"}
                 token = f"ACCESS-{next(self._counter)}-{os.urandom(4).hex()}"
                 self.valid_tokens.add(token)
@@ -111,7 +119,10 @@ class FakeWeChatAPI:
                 return 200, {"access_token": token, "expires_in": 7200}
             if path == "/cgi-bin/message/custom/send" and method == "POST":
                 if query.get("access_token") not in self.valid_tokens:
-                    return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
+                    return 200, {
+                        "errcode": 40001,
+                        "errmsg": "invalid credential, access_token is invalid or not latest",
+                    }
                 if self.send_errors:
                     code = self.send_errors.pop(0)
                     return 200, {"errcode": code, "errmsg": f"fake error {code}"}
@@ -189,22 +200,28 @@ def signed_query(token: str = TOKEN, timestamp: str | None = None, nonce: str | 
 
 
 def text_xml(openid: str, content: str, msg_id: int, create_time: int | None = None) -> str:
-    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
 
 
 def event_xml(openid: str, event: str, create_time: int | None = None) -> str:
-    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-            f"<Event><![CDATA[{event}]]></Event></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event></xml>"
+    )
 
 
 def image_xml(openid: str, msg_id: int) -> str:
-    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
-            f"<PicUrl><![CDATA[http://mmbiz.example/pic.jpg]]></PicUrl><MediaId><![CDATA[media_id]]></MediaId>"
-            f"<MsgId>{msg_id}</MsgId></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+        f"<PicUrl><![CDATA[http://mmbiz.example/pic.jpg]]></PicUrl><MediaId><![CDATA[media_id]]></MediaId>"
+        f"<MsgId>{msg_id}</MsgId></xml>"
+    )
 
 
 def crypto() -> WeChatCrypto:
@@ -242,8 +259,9 @@ def http(url: str, data: bytes | None = None, timeout: float = 60) -> Response:
     return Response(status, body, body, time.monotonic() - start)
 
 
-def post(base_url: str, xml: str | bytes, encrypt: bool = False, query: dict[str, str] | None = None,
-         timeout: float = 60) -> Response:
+def post(
+    base_url: str, xml: str | bytes, encrypt: bool = False, query: dict[str, str] | None = None, timeout: float = 60
+) -> Response:
     """POST a message to the channel as WeChat does (safe mode with ``encrypt``); decrypts the reply."""
     from urllib.parse import urlencode
 
@@ -253,8 +271,10 @@ def post(base_url: str, xml: str | bytes, encrypt: bool = False, query: dict[str
         enc = crypto().encrypt_message(body.decode("utf-8"), query["nonce"], query["timestamp"])
         outer = xmltodict.parse(enc)["xml"]
         # WeChat's safe-mode body: the account and the ciphertext; the signature is in the URL.
-        body = (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
-                f"<Encrypt><![CDATA[{outer['Encrypt']}]]></Encrypt></xml>").encode()
+        body = (
+            f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{outer['Encrypt']}]]></Encrypt></xml>"
+        ).encode()
         query.update(encrypt_type="aes", msg_signature=outer["MsgSignature"])
     response = http(f"{base_url}/webhooks/wechat/webhook?{urlencode(query)}", body, timeout)
     if encrypt and response.status == 200 and response.body.startswith("<xml>"):

@@ -1,5 +1,6 @@
 """WeChat users and messages for the tests: fresh OpenIDs and message ids, and what the tracker
-store recorded a user saying."""
+store recorded a user saying.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import sqlite3
 import time
 import uuid
-
 
 _msg_ids = itertools.count(int(time.time() * 1000))
 
@@ -24,6 +24,7 @@ def new_msg_id() -> int:
 def user_turns(bot, openid: str) -> list[str]:
     """What the tracker store recorded the user saying (one row per processed message)."""
     with sqlite3.connect(bot["tracker"]) as conn:
-        rows = conn.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
-                            (openid,)).fetchall()
+        rows = conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (openid,)
+        ).fetchall()
     return [json.loads(data).get("text") for (data,) in rows]

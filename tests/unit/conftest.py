@@ -34,11 +34,20 @@ def make_tracker():
     from rasa_sdk import Tracker
 
     def _make(text: str = "", intent: str | None = None, slots: dict | None = None, entities=None) -> Tracker:
-        latest = {"text": text, "intent": {"name": intent, "confidence": 0.9} if intent else {}, "entities": entities or []}
+        latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.9} if intent else {},
+            "entities": entities or [],
+        }
         return Tracker(
-            sender_id="test-user", slots=slots or {}, latest_message=latest, events=[],
-            paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen",
+            sender_id="test-user",
+            slots=slots or {},
+            latest_message=latest,
+            events=[],
+            paused=False,
+            followup_action=None,
+            active_loop={},
+            latest_action_name="action_listen",
         )
 
     return _make
-

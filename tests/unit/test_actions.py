@@ -60,7 +60,10 @@ def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, inte
     assert message["custom"]["measures"][0] == measure and message["custom"]["intent"] == intent
     m = use_kb.measure(measure)
     answer, source, reminder = message["text"].split("\n")
-    assert source == f"依据：《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）第{m.label}项「{m.title}」"
+    assert (
+        source
+        == f"依据：《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）第{m.label}项「{m.title}」"
+    )
     assert reminder.startswith("提示：以上为2018年文件的规定")
     for text in must_contain:
         assert text in answer
@@ -68,11 +71,19 @@ def test_answer_cites_the_measure(use_kb, dispatcher, make_tracker, domain, inte
     assert [b["title"] for b in message["buttons"]] == ["查看原文", "👍 有帮助", "👎 没帮助"]
     assert message["buttons"][0]["payload"] == f'/show_measure{{"measure_number":"{measure}"}}'
     spec = load_intent_map()[intent]
-    assert slots_of(events) == {"cited_measures": [str(n) for n in spec.measures], "topic": spec.topic, "last_intent": intent}
+    assert slots_of(events) == {
+        "cited_measures": [str(n) for n in spec.measures],
+        "topic": spec.topic,
+        "last_intent": intent,
+    }
     # the source line as data, for clients that show it without reading the wording
     assert message["custom"]["citation"] == {
-        "document": "广西公安机关深化“放管服”改革优化营商环境实施意见", "date": "2018年8月10日", "year": 2018,
-        "label": m.label, "title": m.title, "number": measure,
+        "document": "广西公安机关深化“放管服”改革优化营商环境实施意见",
+        "date": "2018年8月10日",
+        "year": 2018,
+        "label": m.label,
+        "title": m.title,
+        "number": measure,
     }
     assert message["custom"]["answer"] == answer
 
@@ -92,13 +103,23 @@ def test_answer_fits_the_residents_case(use_kb, dispatcher, make_tracker, domain
 
 
 def test_pilot_city_is_told(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("柳州周末能办户口吗", "ask_service_weekend", {"city": "柳州"}), domain)
+    run(
+        ActionAnswerMeasure(use_kb),
+        dispatcher,
+        make_tracker("柳州周末能办户口吗", "ask_service_weekend", {"city": "柳州"}),
+        domain,
+    )
     assert names(dispatcher) == ["pilot_only", "measure_answer"]
     assert "南宁市试点" in dispatcher.messages[0]["text"] and "柳州" in dispatcher.messages[0]["text"]
 
 
 def test_no_pilot_note_for_nanning(use_kb, dispatcher, make_tracker, domain):
-    run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("南宁周末能办户口吗", "ask_service_weekend", {"city": "南宁"}), domain)
+    run(
+        ActionAnswerMeasure(use_kb),
+        dispatcher,
+        make_tracker("南宁周末能办户口吗", "ask_service_weekend", {"city": "南宁"}),
+        domain,
+    )
     assert names(dispatcher) == ["measure_answer"]
 
 
@@ -113,10 +134,12 @@ def test_missing_knowledge_base_gets_a_domain_reply(monkeypatch, tmp_path, dispa
     assert names(dispatcher) == ["kb_unavailable"] and "知识库暂时无法访问" in dispatcher.messages[0]["text"]
 
 
-@pytest.mark.parametrize("action, intent", [(ActionClarifyQuestion, "nlu_fallback"),
-                                            (ActionShowMeasureText, "show_measure")])
-def test_every_knowledge_action_apologises_when_the_knowledge_base_is_missing(tmp_path, dispatcher, make_tracker,
-                                                                            domain, action, intent):
+@pytest.mark.parametrize(
+    "action, intent", [(ActionClarifyQuestion, "nlu_fallback"), (ActionShowMeasureText, "show_measure")]
+)
+def test_every_knowledge_action_apologises_when_the_knowledge_base_is_missing(
+    tmp_path, dispatcher, make_tracker, domain, action, intent
+):
     missing = KnowledgeBase(f"sqlite:///{tmp_path / 'missing.db'}")
     run(action(missing), dispatcher, make_tracker("落户要什么", intent, {"measure_number": "22"}), domain)
     assert names(dispatcher) == ["kb_unavailable"]
@@ -164,7 +187,12 @@ def test_followups_keep_the_topic(use_kb, dispatcher, make_tracker, domain, text
 
 
 def test_not_covered_reply_cites_nothing_and_points_to_the_related_measure(use_kb, dispatcher, make_tracker, domain):
-    events = run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker("居住证有效期几年", "ask_residence_permit_conditions"), domain)
+    events = run(
+        ActionAnswerMeasure(use_kb),
+        dispatcher,
+        make_tracker("居住证有效期几年", "ask_residence_permit_conditions"),
+        domain,
+    )
     [message] = dispatcher.messages
     custom = message["custom"]
     assert custom["reply"] == "not_covered" and custom["measures"] == [] and custom["related"] == [24]
@@ -223,7 +251,10 @@ def test_clarify_without_candidates(use_kb, dispatcher, make_tracker, domain, ra
 
 def test_same_measure_choices_use_labels():
     specs = load_intent_map()
-    ranking = [{"name": "ask_settle_graduate_materials", "confidence": 0.4}, {"name": "ask_settle_skilled_worker", "confidence": 0.35}]
+    ranking = [
+        {"name": "ask_settle_graduate_materials", "confidence": 0.4},
+        {"name": "ask_settle_skilled_worker", "confidence": 0.35},
+    ]
     titles = [c.title for c in clarify_choices(ranking, specs, {22: "全面放开人才落户限制"})]
     assert titles == ["毕业生落户", "技能人才落户"]
 
@@ -258,17 +289,43 @@ def test_show_measure_text(use_kb, dispatcher, make_tracker, domain, slots, resp
 @pytest.mark.parametrize(
     "value, shown",
     [
-        ("1", 1), ("50", 50), (" 22 ", 22), ("２２", 22), (22, 22), (22.0, 22),
-        ("99999999999999999999999", None), ("-99999999999999999999999", None), (10 ** 30, None),
-        ("0", None), ("51", None), ("-1", None), (0, None), (51, None), ("22.5", None), (22.5, None),
-        ("1e3", None), ("0x16", None), ("二十二", None), ("22项", None), ("inf", None), (float("inf"), None),
-        (float("nan"), None), (True, None), (["22"], None), ({"n": 22}, None),
-        ("²²", 22), ("٢٢", None),  # read as NFKC folds it (as NLU does): superscripts yes, Arabic-Indic no
+        ("1", 1),
+        ("50", 50),
+        (" 22 ", 22),
+        ("２２", 22),
+        (22, 22),
+        (22.0, 22),
+        ("99999999999999999999999", None),
+        ("-99999999999999999999999", None),
+        (10**30, None),
+        ("0", None),
+        ("51", None),
+        ("-1", None),
+        (0, None),
+        (51, None),
+        ("22.5", None),
+        (22.5, None),
+        ("1e3", None),
+        ("0x16", None),
+        ("二十二", None),
+        ("22项", None),
+        ("inf", None),
+        (float("inf"), None),
+        (float("nan"), None),
+        (True, None),
+        (["22"], None),
+        ({"n": 22}, None),
+        ("²²", 22),
+        ("٢٢", None),  # read as NFKC folds it (as NLU does): superscripts yes, Arabic-Indic no
     ],
 )
 def test_show_measure_accepts_only_whole_numbers_1_to_50(use_kb, dispatcher, make_tracker, domain, value, shown):
-    events = run(ActionShowMeasureText(use_kb), dispatcher, make_tracker("/show_measure", "show_measure",
-                                                                    {"measure_number": value}), domain)
+    events = run(
+        ActionShowMeasureText(use_kb),
+        dispatcher,
+        make_tracker("/show_measure", "show_measure", {"measure_number": value}),
+        domain,
+    )
     assert names(dispatcher) == ["measure_text" if shown else "ask_which_measure"]
     if shown:
         assert dispatcher.messages[0]["custom"]["measures"] == [shown]
@@ -277,11 +334,24 @@ def test_show_measure_accepts_only_whole_numbers_1_to_50(use_kb, dispatcher, mak
 
 @pytest.mark.parametrize(
     "cited, shown",
-    [(["22"], 22), ([22], 22), (["99999999999999999999999", "24"], 24), (["0"], None), ("22", None), (7, None),
-     (None, None), ([], None)],
+    [
+        (["22"], 22),
+        ([22], 22),
+        (["99999999999999999999999", "24"], 24),
+        (["0"], None),
+        ("22", None),
+        (7, None),
+        (None, None),
+        ([], None),
+    ],
 )
 def test_show_measure_falls_back_to_a_valid_cited_measure(use_kb, dispatcher, make_tracker, domain, cited, shown):
-    run(ActionShowMeasureText(use_kb), dispatcher, make_tracker("查看原文", "show_measure", {"cited_measures": cited}), domain)
+    run(
+        ActionShowMeasureText(use_kb),
+        dispatcher,
+        make_tracker("查看原文", "show_measure", {"cited_measures": cited}),
+        domain,
+    )
     assert names(dispatcher) == ["measure_text" if shown else "ask_which_measure"]
 
 
@@ -300,7 +370,11 @@ def test_feedback_keeps_only_valid_cited_measures(use_kb, dispatcher, make_track
 def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
     tracker = make_tracker("👎", "feedback_negative", {"cited_measures": ["24"]})
     tracker.events = [
-        {"event": "user", "text": "我电话13812345678，暂住证怎么办", "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}},
+        {
+            "event": "user",
+            "text": "我电话13812345678，暂住证怎么办",
+            "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}},
+        },
         {"event": "bot", "text": "…"},
         {"event": "user", "text": "👎", "parse_data": {"intent": {"name": "feedback_negative"}}},
     ]
@@ -311,8 +385,9 @@ def test_feedback_is_stored_redacted(use_kb, dispatcher, make_tracker, domain):
     assert "13812345678" not in row.question and "[手机号]" in row.question
 
 
-def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(use_kb, dispatcher, make_tracker, domain,
-                                                                            tmp_path, monkeypatch, caplog):
+def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(
+    use_kb, dispatcher, make_tracker, domain, tmp_path, monkeypatch, caplog
+):
     import functools
 
     from bot.text import privacy
@@ -321,8 +396,13 @@ def test_feedback_with_a_broken_privacy_file_stores_nothing_and_does_not_fail(us
     broken.write_text("placeholders: {}\n", encoding="utf-8")
     monkeypatch.setattr(privacy, "load_placeholders", functools.partial(privacy.load_placeholders, broken))
     tracker = make_tracker("👎", "feedback_negative", {"cited_measures": ["24"]})
-    tracker.events = [{"event": "user", "text": "我电话13812345678，暂住证怎么办",
-                       "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}}}]
+    tracker.events = [
+        {
+            "event": "user",
+            "text": "我电话13812345678，暂住证怎么办",
+            "parse_data": {"intent": {"name": "ask_residence_permit_conditions"}},
+        }
+    ]
     assert run(ActionRecordFeedback(use_kb), dispatcher, tracker, domain) == []
     assert appdb.list_feedback() == []
     assert "could not store feedback" in caplog.text and "test-user" not in caplog.text
@@ -355,7 +435,10 @@ def test_intent_map_covers_only_domain_intents(domain):
         ({"intents": {"ask_x": {"measures": [51], "topic": "t", "label": "l"}}}, "1-50"),
         ({"intents": {"问落户": {"measures": [22], "topic": "t", "label": "l"}}}, "ASCII snake_case"),
         ({"intents": {"ask_x": {"measures": [22], "topic": "t", "label": "l", "aspect": "price"}}}, "aspect 'price'"),
-        ({"intents": {"ask_x": {"measures": [22], "topic": "t", "label": "l", "answer": "hard-coded"}}}, "unknown keys"),
+        (
+            {"intents": {"ask_x": {"measures": [22], "topic": "t", "label": "l", "answer": "hard-coded"}}},
+            "unknown keys",
+        ),
         ({"intents": {"ask_x": {"measures": [22], "label": "l"}}}, "'topic' is required"),
     ],
 )
@@ -366,8 +449,13 @@ def test_malformed_intent_map(data, message):
 
 def test_sentence_selection_prefers_facts(sqlite_kb_url):
     kb = KnowledgeBase(sqlite_kb_url)
-    spec = parse_intent_map({"intents": {"ask_x": {"measures": [26], "topic": "t", "label": "l",
-                                                   "focus": ["快递"], "facts": ["time_limit"]}}})["ask_x"]
+    spec = parse_intent_map(
+        {
+            "intents": {
+                "ask_x": {"measures": [26], "topic": "t", "label": "l", "focus": ["快递"], "facts": ["time_limit"]}
+            }
+        }
+    )["ask_x"]
     chosen = select_sentences(kb.measure(26), spec)
     assert [s.position for s in chosen] == [2]
     answer = compose(kb.document(), kb.measure(26), spec)
@@ -377,7 +465,8 @@ def test_sentence_selection_prefers_facts(sqlite_kb_url):
 def test_follow_up_without_context_takes_the_best_topical_reading(use_kb, dispatcher, make_tracker, domain):
     tracker = make_tracker("大学生落户呢", "followup_other_case")
     tracker.latest_message["intent_ranking"] = [
-        {"name": "followup_other_case", "confidence": 0.56}, {"name": "ask_settle_graduate_materials", "confidence": 0.24},
+        {"name": "followup_other_case", "confidence": 0.56},
+        {"name": "ask_settle_graduate_materials", "confidence": 0.24},
     ]
     events = run(ActionAnswerFollowup(use_kb), dispatcher, tracker, domain)
     assert names(dispatcher) == ["measure_answer"] and "毕业证" in dispatcher.messages[0]["text"]
@@ -407,7 +496,9 @@ def test_secondary_measure_is_quoted_when_it_speaks_to_the_question(use_kb, disp
         ("ask_id_card_issue_time", "阳朔办身份证要多久", "measure_answer"),
     ],
 )
-def test_other_regions_are_not_answered_from_a_guangxi_notice(use_kb, dispatcher, make_tracker, domain, intent, text, reply):
+def test_other_regions_are_not_answered_from_a_guangxi_notice(
+    use_kb, dispatcher, make_tracker, domain, intent, text, reply
+):
     run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker(text, intent), domain)
     assert names(dispatcher) == [reply]
     if reply == "other_region":

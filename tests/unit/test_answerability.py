@@ -1,6 +1,7 @@
 """The answerability decision (actions/answerability.py) on the real knowledge base, vocabulary,
 topics and gazetteer, with NLU's choice given: both directions, so a check that refused too much
-fails as surely as one that let a wrong citation through."""
+fails as surely as one that let a wrong citation through.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ def memory(sqlite_kb_url):
 def decide(memory, text, intent, confidence=0.8, ranking=None, previous=None):
     specs = load_intent_map()
     ranking = ranking if ranking is not None else [{"name": intent, "confidence": confidence}]
-    ctx = A.Context(specs=specs, topics=load_topics(), measures=memory.measures_of,
-                    previous=specs.get(previous or ""))
+    ctx = A.Context(specs=specs, topics=load_topics(), measures=memory.measures_of, previous=specs.get(previous or ""))
     return A.decide(memory.analyser, memory.analyser.analyse(text), intent, confidence, ranking, ctx)
 
 
@@ -54,12 +54,15 @@ def test_an_aspect_the_measure_does_not_state_is_not_answered(memory, text, inte
     assert decision.spec.intent == intent  # kept as the related pointer
 
 
-@pytest.mark.parametrize("text, intent, word, where", [
-    ("外国人来广西旅游要办签证吗", "ask_foreign_talent_visa", "旅游", "公安"),
-    ("结婚证丢了能补吗", "ask_household_transfer_approval", "结婚证", "民政"),
-    ("落户以后社保关系要怎么转过来", "ask_settle_graduate_materials", "社保关系", "人力资源"),
-    ("小孩刚出生怎么上户口", "ask_settle_family_members", "刚出生", "公安"),
-])
+@pytest.mark.parametrize(
+    "text, intent, word, where",
+    [
+        ("外国人来广西旅游要办签证吗", "ask_foreign_talent_visa", "旅游", "公安"),
+        ("结婚证丢了能补吗", "ask_household_transfer_approval", "结婚证", "民政"),
+        ("落户以后社保关系要怎么转过来", "ask_settle_graduate_materials", "社保关系", "人力资源"),
+        ("小孩刚出生怎么上户口", "ask_settle_family_members", "刚出生", "公安"),
+    ],
+)
 def test_another_agencys_business_is_not_answered(memory, text, intent, word, where):
     decision = decide(memory, text, intent)
     assert decision.kind == "not_covered" and decision.support.unknown_object.word == word
@@ -99,22 +102,28 @@ def test_a_question_the_measure_answers_stays_answered(memory, text, intent):
     assert decision.spec.intent == intent
 
 
-@pytest.mark.parametrize("text, region", [
-    ("昆明人才引进落户要什么学历", "昆明"),
-    ("我在义乌做生意，想问刻章要几天", "义乌"),
-    ("深圳宝安区的居住证怎么办", "深圳"),
-    ("我户口在广西，现在在云南河口县做边贸，想在河口办出入境证件", "云南"),
-    ("在北京怎么办居住证", "北京"),
-])
+@pytest.mark.parametrize(
+    "text, region",
+    [
+        ("昆明人才引进落户要什么学历", "昆明"),
+        ("我在义乌做生意，想问刻章要几天", "义乌"),
+        ("深圳宝安区的居住证怎么办", "深圳"),
+        ("我户口在广西，现在在云南河口县做边贸，想在河口办出入境证件", "云南"),
+        ("在北京怎么办居住证", "北京"),
+    ],
+)
 def test_a_place_outside_guangxi_is_told_the_notice_is_guangxis(memory, text, region):
     decision = decide(memory, text, "ask_settle_urgent_talent")
     assert decision.kind == "other_region" and decision.question.region == region
 
 
-@pytest.mark.parametrize("text, topic, first", [
-    ("出入境证件怎么办", "exit_entry", 28),
-    ("港澳通行证怎么办", "exit_entry", 28),
-])
+@pytest.mark.parametrize(
+    "text, topic, first",
+    [
+        ("出入境证件怎么办", "exit_entry", 28),
+        ("港澳通行证怎么办", "exit_entry", 28),
+    ],
+)
 def test_a_topic_without_a_single_measure_gets_the_overview(memory, text, topic, first):
     decision = decide(memory, text, "out_of_scope", 0.7)
     assert decision.kind == "overview" and decision.topic.name == topic
@@ -132,26 +141,49 @@ def test_a_specific_question_on_a_topic_gets_the_honest_reply_not_the_overview(m
     assert decision.kind == "not_covered" and decision.support.missing_aspect == "fee"
 
 
-@pytest.mark.parametrize("text, previous, intent, kind, answering", [
-    ("要交钱吗", "ask_residence_permit_conditions", "ask_service_online_payment", "not_covered", None),
-    ("是不是得住满一段时间", "ask_residence_permit_conditions", "ask_service_immediate", "answer",
-     "ask_residence_permit_conditions"),
-    ("在哪办", "ask_id_card_issue_time", "followup_place", "answer", "ask_id_card_issue_time"),
-    ("那办好了能干什么", "ask_residence_permit_conditions", "followup_benefits", "answer",
-     "ask_residence_permit_benefits"),
-    ("多久会给我答复", "ask_complaint_channels", "followup_time", "answer", "ask_complaint_channels"),
-    ("那还用去报消防审批吗", "ask_fire_homestay_exemption", "ask_fire_approval_relaxed_acceptance", "answer",
-     "ask_fire_homestay_exemption"),
-    ("那落户能自己选哪个市吗", "ask_settle_urgent_talent", "ask_settle_family_members", "answer",
-     "ask_settle_urgent_talent"),
-    ("他老婆孩子能一块办吗", "ask_foreign_talent_visa", "ask_settle_family_members", "not_covered", None),
-    ("那要多久", "ask_residence_permit_conditions", "followup_time", "not_covered", None),
-    ("那身份证呢", "ask_residence_permit_conditions", "followup_other_case", "answer", "ask_id_card_issue_time"),
-    ("那办出入境证件呢", "ask_service_weekend", "followup_other_case", "answer", "ask_service_weekend"),
-    # nothing NLU ranked says it, but one sentence of the notice does: 补换领驾驶证 in （十二）
-    ("那驾照补换领呢", "ask_traffic_vehicle_inspection", "followup_other_case", "answer", "ask_service_online"),
-    ("那周日几点开门", "ask_service_weekend", "followup_time", "not_covered", None),
-])
+@pytest.mark.parametrize(
+    "text, previous, intent, kind, answering",
+    [
+        ("要交钱吗", "ask_residence_permit_conditions", "ask_service_online_payment", "not_covered", None),
+        (
+            "是不是得住满一段时间",
+            "ask_residence_permit_conditions",
+            "ask_service_immediate",
+            "answer",
+            "ask_residence_permit_conditions",
+        ),
+        ("在哪办", "ask_id_card_issue_time", "followup_place", "answer", "ask_id_card_issue_time"),
+        (
+            "那办好了能干什么",
+            "ask_residence_permit_conditions",
+            "followup_benefits",
+            "answer",
+            "ask_residence_permit_benefits",
+        ),
+        ("多久会给我答复", "ask_complaint_channels", "followup_time", "answer", "ask_complaint_channels"),
+        (
+            "那还用去报消防审批吗",
+            "ask_fire_homestay_exemption",
+            "ask_fire_approval_relaxed_acceptance",
+            "answer",
+            "ask_fire_homestay_exemption",
+        ),
+        (
+            "那落户能自己选哪个市吗",
+            "ask_settle_urgent_talent",
+            "ask_settle_family_members",
+            "answer",
+            "ask_settle_urgent_talent",
+        ),
+        ("他老婆孩子能一块办吗", "ask_foreign_talent_visa", "ask_settle_family_members", "not_covered", None),
+        ("那要多久", "ask_residence_permit_conditions", "followup_time", "not_covered", None),
+        ("那身份证呢", "ask_residence_permit_conditions", "followup_other_case", "answer", "ask_id_card_issue_time"),
+        ("那办出入境证件呢", "ask_service_weekend", "followup_other_case", "answer", "ask_service_weekend"),
+        # nothing NLU ranked says it, but one sentence of the notice does: 补换领驾驶证 in （十二）
+        ("那驾照补换领呢", "ask_traffic_vehicle_inspection", "followup_other_case", "answer", "ask_service_online"),
+        ("那周日几点开门", "ask_service_weekend", "followup_time", "not_covered", None),
+    ],
+)
 def test_follow_ups_keep_the_topic_unless_they_name_another(memory, text, previous, intent, kind, answering):
     decision = decide(memory, text, intent, 0.5, previous=previous)
     assert decision.kind == kind, decision.to_json()
@@ -159,11 +191,21 @@ def test_follow_ups_keep_the_topic_unless_they_name_another(memory, text, previo
         assert decision.spec.intent == answering
 
 
-@pytest.mark.parametrize("text, nlu, wanted", [
-    ("我去年刚办了居住证，现在想给公司刻章，刻章要几天能拿到", "ask_residence_permit_conditions", "ask_seal_engraving"),
-    ("我在钦州开物流公司，上周货车在路边停了两分钟就被罚了款，我觉得不合理，想投诉一下，多少天能给我答复",
-     "ask_traffic_lenient_enforcement", "ask_complaint_channels"),
-])
+@pytest.mark.parametrize(
+    "text, nlu, wanted",
+    [
+        (
+            "我去年刚办了居住证，现在想给公司刻章，刻章要几天能拿到",
+            "ask_residence_permit_conditions",
+            "ask_seal_engraving",
+        ),
+        (
+            "我在钦州开物流公司，上周货车在路边停了两分钟就被罚了款，我觉得不合理，想投诉一下，多少天能给我答复",
+            "ask_traffic_lenient_enforcement",
+            "ask_complaint_channels",
+        ),
+    ],
+)
 def test_in_a_story_the_asked_part_decides(memory, text, nlu, wanted):
     ranking = [{"name": nlu, "confidence": 0.6}, {"name": wanted, "confidence": 0.2}]
     decision = decide(memory, text, nlu, 0.6, ranking)
@@ -177,8 +219,9 @@ def test_a_story_keeps_the_intent_when_its_measure_names_what_is_asked(memory):
     assert decision.kind == "answer" and decision.spec.intent == "ask_settle_graduate_materials"
 
 
-@pytest.mark.parametrize("text", ["{{7*7}}怎么办居住证", "落户' OR '1'='1'", "<script>落户</script>",
-                                  "select * from kb_measure where 落户"])
+@pytest.mark.parametrize(
+    "text", ["{{7*7}}怎么办居住证", "落户' OR '1'='1'", "<script>落户</script>", "select * from kb_measure where 落户"]
+)
 def test_code_around_chinese_words_gets_a_clarification_not_a_measure(memory, text):
     decision = decide(memory, text, "ask_service_weekend", 0.6)
     assert decision.kind == "clarify"
@@ -195,36 +238,54 @@ def test_spans_are_deterministic_longest_first():
     assert A._find_spans("身份证快过期了", ["过期了", "快过期", "过期"]) == [(3, 6, "快过期")]
 
 
-@pytest.mark.parametrize("text, is_story, asked", [
-    ("居住证怎么办", False, "居住证怎么办"),
-    ("我在北海做生意好几年了，一直租房，也没有挂靠单位，听说可以落在社区集体户，是真的吗",
-     True, "听说可以落在社区集体户，是真的吗"),
-    ("我是南宁人，前两年办了身份证，现在单位让我去香港出差，要啥", True, "现在单位让我去香港出差，要啥"),
-])
+@pytest.mark.parametrize(
+    "text, is_story, asked",
+    [
+        ("居住证怎么办", False, "居住证怎么办"),
+        (
+            "我在北海做生意好几年了，一直租房，也没有挂靠单位，听说可以落在社区集体户，是真的吗",
+            True,
+            "听说可以落在社区集体户，是真的吗",
+        ),
+        ("我是南宁人，前两年办了身份证，现在单位让我去香港出差，要啥", True, "现在单位让我去香港出差，要啥"),
+    ],
+)
 def test_asked_part(memory, text, is_story, asked):
     assert A.asked_part(text, memory.analyser.vocabulary.question_markers) == (asked, is_story)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({}, "expected an 'aspects:' mapping"),
-    ({"aspects": {"fee": {"label": "收费", "asks": []}}}, "asks"),
-    ({"aspects": {"fee": {"label": "收费", "asks": ["钱"], "colour": 1}}}, "unknown keys"),
-    ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}, "agencies": {"民政": {"objects": ["结婚"]}}}, "where"),
-    ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}}, "phrasing"),
-    ({"aspects": {"fee": {"label": "收费", "asks": ["钱"], "ask_patterns": ["(多少"]}}}, "not a regular expression"),
-    ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}, "reasons": {"x": ""}}, "reasons"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({}, "expected an 'aspects:' mapping"),
+        ({"aspects": {"fee": {"label": "收费", "asks": []}}}, "asks"),
+        ({"aspects": {"fee": {"label": "收费", "asks": ["钱"], "colour": 1}}}, "unknown keys"),
+        ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}, "agencies": {"民政": {"objects": ["结婚"]}}}, "where"),
+        ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}}, "phrasing"),
+        (
+            {"aspects": {"fee": {"label": "收费", "asks": ["钱"], "ask_patterns": ["(多少"]}}},
+            "not a regular expression",
+        ),
+        ({"aspects": {"fee": {"label": "收费", "asks": ["钱"]}}, "reasons": {"x": ""}}, "reasons"),
+    ],
+)
 def test_malformed_answerability_file_is_named(data, message):
     with pytest.raises(VocabularyError, match=message):
         parse_vocabulary(data, "answerability.yml")
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"topics": {}}, "expected a 'topics:' mapping"),
-    ({"topics": {"x": {"label": "X", "words": ["x"], "measures": [51], "intents": ["a"]}}}, "1-50"),
-    ({"topics": {"x": {"label": "X", "words": ["x"], "measures": [1], "intents": ["a"], "primary": "b"}}}, "primary"),
-    ({"topics": {"x": {"label": "", "words": ["x"], "measures": [1], "intents": ["a"]}}}, "label"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"topics": {}}, "expected a 'topics:' mapping"),
+        ({"topics": {"x": {"label": "X", "words": ["x"], "measures": [51], "intents": ["a"]}}}, "1-50"),
+        (
+            {"topics": {"x": {"label": "X", "words": ["x"], "measures": [1], "intents": ["a"], "primary": "b"}}},
+            "primary",
+        ),
+        ({"topics": {"x": {"label": "", "words": ["x"], "measures": [1], "intents": ["a"]}}}, "label"),
+    ],
+)
 def test_malformed_topics_file_is_named(data, message):
     with pytest.raises(VocabularyError, match=message):
         parse_topics(data, "topics.yml")

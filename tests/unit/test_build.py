@@ -8,8 +8,9 @@ from knowledge.build import build, current_digest
 from knowledge.lexicon import LexiconError
 from knowledge.parser import SourceError
 from knowledge.repository import KnowledgeBase
+from tests.support.kb_builds import broken_source as _broken_source
+from tests.support.kb_builds import dump as _dump
 from tests.support.paths import ALIASES, LEXICON, SOURCE, build_kb
-from tests.support.kb_builds import broken_source as _broken_source, dump as _dump
 
 
 def test_build_is_idempotent(tmp_path):

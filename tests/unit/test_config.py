@@ -7,15 +7,18 @@ import pytest
 from bot import config
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("RASA_PORT", "http", "not a port number"),
-    ("WEB_PORT", "0", "out of range"),
-    ("ACTION_PORT", "70000", "out of range"),
-    ("TRACKER_DB_PORT", "5432.5", "not a port number"),
-    ("RATE_LIMIT_SENDER_PER_MIN", "many", "not a whole number"),
-    ("MAX_MESSAGE_CHARS", "-1", "must not be negative"),
-    ("LOCK_STORE_DB", "one", "Redis database number"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("RASA_PORT", "http", "not a port number"),
+        ("WEB_PORT", "0", "out of range"),
+        ("ACTION_PORT", "70000", "out of range"),
+        ("TRACKER_DB_PORT", "5432.5", "not a port number"),
+        ("RATE_LIMIT_SENDER_PER_MIN", "many", "not a whole number"),
+        ("MAX_MESSAGE_CHARS", "-1", "must not be negative"),
+        ("LOCK_STORE_DB", "one", "Redis database number"),
+    ],
+)
 def test_bad_numbers_are_named(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(config.ConfigError, match=message) as info:
@@ -23,11 +26,14 @@ def test_bad_numbers_are_named(monkeypatch, name, value, message):
     assert name in str(info.value)
 
 
-@pytest.mark.parametrize("name, value, field, expected", [
-    ("RASA_PORT", " 5006 ", "rasa_port", 5006),
-    ("RATE_LIMIT_IP_PER_MIN", "0", "rate_limit_ip", 0),
-    ("MAX_MESSAGE_CHARS", "", "max_message_chars", 1000),
-])
+@pytest.mark.parametrize(
+    "name, value, field, expected",
+    [
+        ("RASA_PORT", " 5006 ", "rasa_port", 5006),
+        ("RATE_LIMIT_IP_PER_MIN", "0", "rate_limit_ip", 0),
+        ("MAX_MESSAGE_CHARS", "", "max_message_chars", 1000),
+    ],
+)
 def test_good_numbers(monkeypatch, name, value, field, expected):
     monkeypatch.setenv(name, value)
     assert getattr(config.load(), field) == expected

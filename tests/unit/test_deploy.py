@@ -111,9 +111,12 @@ def test_config_sets_every_variable_the_production_endpoints_need(manifests):
 def test_only_rasa_pods_reach_the_action_servers(manifests):
     """The NetworkPolicy selects the action pods and admits the Rasa pods on the action port only."""
     deployments = of_kind(manifests, "Deployment")
-    [policy] = [p for p in of_kind(manifests, "NetworkPolicy").values()
-                if p["spec"]["podSelector"]["matchLabels"].items()
-                <= deployments["gxga-actions"]["spec"]["template"]["metadata"]["labels"].items()]
+    [policy] = [
+        p
+        for p in of_kind(manifests, "NetworkPolicy").values()
+        if p["spec"]["podSelector"]["matchLabels"].items()
+        <= deployments["gxga-actions"]["spec"]["template"]["metadata"]["labels"].items()
+    ]
     spec = policy["spec"]
     assert spec["policyTypes"] == ["Ingress"]  # ingress is denied but for the rules below
     [rule] = spec["ingress"]

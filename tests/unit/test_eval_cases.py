@@ -43,7 +43,9 @@ def test_dev_sets_cover_what_the_notice_does_not_answer_follow_ups_and_stories()
     dialogue = load_cases(CASES.parent / "dialogue_cases.yml")
     assert len(near) >= 80 and all(not c.measures for c in near)
     subtypes = Counter(t for c in near for t in c.tags if t != "near_scope")
-    assert {"fee", "validity", "frequency", "replacement", "other_agency", "other_region", "unstated_aspect"} <= set(subtypes)
+    assert {"fee", "validity", "frequency", "replacement", "other_agency", "other_region", "unstated_aspect"} <= set(
+        subtypes
+    )
     assert sum(1 for c in dialogue if "followup" in c.tags and len(c.turns) >= 2) >= 40
     assert sum(1 for c in dialogue if "story" in c.tags) >= 40
 
@@ -80,9 +82,11 @@ def test_facts_are_in_the_expected_measures(sqlite_kb_url):
         ("question: 落户\nmeasures: [22]\n", "expected a list at the top level"),  # a mapping: was a 500
         ("居住证怎么办\n", "expected a list at the top level"),
         # a billion laughs: nine levels of nine aliases each
-        ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)),
-         "aliases"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)),
+            "aliases",
+        ),
         ("- &q 落户\n- *q\n", "aliases"),
         ("[" + ", ".join(["1"] * 250_000) + "]", "more than 200000 YAML nodes"),
         ("- question: 落户\n  measures: []\n" + "#" * (3 * 1024 * 1024), "larger than"),

@@ -33,8 +33,16 @@ ALLOWED: dict[str, set[str] | None] = {
     "bot.ops": None,  # anything
     "bot.quality": None,
 }
-ENTRY_ALIASES = {"bot.__main__", "bot.console", "bot.web", "bot.validate", "bot.cluster", "bot.rasa_server",
-                 "bot.action_server", "knowledge.__main__"}
+ENTRY_ALIASES = {
+    "bot.__main__",
+    "bot.console",
+    "bot.web",
+    "bot.validate",
+    "bot.cluster",
+    "bot.rasa_server",
+    "bot.action_server",
+    "knowledge.__main__",
+}
 
 
 def module_name(path: Path) -> str:
@@ -43,8 +51,7 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> str | None:
-    return max((layer for layer in ALLOWED if module == layer or module.startswith(layer + ".")), key=len,
-               default=None)
+    return max((layer for layer in ALLOWED if module == layer or module.startswith(layer + ".")), key=len, default=None)
 
 
 def project_imports(path: Path) -> list[tuple[int, str]]:
@@ -55,9 +62,13 @@ def project_imports(path: Path) -> list[tuple[int, str]]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             # `from bot import replies` imports bot.replies: name the submodule when it is one
-            names = [f"{node.module}.{alias.name}" if (ROOT / node.module.replace(".", "/") / alias.name).exists()
-                     or (ROOT / node.module.replace(".", "/") / f"{alias.name}.py").exists() else node.module
-                     for alias in node.names]
+            names = [
+                f"{node.module}.{alias.name}"
+                if (ROOT / node.module.replace(".", "/") / alias.name).exists()
+                or (ROOT / node.module.replace(".", "/") / f"{alias.name}.py").exists()
+                else node.module
+                for alias in node.names
+            ]
         else:
             continue
         found += [(node.lineno, name) for name in names if name.split(".")[0] in PROJECT]
@@ -69,8 +80,11 @@ def source_files() -> list[Path]:
 
 
 def test_every_module_has_a_layer():
-    homeless = [module_name(p) for p in source_files()
-                if module_name(p) not in ENTRY_ALIASES and module_name(p) != "bot" and layer_of(module_name(p)) is None]
+    homeless = [
+        module_name(p)
+        for p in source_files()
+        if module_name(p) not in ENTRY_ALIASES and module_name(p) != "bot" and layer_of(module_name(p)) is None
+    ]
     assert not homeless, f"modules outside every layer (add them to a package by role): {homeless}"
 
 
@@ -82,9 +96,11 @@ def test_imports_go_one_way(path):
     allowed = ALLOWED[layer_of(module)]
     if allowed is None:
         return
-    wrong = [f"line {line}: {name}" for line, name in project_imports(path)
-             if not any(name == ok or name.startswith(ok + ".") for ok in allowed)
-             and name != "bot"]  # `from bot import config` is read as bot.config
+    wrong = [
+        f"line {line}: {name}"
+        for line, name in project_imports(path)
+        if not any(name == ok or name.startswith(ok + ".") for ok in allowed) and name != "bot"
+    ]  # `from bot import config` is read as bot.config
     assert not wrong, f"{module} ({layer_of(module)}) imports against the direction: {wrong}"
 
 

@@ -24,6 +24,7 @@ from tests.support.paths import ROOT
 
 # --- the text ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("typed", ALL_TYPED)
 def test_every_written_form_of_every_number_is_redacted(typed):
     for form in sorted(written_forms(typed)):
@@ -41,8 +42,9 @@ def test_every_written_form_of_every_number_is_redacted(typed):
         '"text": "\\u0022\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038\\u0022"',
         "GET /console/api/conversations?q=139+1234+5678 HTTP/1.1",
         "GET /x/139%E2%80%8B1234%E2%80%8B5678 HTTP/1.1",  # zero-width spaces, percent-encoded
-        "body=b'\\xe4\\xb8\\x80\\xe4\\xb8\\x89\\xe4\\xb9\\x9d" + "".join(
-            "\\x" + "\\x".join(f"{b:02x}" for b in ch.encode()) for ch in "一二三四五六七八") + "'",
+        "body=b'\\xe4\\xb8\\x80\\xe4\\xb8\\x89\\xe4\\xb9\\x9d"
+        + "".join("\\x" + "\\x".join(f"{b:02x}" for b in ch.encode()) for ch in "一二三四五六七八")
+        + "'",
     ],
 )
 def test_numbers_behind_escapes_and_url_encoding_are_redacted(line):
@@ -56,7 +58,7 @@ def test_numbers_behind_escapes_and_url_encoding_are_redacted(line):
     [
         "Starting Rasa server on http://0.0.0.0:5005",
         "2026-01-01 12:00:00,123 INFO     rasa_sdk.executor  - Registered function for 'action_answer_measure'.",
-        "127.0.0.1 [01/Jan/2026:12:00:00 +0000] \"POST /api/message HTTP/1.1\" 200 1234 \"-\" \"curl/8.0\"",
+        '127.0.0.1 [01/Jan/2026:12:00:00 +0000] "POST /api/message HTTP/1.1" 200 1234 "-" "curl/8.0"',
         "办理时限由15个工作日压缩至10个工作日，800平方米以下，举报电话12389，2018年8月10日",
         "conversation 3f2a9c1e7b6d4e2f8a1b0c9d8e7f6a5b took 0.123 s",
         "\\u529e\\u7406\\u65f6\\u9650 15 \\u4e2a\\u5de5\\u4f5c\\u65e5",  # escaped, no number in it
@@ -76,7 +78,8 @@ def test_secrets_and_token_parameters_are_replaced():
 
 def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
     """The cheap count that skips redaction must never undercount: every character that
-    bot.text.privacy folds to digits is counted, and by at least as many digits as it folds to."""
+    bot.text.privacy folds to digits is counted, and by at least as many digits as it folds to.
+    """
     import re
 
     from bot.text.privacy import _fold
@@ -91,24 +94,32 @@ def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
 
 def test_no_character_that_ends_a_stretch_is_one_privacy_reads_through():
     """The precheck splits text at letters and punctuation; none of those may be a separator,
-    space, invisible or unassigned character or digit for bot.text.privacy (e.g. ・, 一, U+9FFF)."""
+    space, invisible or unassigned character or digit for bot.text.privacy (e.g. ・, 一, U+9FFF).
+    """
     import re
 
     breaker = re.compile(logredact._STRETCH.pattern.replace("[^", "[", 1).removesuffix("{6,}"))
-    wrong = [f"U+{code:04X}" for code in range(0x110000)
-             if breaker.match(chr(code)) and not logredact._ends_a_number(chr(code))]
+    wrong = [
+        f"U+{code:04X}"
+        for code in range(0x110000)
+        if breaker.match(chr(code)) and not logredact._ends_a_number(chr(code))
+    ]
     assert not wrong
     for ch in "・一幺〇 -，\u200b\u3097+":
         assert not breaker.match(ch), repr(ch)
 
 
-@pytest.mark.parametrize("line", [
-    "2026-01-01 12:00:00,123 INFO rasa.core.processor  - Predicted next action 'action_listen' with confidence 1.00.",
-    '127.0.0.1 [01/Jan/2026:12:00:00 +0000] "POST /api/message HTTP/1.1" 200 1234 "-" "curl/8.0"',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-01-01 12:00:00,123 INFO rasa.core.processor  - Predicted next action 'action_listen' with confidence 1.00.",
+        '127.0.0.1 [01/Jan/2026:12:00:00 +0000] "POST /api/message HTTP/1.1" 200 1234 "-" "curl/8.0"',
+    ],
+)
 def test_lines_with_figures_but_no_number_skip_the_full_redaction(line):
     """Timestamps and access lines have more than 11 digits but no stretch that could be a number:
-    they cost a few scans, a fraction of a full bot.text.privacy.redact."""
+    they cost a few scans, a fraction of a full bot.text.privacy.redact.
+    """
     import timeit
 
     from bot.text.privacy import redact
@@ -119,19 +130,57 @@ def test_lines_with_figures_but_no_number_skip_the_full_redaction(line):
     assert ours < full / 2, f"{ours / 300 * 1e6:.0f} µs against {full / 300 * 1e6:.0f} µs per line"
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 _NOISE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-_FORMS = [str.maketrans("0123456789", f) for f in (
-    "0123456789", "０１２３４５６７８９", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
-    "〇一二三四五六七八九", "零幺二三四五六七八九")]
-_INSIDE = st.sampled_from(["", "", " ", "-", "—", ".", "·", "・", "/", "_", ",", "，", "、", "－", "．", "\u200b", "\u3000",
-                           "\U000e0080", "\u3097", "\u9fff", "\x00", "\ufeff", "  -  "])
+_FORMS = [
+    str.maketrans("0123456789", f)
+    for f in (
+        "0123456789",
+        "０１２３４５６７８９",
+        "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+        "〇一二三四五六七八九",
+        "零幺二三四五六七八九",
+    )
+]
+_INSIDE = st.sampled_from(
+    [
+        "",
+        "",
+        " ",
+        "-",
+        "—",
+        ".",
+        "·",
+        "・",
+        "/",
+        "_",
+        ",",
+        "，",
+        "、",
+        "－",
+        "．",
+        "\u200b",
+        "\u3000",
+        "\U000e0080",
+        "\u3097",
+        "\u9fff",
+        "\x00",
+        "\ufeff",
+        "  -  ",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(number=st.sampled_from([MOBILE, ID_NUMBER, CARD, "15877012345"]), form=st.integers(0, len(_FORMS) - 1),
-       seps=st.lists(_INSIDE, min_size=19, max_size=19), before=_NOISE, after=_NOISE)
+@given(
+    number=st.sampled_from([MOBILE, ID_NUMBER, CARD, "15877012345"]),
+    form=st.integers(0, len(_FORMS) - 1),
+    seps=st.lists(_INSIDE, min_size=19, max_size=19),
+    before=_NOISE,
+    after=_NOISE,
+)
 def test_the_precheck_never_skips_what_privacy_would_redact(number, form, seps, before, after):
     from bot.text.privacy import redact
 
@@ -145,11 +194,13 @@ def test_the_precheck_never_skips_what_privacy_would_redact(number, form, seps, 
 
 # --- records, in a fresh interpreter ----------------------------------------------------------
 
+
 def run_program(body: str, timeout: float = 120) -> str:
     """Run ``body`` (Python) from the project root; its stdout and stderr together."""
     program = "import logging, sys\nsys.path.insert(0, '.')\n" + textwrap.dedent(body)
-    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=timeout, encoding="utf-8"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
 
@@ -161,7 +212,8 @@ NUMBERS_TEXT = " 以及 ".join(ALL_TYPED)
 def test_records_of_every_logger_and_handler_are_redacted(tmp_path):
     """Rasa's shape: a root handler (basicConfig) and records propagating from child loggers; a
     file handler added after install; an exception whose text and traceback hold the numbers,
-    chained to one whose message is an escaped JSON body (Rasa's tracker dump)."""
+    chained to one whose message is an escaped JSON body (Rasa's tracker dump).
+    """
     log_file = tmp_path / "later.log"
     out = run_program(f"""
         from bot.text import logredact
@@ -213,7 +265,8 @@ def test_rasa_structlog_json_lines_are_redacted():
 
 def test_access_log_extra_fields_are_redacted_after_sanic_configures_logging():
     """Sanic's access log puts the request line in ``extra``; Sanic replaces the handlers when
-    Rasa creates its app (after install)."""
+    Rasa creates its app (after install).
+    """
     out = run_program(f"""
         from bot.text import logredact
         logredact.install()

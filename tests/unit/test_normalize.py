@@ -39,12 +39,15 @@ def test_idempotent():
     assert normalize_text(normalize_text(text)) == normalize_text(text)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("我的身份证号是[身份证号]，想问居住证怎么办", "我的身份证号是 ,想问居住证怎么办"),
-    ("[手机号] 收不到短信", "收不到短信"),
-    ("[银行卡号]", "[银行卡号]"),  # nothing else left: kept, so NLU still sees a message
-    ("身份证号码怎么查", "身份证号码怎么查"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("我的身份证号是[身份证号]，想问居住证怎么办", "我的身份证号是 ,想问居住证怎么办"),
+        ("[手机号] 收不到短信", "收不到短信"),
+        ("[银行卡号]", "[银行卡号]"),  # nothing else left: kept, so NLU still sees a message
+        ("身份证号码怎么查", "身份证号码怎么查"),
+    ],
+)
 def test_nlu_component_blanks_privacy_placeholders(raw, expected):
     from rasa.shared.nlu.training_data.message import Message
 

@@ -38,13 +38,23 @@ def test_front_matter():
 def test_sections_and_measures():
     doc = parse_file(SOURCE)
     assert [s.label + s.title for s in doc.sections] == [
-        "一、强化严打整治", "二、优化审批服务", "三、规范涉企执法", "四、提升亲企服务", "五、狠抓督察保障",
+        "一、强化严打整治",
+        "二、优化审批服务",
+        "三、规范涉企执法",
+        "四、提升亲企服务",
+        "五、狠抓督察保障",
     ]
     assert [m.number for m in doc.measures] == list(range(1, 51))
     by_section = {}
     for m in doc.measures:
         by_section.setdefault(m.section_number, []).append(m.number)
-    assert {k: (v[0], v[-1]) for k, v in by_section.items()} == {1: (1, 8), 2: (9, 36), 3: (37, 44), 4: (45, 48), 5: (49, 50)}
+    assert {k: (v[0], v[-1]) for k, v in by_section.items()} == {
+        1: (1, 8),
+        2: (9, 36),
+        3: (37, 44),
+        4: (45, 48),
+        5: (49, 50),
+    }
     m22 = doc.measures[21]
     assert (m22.label, m22.title) == ("（二十二）", "全面放开人才落户限制")
     assert m22.text.startswith("全面放开人才落户限制。大中专院校（含技工院校）毕业生凭毕业证和身份证")
@@ -102,16 +112,36 @@ BROKEN = [
     pytest.param(lambda: _without("（十三）"), "（十四）", "measure （十三） is missing", id="measure-missing"),
     pytest.param(lambda: _duplicated("（七）"), "（七）", "repeats the number", id="number-repeated"),
     pytest.param(lambda: _swapped("（十二）", "（十三）"), "（十三）", "（十二） is missing", id="reordered"),
-    pytest.param(lambda: _without("三、规范涉企执法"), "四、提升亲企服务", "section header 三、 is missing", id="section-missing"),
-    pytest.param(lambda: _without("一、强化严打整治"), "（一）", "before any section header", id="first-section-missing"),
-    pytest.param(lambda: _without("五、狠抓督察保障"), "四、提升亲企服务", "found 4 section headers", id="last-section-missing"),
+    pytest.param(
+        lambda: _without("三、规范涉企执法"), "四、提升亲企服务", "section header 三、 is missing", id="section-missing"
+    ),
+    pytest.param(
+        lambda: _without("一、强化严打整治"), "（一）", "before any section header", id="first-section-missing"
+    ),
+    pytest.param(
+        lambda: _without("五、狠抓督察保障"), "四、提升亲企服务", "found 4 section headers", id="last-section-missing"
+    ),
     pytest.param(lambda: _truncated_after("（三十）"), "（三十）", "found 30 measures", id="truncated-at-measure"),
     pytest.param(lambda: _truncated_after("（五十）", 20), "（五十）", "truncated|cut off", id="truncated-mid-line"),
     pytest.param(lambda: _truncated_after("（五十）"), "（五十）", "公开方式", id="footer-missing"),
-    pytest.param(lambda: "\n".join(_lines()).replace("2018年8月10日", "2018年13月10日", 1), "2018年13月10日", "not a real date", id="bad-date"),
-    pytest.param(lambda: _inserted_before("（一）", "（公开方式：依申请公开）"), None, "found 0 measures", id="publication-before-measures"),
-    pytest.param(lambda: _inserted_before("（一）", "抄送：本厅领导，驻厅纪检组，厅属各单位。"), None, "found 0 measures",
-                 id="footer-before-measures"),
+    pytest.param(
+        lambda: "\n".join(_lines()).replace("2018年8月10日", "2018年13月10日", 1),
+        "2018年13月10日",
+        "not a real date",
+        id="bad-date",
+    ),
+    pytest.param(
+        lambda: _inserted_before("（一）", "（公开方式：依申请公开）"),
+        None,
+        "found 0 measures",
+        id="publication-before-measures",
+    ),
+    pytest.param(
+        lambda: _inserted_before("（一）", "抄送：本厅领导，驻厅纪检组，厅属各单位。"),
+        None,
+        "found 0 measures",
+        id="footer-before-measures",
+    ),
 ]
 
 

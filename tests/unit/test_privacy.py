@@ -71,15 +71,27 @@ def test_redact_sees_numbers_as_the_normaliser_will(text, expected):
         ("2018 15 800 12389", "2018 15 800 12389"),
         ("订单1234567890123456 12389", "订单1234567890123456 12389"),
     ],
-    ids=["two-mobiles-comma", "two-mobiles-space", "card-then-mobile", "id-then-mobile", "id-x-touching-mobile",
-         "country-code", "ipv4", "ordinary-figures-spaced", "order-number-and-hotline"],
+    ids=[
+        "two-mobiles-comma",
+        "two-mobiles-space",
+        "card-then-mobile",
+        "id-then-mobile",
+        "id-x-touching-mobile",
+        "country-code",
+        "ipv4",
+        "ordinary-figures-spaced",
+        "order-number-and-hotline",
+    ],
 )
 def test_numbers_next_to_each_other_are_each_found(text, expected):
     assert redact(text) == expected
 
 
-@pytest.mark.parametrize("text", [" ".join("1" * 2000), "1" + " -" * 5000 + "x", "１" * 3000, "一" * 3000],
-                         ids=["spaced-digits", "separator-run", "fullwidth-run", "chinese-numeral-run"])
+@pytest.mark.parametrize(
+    "text",
+    [" ".join("1" * 2000), "1" + " -" * 5000 + "x", "１" * 3000, "一" * 3000],
+    ids=["spaced-digits", "separator-run", "fullwidth-run", "chinese-numeral-run"],
+)
 def test_long_hostile_runs(text):
     # a run this long is no personal number; the text comes back as it was
     assert redact(text) == text
@@ -101,8 +113,10 @@ def test_placeholders_come_from_the_data_file():
         ("placeholders: [x", "not valid UTF-8 YAML"),
         ("version: 1\n", "expected a 'placeholders:' mapping"),
         ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n", "missing bank_card"),
-        ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n  bank_card: '[卡]'\n  passport: '[护照]'\n",
-         "unknown passport"),
+        (
+            "placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n  bank_card: '[卡]'\n  passport: '[护照]'\n",
+            "unknown passport",
+        ),
         ("placeholders:\n  id_card: ''\n  mobile: '[手机]'\n  bank_card: '[卡]'\n", "placeholders.id_card"),
         ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机1]'\n  bank_card: '[卡]'\n", "placeholders.mobile"),
         ("placeholders:\n  id_card: '[证]'\n  mobile: '[手机]'\n  bank_card: [1]\n", "placeholders.bank_card"),
@@ -151,26 +165,50 @@ def test_redact_every_form_of_a_number(text, expected):
     assert redact(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "2018-08-10", "2018.08.10", "居住证1年2次 3-5天", "一次办、一年多次、三个月多次", "第一二项", "电话0771-1234567",
-    "12, 13, 14, 15, 16, 17", "不超过4层、800平方米、14个标准间", "10人以上、前100位、前30位", "拨打12389或110",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2018-08-10",
+        "2018.08.10",
+        "居住证1年2次 3-5天",
+        "一次办、一年多次、三个月多次",
+        "第一二项",
+        "电话0771-1234567",
+        "12, 13, 14, 15, 16, 17",
+        "不超过4层、800平方米、14个标准间",
+        "10人以上、前100位、前30位",
+        "拨打12389或110",
+    ],
+)
 def test_ordinary_figures_stay(text):
     assert redact(text) == text
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 _SEPARATORS = st.sampled_from(["", "", " ", "-", "—", ".", "·", "/", " - ", "\u200b", "\u3000"])
-_FORMS = [str.maketrans("0123456789", f) for f in (
-    "0123456789", "０１２３４５６７８９", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
-    "〇一二三四五六七八九", "零幺二三四五六七八九")]
+_FORMS = [
+    str.maketrans("0123456789", f)
+    for f in (
+        "0123456789",
+        "０１２３４５６７８９",
+        "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+        "〇一二三四五六七八九",
+        "零幺二三四五六七八九",
+    )
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(prefix=st.sampled_from(["13", "15", "18", "19"]), rest=st.text("0123456789", min_size=9, max_size=9),
-       seps=st.lists(_SEPARATORS, min_size=10, max_size=10), form=st.integers(0, len(_FORMS) - 1),
-       before=st.sampled_from(["", "手机", "电话是", "tel", "号码"]), after=st.sampled_from(["", "谢谢", "ok", "，"]))
+@given(
+    prefix=st.sampled_from(["13", "15", "18", "19"]),
+    rest=st.text("0123456789", min_size=9, max_size=9),
+    seps=st.lists(_SEPARATORS, min_size=10, max_size=10),
+    form=st.integers(0, len(_FORMS) - 1),
+    before=st.sampled_from(["", "手机", "电话是", "tel", "号码"]),
+    after=st.sampled_from(["", "谢谢", "ok", "，"]),
+)
 def test_any_mobile_number_with_any_separators_and_digit_forms_is_redacted(prefix, rest, seps, form, before, after):
     digits = (prefix + rest).translate(_FORMS[form])
     typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:]))

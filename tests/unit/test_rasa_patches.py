@@ -11,8 +11,10 @@ from bot.rasa_ext import rasa_patches
 VALID = [
     {},
     {"events": [], "responses": []},
-    {"events": [{"event": "slot", "name": "topic", "value": "居住证", "timestamp": None}],
-     "responses": [{"text": "居住证办理条件……", "custom": {"measures": [24]}}]},
+    {
+        "events": [{"event": "slot", "name": "topic", "value": "居住证", "timestamp": None}],
+        "responses": [{"text": "居住证办理条件……", "custom": {"measures": [24]}}],
+    },
     {"events": [{"event": "action", "name": "action_listen"}], "responses": [{"response": "utter_greet"}]},
 ]
 INVALID = [

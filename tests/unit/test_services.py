@@ -16,7 +16,8 @@ from tests.support.paths import ROOT
 @pytest.mark.parametrize("token", ["-starts-with-a-dash", "--looks-like-an-option", "plain_Token-123", None])
 def test_rasa_gets_any_token_from_the_environment_not_the_command_line(token):
     """secrets.token_urlsafe can start with "-"; Rasa must still get it as the token, and no
-    command line may show it."""
+    command line may show it.
+    """
     from rasa.__main__ import create_argument_parser
 
     from bot.ops.rasa_server import argv_with_token
@@ -32,13 +33,16 @@ def test_rasa_gets_any_token_from_the_environment_not_the_command_line(token):
 
 def test_deploy_gives_the_token_through_the_environment():
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "rasa.yaml").read_text(encoding="utf-8")))
-    container = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
     assert container["command"][-2:] == ["bot.ops.rasa_server", "run"]
     assert not any("auth-token" in a for a in container["args"])
     assert {"secretRef": {"name": "gxga-secrets"}} in container["envFrom"]
 
 
 # --- the action server's secret and address ----------------------------------------------------
+
 
 def _embedded(**changes) -> config.Settings:
     return dataclasses.replace(config.load(), bot_env="embedded", action_endpoint=None, **changes)
@@ -105,7 +109,9 @@ def test_production_requires_the_action_server_secret_and_short_ones_are_refused
 
 def test_deploy_starts_the_closed_action_server():
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "actions.yaml").read_text(encoding="utf-8")))
-    container = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
     assert container["command"][1:3] == ["-m", "bot.ops.action_server"]
     assert not any("token" in part.lower() for part in container["command"] + container.get("args", []))
     assert {"secretRef": {"name": "gxga-secrets"}} in container["envFrom"]

@@ -9,7 +9,15 @@ from bot.storage import appdb
 
 def test_feedback_round_trip(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
-    appdb.record_feedback("u1", "down", "我身份证11010519491231002X办居住证要多久", "ask_residence_permit_conditions", [24], "rest", url=url)
+    appdb.record_feedback(
+        "u1",
+        "down",
+        "我身份证11010519491231002X办居住证要多久",
+        "ask_residence_permit_conditions",
+        [24],
+        "rest",
+        url=url,
+    )
     appdb.record_feedback("u2", "up", "毕业生落户", "ask_settle_graduate_materials", [22], None, url=url)
     rows = appdb.list_feedback(url)
     assert [r.value for r in rows] == ["up", "down"]

@@ -1,5 +1,6 @@
 """TypoCorrector (bot/rasa_ext/nlu/typos.py): one-character typos of terms become the terms, and words
-residents meant are left alone. Real jieba, pypinyin and four-corner data throughout."""
+residents meant are left alone. Real jieba, pypinyin and four-corner data throughout.
+"""
 
 from __future__ import annotations
 
@@ -48,54 +49,92 @@ def correct(index):
     return lambda text: typos.correct_text(text, index, is_known, segment)
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("居往证", "居住证"),           # 往 looks like 住 (four-corner 20214)
-    ("刻张", "刻章"),               # 张 sounds like 章
-    ("居住正", "居住证"),
-    ("暂住正", "暂住证"),
-    ("集体护口", "集体户口"),
-    ("落护", "落户"),
-    ("身分证", "身份证"),           # a dictionary word, but a variant spelling of the term
-    ("居往证怎么办", "居住证怎么办"),
-    ("办居住正需要什么材料", "办居住证需要什么材料"),
-    ("毕业生落护要啥材料", "毕业生落户要啥材料"),
-    ("电子身分证", "电子身份证"),
-    ("户口千移", "户口迁移"),
-    ("居往证明", "居住证明"),       # the longer term
-    ("最多泡一次", "最多跑一次"),
-    ("容却受理", "容缺受理"),
-    ("罚款能用支付包交吗", "罚款能用支付宝交吗"),
-    ("外省户口办港澳通行正", "外省户口办港澳通行证"),
-    ("居往证和身分证", "居住证和身份证"),   # two windows, both corrected
-    ("办居往证👍", "办居住证👍"),
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("居往证", "居住证"),  # 往 looks like 住 (four-corner 20214)
+        ("刻张", "刻章"),  # 张 sounds like 章
+        ("居住正", "居住证"),
+        ("暂住正", "暂住证"),
+        ("集体护口", "集体户口"),
+        ("落护", "落户"),
+        ("身分证", "身份证"),  # a dictionary word, but a variant spelling of the term
+        ("居往证怎么办", "居住证怎么办"),
+        ("办居住正需要什么材料", "办居住证需要什么材料"),
+        ("毕业生落护要啥材料", "毕业生落户要啥材料"),
+        ("电子身分证", "电子身份证"),
+        ("户口千移", "户口迁移"),
+        ("居往证明", "居住证明"),  # the longer term
+        ("最多泡一次", "最多跑一次"),
+        ("容却受理", "容缺受理"),
+        ("罚款能用支付包交吗", "罚款能用支付宝交吗"),
+        ("外省户口办港澳通行正", "外省户口办港澳通行证"),
+        ("居往证和身分证", "居住证和身份证"),  # two windows, both corrected
+        ("办居往证👍", "办居住证👍"),
+    ],
+)
 def test_typos_are_corrected(correct, typed, expected):
     assert correct(typed) == expected
     assert correct(expected) == expected
 
 
-@pytest.mark.parametrize("text", [
-    # terms themselves
-    "居住证", "户口", "签证", "签注", "上牌", "年检", "身份证",
-    # words of jieba's dictionary one character off a term
-    "年间", "车间", "上班", "民俗", "外界", "技巧", "虎口", "消防车", "会议记要",
-    # a window that cuts through a word of the segmentation (保护|口罩)
-    "保护口罩", "戴保护口罩",
-    "办居住正要带什么",  # 居住正 would cut 正要: timid, the classifier still sees 居住
-    # a term spelt out, with a word of its own beside it (not 户口簿)
-    "员工户口不在广西怎么办出国证件",
-    # ordinary sentences
-    "我想问一下", "公司在哪", "毕业生落户需要什么", "平时要上班", "在贵阳办居住证",
-    "清朝年间的老房子", "车间主任", "驾照考式",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # terms themselves
+        "居住证",
+        "户口",
+        "签证",
+        "签注",
+        "上牌",
+        "年检",
+        "身份证",
+        # words of jieba's dictionary one character off a term
+        "年间",
+        "车间",
+        "上班",
+        "民俗",
+        "外界",
+        "技巧",
+        "虎口",
+        "消防车",
+        "会议记要",
+        # a window that cuts through a word of the segmentation (保护|口罩)
+        "保护口罩",
+        "戴保护口罩",
+        "办居住正要带什么",  # 居住正 would cut 正要: timid, the classifier still sees 居住
+        # a term spelt out, with a word of its own beside it (not 户口簿)
+        "员工户口不在广西怎么办出国证件",
+        # ordinary sentences
+        "我想问一下",
+        "公司在哪",
+        "毕业生落户需要什么",
+        "平时要上班",
+        "在贵阳办居住证",
+        "清朝年间的老房子",
+        "车间主任",
+        "驾照考式",
+    ],
+)
 def test_words_are_left_alone(correct, text):
     assert correct(text) == text
 
 
-@pytest.mark.parametrize("text", [
-    "", " ", "，。！？……", "???", "ABC abc 123", "https://example.com/?q=1", "👍😀🎉",
-    "\u200b", "居", "口",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "，。！？……",
+        "???",
+        "ABC abc 123",
+        "https://example.com/?q=1",
+        "👍😀🎉",
+        "\u200b",
+        "居",
+        "口",
+    ],
+)
 def test_odd_input_passes_through(correct, text):
     assert correct(text) == text
 
@@ -114,8 +153,10 @@ def test_long_input_is_quick(correct):
 
 def test_short_message_is_cheap(correct):
     """Tens of microseconds, checked with a margin for slow CI machines."""
-    messages = ["我老家广东湛江的刚从桂林一个技校毕业想在桂林落户要带啥材料呢",
-                "我老家湖南衡阳的在南宁打工办居往证要住满半年不知道怎么办"]
+    messages = [
+        "我老家广东湛江的刚从桂林一个技校毕业想在桂林落户要带啥材料呢",
+        "我老家湖南衡阳的在南宁打工办居往证要住满半年不知道怎么办",
+    ]
     for text in messages:
         correct(text)
         started = time.perf_counter()
@@ -124,12 +165,15 @@ def test_short_message_is_cheap(correct):
         assert (time.perf_counter() - started) / 200 < 0.002
 
 
-@pytest.mark.parametrize("char, homophone, look_alike, neither", [
-    ("住", "注", "往", "路"),
-    ("章", "张", None, "证"),
-    ("驴", "吕", None, "炉"),   # lü is not lu: tones stripped the pypinyin way
-    ("份", "分", None, "证"),
-])
+@pytest.mark.parametrize(
+    "char, homophone, look_alike, neither",
+    [
+        ("住", "注", "往", "路"),
+        ("章", "张", None, "证"),
+        ("驴", "吕", None, "炉"),  # lü is not lu: tones stripped the pypinyin way
+        ("份", "分", None, "证"),
+    ],
+)
 def test_confusables(confusables, char, homophone, look_alike, neither):
     assert homophone in confusables.homophones(char)
     if look_alike:
@@ -150,11 +194,14 @@ def _plain(entries, confusables):
     return lambda text: typos.correct_text(text, index, lambda word: False, list)
 
 
-@pytest.mark.parametrize("terms, typed, expected", [
-    (["刻章", "刻张"], "刻彰", "刻彰"),             # fits both terms: no guess
-    (["户口", "口罩工厂"], "护口罩工场", "护口罩工厂"),  # overlapping windows: the longer term
-    (["户口", "落户"], "落护护口", "落户户口"),       # one change per window, left to right
-])
+@pytest.mark.parametrize(
+    "terms, typed, expected",
+    [
+        (["刻章", "刻张"], "刻彰", "刻彰"),  # fits both terms: no guess
+        (["户口", "口罩工厂"], "护口罩工场", "护口罩工厂"),  # overlapping windows: the longer term
+        (["户口", "落户"], "落护护口", "落户户口"),  # one change per window, left to right
+    ],
+)
 def test_choice_between_matches(confusables, terms, typed, expected):
     assert _plain(terms, confusables)(typed) == expected
 
@@ -175,8 +222,9 @@ def test_read_userdict_rejects_garbage(tmp_path):
 
 def test_index_of_another_version_is_refused(index):
     with pytest.raises(ValueError, match="version"):
-        typos.TypoIndex({"version": typos.INDEX_VERSION + 1, "terms": [], "similar": {},
-                         "variants": [], "dictionary": []})
+        typos.TypoIndex(
+            {"version": typos.INDEX_VERSION + 1, "terms": [], "similar": {}, "variants": [], "dictionary": []}
+        )
 
 
 # --- as a Rasa graph component ---------------------------------------------------------------
@@ -227,11 +275,13 @@ def test_training_examples_are_corrected(storage, userdict_dir):
     config = {"dictionary_path": str(userdict_dir)}
     TypoCorrector.create(config, model_storage, resource, context).train(TrainingData())
     component = TypoCorrector.load(config, model_storage, resource, context)
-    data = TrainingData([
-        Message(data={"text": "刻张要几天", "intent": "seal"}),
-        Message(data={"text": "上班时间", "intent": "hours"}),
-        Message(data={"intent": "no_text"}),
-    ])
+    data = TrainingData(
+        [
+            Message(data={"text": "刻张要几天", "intent": "seal"}),
+            Message(data={"text": "上班时间", "intent": "hours"}),
+            Message(data={"intent": "no_text"}),
+        ]
+    )
     component.process_training_data(data)
     assert [m.get("text") for m in data.training_examples] == ["刻章要几天", "上班时间", None]
 
@@ -260,10 +310,16 @@ def test_training_without_dictionary_fails_clearly(storage, tmp_path):
         component.train(TrainingData())
 
 
-@pytest.mark.parametrize("config", [
-    {"dictionary_path": ""}, {"dictionary_path": None}, {"variant_frequency_ratio": -1},
-    {"variant_frequency_ratio": "10"}, {"variant_frequency_ratio": True},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"dictionary_path": ""},
+        {"dictionary_path": None},
+        {"variant_frequency_ratio": -1},
+        {"variant_frequency_ratio": "10"},
+        {"variant_frequency_ratio": True},
+    ],
+)
 def test_bad_config_is_rejected(storage, config):
     from bot.rasa_ext.nlu.typos import TypoCorrector
 
