@@ -7,9 +7,11 @@ them; the rest of the project sees dataclasses, never these rows.
 from __future__ import annotations
 
 from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.orm import DeclarativeMeta, declarative_base, relationship
 
-Base = declarative_base()
+# SQLAlchemy 1.4 ships no type information: the annotation tells mypy that Base is a class
+# (made by DeclarativeMeta), so the models below may subclass it.
+Base: DeclarativeMeta = declarative_base()
 
 
 class Document(Base):

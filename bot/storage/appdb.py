@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import Column, DateTime, Integer, String, Text, select
-from sqlalchemy.orm import declarative_base
+from sqlalchemy.orm import DeclarativeMeta, declarative_base
 
 from bot.text.privacy import redact
 from knowledge import db
 
-Base = declarative_base()
+# SQLAlchemy 1.4 ships no type information: the annotation tells mypy that Base is a class
+# (made by DeclarativeMeta), so the models below may subclass it.
+Base: DeclarativeMeta = declarative_base()
 
 
 class Feedback(Base):
