@@ -89,8 +89,10 @@ def loads(
 
 
 def bounded_int(value: object, low: int, high: int) -> int | None:
-    """``value`` as an int within ``low``–``high``, or None when it is not one (a bool, a float
-    with a fraction, a text that is not a whole number, out of range).
+    """``value`` as an int within ``low``–``high``, or None when it is not one.
+
+    None for a bool, a float with a fraction, a text that is not a whole number, or a value out of
+    range.
     """
     if isinstance(value, bool):
         return None

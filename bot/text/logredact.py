@@ -1,4 +1,4 @@
-"""Keep residents' personal numbers, and the services' secrets, out of every log line.
+r"""Keep residents' personal numbers, and the services' secrets, out of every log line.
 
 Each service calls :func:`install` once at start-up (the action server, the Rasa server, the web
 server, ``python -m bot run`` and ``bot.ops.cluster``). It protects records of every logger, however
@@ -14,7 +14,7 @@ the program or its libraries configure logging:
   of an access log).
 
 Redaction is :func:`bot.text.privacy.redact` on the text and on the text with escapes decoded, so
-that a number written as JSON or ``repr`` escapes (``\\uff11``, ``\\xef\\xbc\\x91``: Rasa's
+that a number written as JSON or ``repr`` escapes (``\uff11``, ``\xef\xbc\x91``: Rasa's
 tracker dump and structlog's JSON are ASCII-escaped) or percent-encoded in a URL (``%20``, "+"
 between digits) is caught too. A text is passed through after a few regular-expression scans
 when no stretch of it without letters or punctuation has 11 digit-like characters
@@ -64,8 +64,10 @@ _SHORTEST_NUMBER = 11
 
 
 def _ends_a_number(ch: str) -> bool:
-    """Whether :func:`bot.text.privacy.redact` stops reading a number at ``ch``: it is visible and
-    assigned, neither a space nor a separator, and folds to no digit.
+    """Whether :func:`bot.text.privacy.redact` stops reading a number at ``ch``.
+
+    It does when ``ch`` is visible and assigned, neither a space nor a separator, and folds to no
+    digit.
     """
     category = unicodedata.category(ch)
     if ch.isspace() or ch in privacy._CHINESE_DIGITS or category in privacy._INVISIBLE:
@@ -76,11 +78,13 @@ def _ends_a_number(ch: str) -> bool:
 
 
 def _breakers() -> str:
-    """A character class of what ends a number: ASCII letters and punctuation, Latin letters, kana,
-    CJK ideographs, hangul and full-width letters, each kept only if :func:`_ends_a_number` (so the
-    numerals 一二三…, the separator ・ and unassigned code points are left out). Anything else
-    (separators, spaces, invisible characters, other scripts) may sit inside a number, so a run of
-    those and digits is checked in full. Built once per process (some 50 ms).
+    """A regular-expression character class of the characters that end a number.
+
+    Candidates are ASCII letters and punctuation, Latin letters, kana, CJK ideographs, hangul and
+    full-width letters, each kept only if :func:`_ends_a_number` (so the numerals 一二三…, the
+    separator ・ and unassigned code points are left out). Anything else (separators, spaces,
+    invisible characters, other scripts) may sit inside a number, so a run of those and digits is
+    checked in full. Built once per process (some 50 ms).
     """
     candidates = [
         (0x21, 0x7E),
@@ -99,7 +103,7 @@ def _breakers() -> str:
         if code != ord("+") and _ends_a_number(chr(code))
     ]  # "+": the probe reads it as a space
     runs, start = [], kept[0]
-    for previous, code in zip(kept, kept[1:] + [None]):
+    for previous, code in zip(kept, kept[1:] + [-1], strict=True):  # -1: ends the last run
         if code != previous + 1:
             runs.append(
                 re.escape(chr(start)) if start == previous else f"{re.escape(chr(start))}-{re.escape(chr(previous))}"
@@ -138,8 +142,10 @@ def _digit_weight(text: str) -> int:
 
 
 def _decode_run(kind: str, run: str) -> str:
-    """One run of escapes as the characters it stands for (the run itself when it does not decode;
-    quotes, backslashes and what is not printable as :func:`_probe_char` writes them).
+    """One run of escapes as the characters it stands for.
+
+    The run itself when it does not decode; quotes, backslashes and what is not printable are
+    written as :func:`_probe_char` writes them.
     """
     units = (
         [int(h, 16) for h in _HEX_AFTER_BACKSLASHES.findall(run)]
@@ -159,9 +165,11 @@ def _decode_run(kind: str, run: str) -> str:
 
 
 def _probe_char(ch: str) -> str:
-    """A decoded character as the probe writes it: itself; a quote or backslash escaped as JSON
-    does (no hex digits to run into a number); what is not printable as bot.text.privacy reads it, a
-    space or nothing (so no control character reaches the log).
+    """A decoded character as the probe writes it.
+
+    Itself; a quote or backslash escaped as JSON does (no hex digits to run into a number); what is
+    not printable as bot.text.privacy reads it, a space or nothing (so no control character reaches
+    the log).
     """
     if ch in '"\\':
         return "\\" + ch
@@ -172,7 +180,7 @@ def _probe_char(ch: str) -> str:
 
 def _probe(text: str) -> str:
     """``text`` with escapes decoded and "+" between digits read as a space (as in a URL query)."""
-    decoded = _ESCAPES.sub(lambda m: _decode_run(m.lastgroup, m.group()), text)
+    decoded = _ESCAPES.sub(lambda m: _decode_run(m.lastgroup or "", m.group()), text)
     return _PLUS_IN_NUMBER.sub(" ", decoded) if "+" in decoded else decoded
 
 
@@ -182,9 +190,10 @@ def mask_digits(text: str) -> str:
 
 
 def may_hold_number(text: str) -> bool:
-    """False only when :func:`bot.text.privacy.redact` certainly finds nothing in ``text``: no stretch
-    without letters or punctuation has 11 digit-like characters (one regular-expression scan for
-    most lines).
+    """False only when :func:`bot.text.privacy.redact` certainly finds nothing in ``text``.
+
+    That is when no stretch without letters or punctuation has 11 digit-like characters (one
+    regular-expression scan for most lines).
     """
     if _digit_weight(text) < _SHORTEST_NUMBER:
         return False
@@ -271,6 +280,7 @@ class RedactFilter(logging.Filter):
     """A filter for handlers and loggers: redacts the record (:func:`redact_record`), drops nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place and keep it (always True)."""
         redact_record(record)
         return True
 

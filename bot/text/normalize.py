@@ -37,9 +37,9 @@ def normalize_text(text: object, max_chars: int = MAX_CHARS) -> str:
     """Return the normalised form of ``text`` (anything not a string becomes "")."""
     if not isinstance(text, str) or not text:
         return ""
-    text = "".join(ch for ch in text[: max_chars * 4] if _keep(ch))
-    text = unicodedata.normalize("NFKC", text)
-    text = _t2s().convert(text)
-    text = _SPACES.sub(" ", text).strip()
-    text = _REPEATED_PUNCT.sub(r"\1", text)
-    return text[:max_chars].strip()
+    result = "".join(ch for ch in text[: max_chars * 4] if _keep(ch))
+    result = unicodedata.normalize("NFKC", result)
+    result = _t2s().convert(result)
+    result = _SPACES.sub(" ", result).strip()
+    result = _REPEATED_PUNCT.sub(r"\1", result)
+    return result[:max_chars].strip()

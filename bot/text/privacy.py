@@ -79,7 +79,13 @@ def load_placeholders(path: Path = DEFAULT_PATH) -> Mapping[str, str]:
     unknown = sorted(str(key) for key in raw if key not in KINDS)
     if missing or unknown:
         found = "; ".join(
-            filter(None, [missing and f"missing {', '.join(missing)}", unknown and f"unknown {', '.join(unknown)}"])
+            filter(
+                None,
+                [
+                    f"missing {', '.join(missing)}" if missing else None,
+                    f"unknown {', '.join(unknown)}" if unknown else None,
+                ],
+            )
         )
         raise PrivacyDataError(f"{path}: placeholders: {found} (expected exactly {', '.join(KINDS)})")
     for kind in KINDS:
@@ -106,7 +112,7 @@ def is_valid_id_number(value: str) -> bool:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == value[17].upper()
 
 
@@ -122,8 +128,10 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _fold(ch: str) -> str:
-    """One character as a number reader sees it: its digits, or itself NFKC-folded when that is
-    one character.
+    """One character as a number reader sees it.
+
+    That is its digits, or the character NFKC-folded when the folded form is one character, or
+    else the character itself.
     """
     if ch in _CHINESE_DIGITS:
         return _CHINESE_DIGITS[ch]
@@ -136,9 +144,12 @@ def _fold(ch: str) -> str:
 
 
 def _skeleton(text: str) -> tuple[str, list[int], set[int]]:
-    """``text`` folded for finding numbers (see the module doc); for each character of the
-    result the index of the character it came from; and the positions of the result where
-    separators between two digits were dropped (a number may begin or end there).
+    """Fold ``text`` for finding numbers (see the module doc).
+
+    Returns:
+        The folded text; for each character of it, the index of the character of ``text`` it came
+        from; and the positions in the folded text where separators between two digits were
+        dropped (a number may begin or end there).
     """
     chars: list[str] = []
     origin: list[int] = []
@@ -188,8 +199,10 @@ def _kind_of(digits: str) -> str | None:
 
 
 def find_numbers(text: str) -> list[tuple[int, int, str]]:
-    """Where ``text`` holds a personal number: ``(start, end, kind)`` spans of the text as typed,
-    in order and never overlapping (an ID number wins over a card number, a card over a mobile).
+    """Where ``text`` holds a personal number, as ``(start, end, kind)`` spans of the text as typed.
+
+    The spans are in order and never overlap (an ID number wins over a card number, a card over a
+    mobile).
 
     A run of digits (separators inside dropped) is read as one number or, where separators were,
     as several (``13912345678，15877012345`` is two mobiles). A dotted IPv4 address is not a number.
@@ -242,9 +255,10 @@ TAIL_CHARS = 48
 
 
 def number_tail(text: str) -> str:
-    """The end of ``text`` that could be the first part of a number continued in the next
-    message: its trailing run of digits and separators (at most :data:`TAIL_CHARS` characters),
-    or "" when it does not end in a digit. Pass it redacted text: it holds no whole number.
+    """The end of ``text`` that could be the first part of a number continued in the next message.
+
+    That is its trailing run of digits and separators (at most :data:`TAIL_CHARS` characters), or
+    "" when it does not end in a digit. Pass it redacted text: it holds no whole number.
     """
     probe, origin, _ = _skeleton(text[-TAIL_CHARS:])
     probe = probe.rstrip(" ")
@@ -255,10 +269,11 @@ def number_tail(text: str) -> str:
 
 
 def redact_continuation(tail: str, text: str) -> str:
-    """``text`` (as typed) with its beginning replaced when, read after ``tail`` (the
-    :func:`number_tail` of the sender's previous message, redacted), it completes a personal
-    number: the part of that number in ``text`` becomes the placeholder. The rest of ``text`` is
-    returned as it is: pass the result to :func:`redact`.
+    """``text`` (as typed) with its beginning replaced when it completes a number begun in ``tail``.
+
+    ``tail`` is the :func:`number_tail` of the sender's previous message, redacted. When ``text``,
+    read after it, completes a personal number, the part of that number in ``text`` becomes the
+    placeholder. The rest of ``text`` is returned as it is: pass the result to :func:`redact`.
 
     Raises:
         PrivacyDataError: ``bot/replies/privacy.yml`` is broken.
