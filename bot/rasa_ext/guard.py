@@ -37,8 +37,10 @@ SPLIT_NUMBER_WINDOW_S = 120.0
 
 
 class NumberTails:
-    """The end of each sender's previous message that could begin a personal number, so that a
-    number typed across two messages (``我的手机是139`` then ``12345678``) is still caught.
+    """The end of each sender's previous message that could begin a personal number.
+
+    Kept so that a number typed across two messages (``我的手机是139`` then ``12345678``) is
+    still caught.
 
     Only redacted text is kept (a tail never holds a whole number), for
     :data:`SPLIT_NUMBER_WINDOW_S` seconds. With ``REDIS_URL`` set the tails are kept in Redis, so

@@ -50,8 +50,9 @@ def lookup_values(nlu_dir: Path | None = None) -> Mapping[str, frozenset[str]]:
 
 @lru_cache(maxsize=4)
 def domain_intents(domain_path: Path | None = None) -> frozenset[str]:
-    """The intents of ``domain.yml``: Rasa unpacks a payload only for one of these (any other
-    ``/…`` text goes to NLU as words).
+    """The intents of ``domain.yml``.
+
+    Rasa unpacks a payload only for one of these (any other ``/…`` text goes to NLU as words).
     """
     domain = yaml.safe_load((domain_path or config.PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8")) or {}
     return frozenset(str(next(iter(i)) if isinstance(i, dict) else i) for i in domain.get("intents") or [])
@@ -68,8 +69,9 @@ def _valid(entity: str, value: object) -> str | None:
 
 
 def sanitize(text: str) -> str:
-    """``text`` unchanged unless it is a typed payload of a domain intent; then only its checked
-    entities are kept.
+    """``text`` unchanged unless it is a typed payload of a domain intent.
+
+    For such a payload only its checked entities are kept.
 
     Args:
         text: the resident's message, as received.

@@ -76,7 +76,7 @@ def _patch_classifier() -> None:
         fortran_coefficients(getattr(self, "clf", None))
         return original(self, messages)
 
-    process._gxga_patched = True
+    process.__dict__["_gxga_patched"] = True  # a function attribute that the wrapper's type does not declare
     LogisticRegressionClassifier.process = process
 
 

@@ -21,8 +21,10 @@ from bot.text.normalize import MAX_CHARS, normalize_text
 
 
 def _without_placeholders(text: str) -> str:
-    """``text`` with the privacy placeholders (bot/text/privacy.py) blanked out for NLU only: the stored
-    text keeps them, but "[身份证号]" must not make a 居住证 question look like an ID-card one.
+    """``text`` with the privacy placeholders (bot/text/privacy.py) blanked out, for NLU only.
+
+    The stored text keeps them, but "[身份证号]" must not make a 居住证 question look like an
+    ID-card one.
     """
     from bot.text.privacy import load_placeholders
 
@@ -35,8 +37,10 @@ def _without_placeholders(text: str) -> str:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
 class TextNormalizer(MessageRewriter, GraphComponent):
-    """Rewrites ``message.text`` in place: t2s, NFKC, control characters, repeats, length, and
-    privacy placeholders blanked.
+    """Rewrites ``message.text`` in place with :func:`bot.text.normalize.normalize_text`.
+
+    That is t2s, NFKC, control characters, repeats and length; privacy placeholders are also
+    blanked.
     """
 
     @staticmethod

@@ -9,8 +9,10 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 
 class MessageRewriter:
-    """Mixin for a component that rewrites ``message.text`` in place, on the training examples
-    and on incoming messages alike, so the model is trained on what it will see.
+    """Mixin for a component that rewrites ``message.text`` in place.
+
+    It rewrites the training examples and incoming messages alike, so the model is trained on what
+    it will see.
     """
 
     def _rewrite(self, message: Message) -> None:

@@ -69,15 +69,18 @@ Segmenter = Callable[[str], Sequence[str]]
 
 
 def is_cjk_word(word: str) -> bool:
-    """True for a word of two or more CJK ideographs: only those are corrected, because a typo
-    of 12389 or of a name with a "+" in it is not a homophone or look-alike one.
+    """True for a word of two or more CJK ideographs, the only words that are corrected.
+
+    A typo of 12389 or of a name with a "+" in it is not a homophone or look-alike one.
     """
     return len(word) >= 2 and all(CJK_FIRST <= ord(ch) <= CJK_LAST for ch in word)
 
 
 def read_userdict(path: Path) -> List[DictionaryEntry]:
-    """The ``(word, freq, tag)`` entries of a jieba user dictionary, parsed as jieba parses them
-    so the words registered with jieba here are exactly those JiebaTokenizer registers.
+    """The ``(word, freq, tag)`` entries of a jieba user dictionary, parsed as jieba parses them.
+
+    Parsing it the same way means the words registered with jieba here are exactly those
+    JiebaTokenizer registers.
 
     Raises:
         ValueError: a line does not have jieba's format.
@@ -304,8 +307,10 @@ class TypoIndex:
         self._by_second = dict(by_second)
 
     def candidates(self, text: str) -> List[Tuple[int, str]]:
-        """Every ``(start, term)`` where ``text[start:start + len(term)]`` is one allowed
-        substitution away from ``term``, before any check that the window is a real word.
+        """Every ``(start, term)`` where ``text[start:start + len(term)]`` is one substitution from ``term``.
+
+        Only allowed substitutions count (a homophone or look-alike); whether the window is a real
+        word is not checked here.
         """
         found: List[Tuple[int, str]] = []
         n = len(text)
@@ -333,8 +338,9 @@ class TypoIndex:
 
 
 def _known_spans(text: str, is_known: KnownWord, segment: Segmenter) -> List[Tuple[int, int]]:
-    """The ``(start, end)`` of every word of two or more characters in the segmentation of
-    ``text`` that is a known word (jieba also emits unknown runs, which protect nothing).
+    """The ``(start, end)`` of every known word of two or more characters in ``text``'s segmentation.
+
+    Only known words count: jieba also emits unknown runs, which protect nothing.
     """
     spans = []
     offset = 0
@@ -458,7 +464,9 @@ class TypoCorrector(MessageRewriter, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """``dictionary_path``: the folder with ``userdict.txt``, as JiebaTokenizer's setting;
+        """The component's settings and their defaults.
+
+        ``dictionary_path``: the folder with ``userdict.txt``, as JiebaTokenizer's setting;
         ``variant_frequency_ratio``: see :func:`find_variants` (0 turns variants off).
         """
         return {"dictionary_path": "var/jieba", "variant_frequency_ratio": DEFAULT_VARIANT_RATIO}
@@ -554,7 +562,9 @@ class TypoCorrector(MessageRewriter, GraphComponent):
     def _rewrite(self, message: Message) -> None:
         # training examples too, so the model learns the terms, not their typos
         text = message.get(TEXT)
-        if self._index is None or not isinstance(text, str) or not text:
+        if self._index is None or self._is_known is None or self._segment is None:
+            return  # no index loaded (the three are set together, by _use)
+        if not isinstance(text, str) or not text:
             return
         corrected = correct_text(text, self._index, self._is_known, self._segment)
         if corrected != text:

@@ -88,7 +88,7 @@ class WeChatChannel:
 
     def verify(self, args: Mapping[str, Any]) -> HttpReply:
         """GET: WeChat's server URL verification."""
-        if not self.enabled:
+        if not self.token:  # not enabled
             return error(404, NOT_CONFIGURED)
         return protocol.verify(self.token, args, self._clock())
 
@@ -99,7 +99,7 @@ class WeChatChannel:
 
     async def receive(self, args: Mapping[str, Any], body: bytes, on_new_message: OnNewMessage) -> HttpReply:
         """POST: a message or event from WeChat; returns the passive reply (or ``success``)."""
-        if not self.enabled:
+        if not self.token:  # not enabled
             return error(404, NOT_CONFIGURED)
         if len(body) > MAX_BODY_BYTES:
             return error(413, f"request body over {MAX_BODY_BYTES} bytes")
@@ -199,7 +199,8 @@ class WeChatChannel:
         return answer
 
     async def _deliver_late(self, incoming: Incoming, task: asyncio.Future) -> None:
-        await quietly(self.store.set(incoming.key, json.dumps({"state": "sent"}), DEDUPE_TTL), "mark a reply sent")
+        if incoming.key is not None:  # always set here: only messages with a key are processed
+            await quietly(self.store.set(incoming.key, json.dumps({"state": "sent"}), DEDUPE_TTL), "mark a reply sent")
         if task.cancelled() or task.exception() is not None:
             return
         answer = task.result()

@@ -158,7 +158,9 @@ def parse(args: Mapping[str, Any], body: bytes, crypto: WeChatCrypto | None) -> 
         return error(400, "malformed XML")
     openid, create_time, msg_id = raw.get("FromUserName"), raw.get("CreateTime"), raw.get("MsgId")
     target = raw.get("ToUserName")
-    if not all(isinstance(v, str) and _OPENID.fullmatch(v) for v in (openid, target)):
+    if not (
+        isinstance(openid, str) and _OPENID.fullmatch(openid) and isinstance(target, str) and _OPENID.fullmatch(target)
+    ):
         return error(400, "FromUserName / ToUserName missing or malformed")
     if not isinstance(create_time, str) or not _DIGITS.fullmatch(create_time):
         return error(400, "CreateTime missing or malformed")
@@ -181,5 +183,7 @@ def passive(
     """The passive XML text reply to ``incoming``, encrypted (timestamp ``now``) when it was."""
     xml = TextReply(message=incoming.message, content=clean_text(text)).render()
     if incoming.encrypted:
+        if crypto is None:  # parse() accepts an encrypted message only with crypto configured
+            raise ValueError("an encrypted message needs the crypto that decrypted it")
         xml = crypto.encrypt_message(xml, args["nonce"], str(int(now)))
     return HttpReply(200, xml, "application/xml; charset=utf-8")

@@ -1,5 +1,6 @@
-"""The WeChat channel's short-lived state: message de-duplication, each user's last buttons,
-and the API access token.
+"""The WeChat channel's short-lived state.
+
+Message de-duplication, each user's last buttons, and the API access token.
 
 A small key → string store with expiry. :class:`MemoryStore` keeps it in the process (the
 default; bounded in size, entries expire); :class:`RedisStore` keeps it in Redis
@@ -50,7 +51,11 @@ class MessageStore(abc.ABC):
         """Remove ``key`` (nothing happens when it is absent)."""
 
     async def close(self) -> None:
-        """Release connections (the in-process store has none)."""
+        """Release connections (the in-process store has none).
+
+        Not abstract: a store without connections needs no override, so this default does nothing.
+        """
+        return None
 
 
 class MemoryStore(MessageStore):
@@ -93,6 +98,7 @@ class MemoryStore(MessageStore):
             self._data.popitem(last=False)
 
     async def add(self, key: str, value: str, ttl: float) -> bool:
+        """Store ``value`` only if ``key`` holds nothing live; True when this call stored it."""
         # No await between the check and the write: atomic within the event loop.
         if self._live(key) is not None:
             return False
@@ -100,12 +106,15 @@ class MemoryStore(MessageStore):
         return True
 
     async def get(self, key: str) -> str | None:
+        """The live value under ``key``, or None (an expired entry is dropped)."""
         return self._live(key)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds, replacing what was there."""
         self._write(key, value, ttl)
 
     async def delete(self, key: str) -> None:
+        """Remove ``key`` from the process's store (nothing happens when it is absent)."""
         self._data.pop(key, None)
 
 
@@ -128,18 +137,23 @@ class RedisStore(MessageStore):
         return max(1, int(ttl * 1000))
 
     async def add(self, key: str, value: str, ttl: float) -> bool:
+        """Store ``value`` with Redis ``SET NX PX``: True only for the one caller that stored it."""
         return bool(await self._redis.set(self.prefix + key, value, px=self._ms(ttl), nx=True))
 
     async def get(self, key: str) -> str | None:
+        """The value under the prefixed ``key`` in Redis, or None (Redis drops expired keys)."""
         return await self._redis.get(self.prefix + key)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
+        """Store ``value`` under the prefixed ``key`` in Redis, expiring after ``ttl`` seconds."""
         await self._redis.set(self.prefix + key, value, px=self._ms(ttl))
 
     async def delete(self, key: str) -> None:
+        """Remove the prefixed ``key`` from Redis (nothing happens when it is absent)."""
         await self._redis.delete(self.prefix + key)
 
     async def close(self) -> None:
+        """Close the Redis client and its connection pool."""
         await self._redis.close()
 
 
