@@ -90,6 +90,7 @@ def utter_answer(
         dispatcher,
         "measure_answer",
         json_message=payload,
+        buttons=None,
         measure_number=str(measure.number),
         **answer.template_values(),
     )
@@ -157,6 +158,9 @@ def utter_overview(
     specs: dict[str, IntentSpec],
 ) -> list:
     """List what the notice says on a topic, one line and one button per measure."""
+    topic = decision.topic
+    if topic is None:
+        raise ValueError("an 'overview' decision names its topic")
     measures = memory.measures_of(decision.overview_measures)
     by_primary: dict[int, str] = {}
     for spec in specs.values():
@@ -175,7 +179,7 @@ def utter_overview(
     ]
     payload = {
         **citation_payload([m.number for m in measures], tracker),
-        "topic": decision.topic.name,
+        "topic": topic.name,
         "answerability": decision.to_json(),
     }
     replies.send(
@@ -183,7 +187,7 @@ def utter_overview(
         "topic_overview",
         json_message=payload,
         buttons=buttons,
-        topic_label=decision.topic.label,
+        topic_label=topic.label,
         lines=lines,
         doc_title=memory.document.title,
     )
@@ -210,6 +214,8 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
     decision = answerability.decide(analyser, question, intent, latest.confidence, latest.ranking, ctx)
     log.debug("answerability for %r: %s", intent, decision.to_json())
     if decision.kind == "answer":
+        if decision.spec is None:
+            raise ValueError("an 'answer' decision names the intent it answers")
         return utter_answer(dispatcher, tracker, memory, decision.spec, decision)
     if decision.kind == "not_covered":
         return utter_not_covered(dispatcher, tracker, memory, decision)
@@ -234,9 +240,11 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
 
 
 class ActionAnswerMeasure(KnowledgeAction):
-    """Answer the latest question from the measure(s) its intent maps to, citing them, when
-    they answer what is asked (:mod:`actions.answerability`); else say honestly what the notice
-    does not cover. Out-of-scope questions come here too: they may name a topic it covers.
+    """Answer the latest question from the measure(s) its intent maps to, or say what is not covered.
+
+    The measures are cited when they answer what is asked (:mod:`actions.answerability`); else the
+    action says honestly what the notice does not cover. Out-of-scope questions come here too: they
+    may name a topic it covers.
     """
 
     def name(self) -> str:
@@ -250,8 +258,10 @@ class ActionAnswerMeasure(KnowledgeAction):
 
 
 class ActionAnswerFollowup(ActionAnswerMeasure):
-    """Answer "那要多久" / "那农村呢" about the topic of the previous answer (the same decision as
-    :class:`ActionAnswerMeasure`: a short message naming no topic continues the previous one).
+    """Answer "那要多久" / "那农村呢" about the topic of the previous answer.
+
+    It is the same decision as :class:`ActionAnswerMeasure`: a short message naming no topic
+    continues the previous one.
     """
 
     def name(self) -> str:
@@ -266,8 +276,9 @@ def clarify(
     specs: dict[str, IntentSpec],
     topic: Topic | None = None,
 ) -> list:
-    """Offer the likely questions as buttons (only the named topic's, when one is named), else
-    say what is covered.
+    """Offer the likely questions as buttons, else say what is covered.
+
+    Only the named topic's questions are offered when the message names one.
     """
     ranking = latest_intent(tracker).ranking
     if topic is not None:
@@ -292,8 +303,10 @@ def clarify(
 
 
 class ActionClarifyQuestion(KnowledgeAction):
-    """When NLU is unsure: a question that still names a topic is decided as any other; else
-    offer the likely questions as buttons, or say what is covered.
+    """Reply when NLU is unsure.
+
+    A question that still names a topic is decided as any other; else the likely questions are
+    offered as buttons, or the action says what is covered.
     """
 
     def name(self) -> str:

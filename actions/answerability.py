@@ -300,8 +300,9 @@ class Analyser:
         return tuple(found)
 
     def _is_origin(self, text: str, start: int, end: int) -> bool:
-        """True when the place at ``text[start:end]`` is where the resident comes from ("老家湖南",
-        "湖南人", "从广东来"), not where the service is asked for.
+        """True when the place at ``text[start:end]`` is where the resident comes from.
+
+        As in "老家湖南", "湖南人", "从广东来"; not where the service is asked for.
         """
         before, after = text[max(0, start - 4) : start], text[end : end + 4]
         return (
@@ -311,9 +312,10 @@ class Analyser:
         )
 
     def _region(self, text: str) -> str | None:
-        """The first place outside Guangxi where the service is asked for, unless a Guangxi place
-        (not merely the resident's origin) is named too. A place counts only where it is a word
-        of its own (出海安全 does not name 海安).
+        """The first place outside Guangxi where the service is asked for, if any.
+
+        None when a Guangxi place (not merely the resident's origin) is named too. A place counts only
+        where it is a word of its own (出海安全 does not name 海安).
         """
         other, guangxi = None, False
         for _, end, word in _find_spans(text, self.vocabulary.guangxi_words):
@@ -339,9 +341,10 @@ _CODE_CHARS = frozenset("{}<>=;$`|\\\"'")
 
 
 def is_noisy(text: str) -> bool:
-    """True for text that looks like code or an injection attempt around a few Chinese words
-    ("{{7*7}}怎么办居住证", "落户' OR '1'='1'"), or one phrase pasted over and over: NLU's reading
-    of it is not to be trusted.
+    """True for text whose NLU reading is not to be trusted.
+
+    That is text that looks like code or an injection attempt around a few Chinese words
+    ("{{7*7}}怎么办居住证", "落户' OR '1'='1'"), or one phrase pasted over and over.
     """
     code = sum(1 for ch in text if ch in _CODE_CHARS)
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
@@ -383,8 +386,9 @@ def measure_text(measures: Sequence[MeasureInfo]) -> str:
 
 
 def body_text(measures: Sequence[MeasureInfo]) -> str:
-    """The sentences of ``measures`` after their headings: what they actually provide ("开通短信提醒服务"
-    as a heading does not say how to switch the reminders on).
+    """The sentences of ``measures`` after their headings: what they actually provide.
+
+    "开通短信提醒服务" as a heading does not say how to switch the reminders on.
     """
     return "\n".join(s.text for m in measures for s in m.sentences if s.position > 0 or len(m.sentences) == 1)
 
@@ -502,8 +506,8 @@ def _decide(
         previous is not None
         and followup_intent
         and question.topics
-        and ctx.topic_of(previous) is not None
-        and ctx.topic_of(previous).name not in question.topics
+        and (previous_topic := ctx.topic_of(previous)) is not None
+        and previous_topic.name not in question.topics
         and not _continues(question, previous, ctx)
     ):
         # "那身份证呢": a follow-up that names another topic moves there.
@@ -544,7 +548,7 @@ def _decide(
     trust = confidence >= UNKNOWN_DOCUMENT_MAX_CONFIDENCE
     found = support(analyser, question, ctx.measures(spec.measures), trust_documents=trust, follow_up=continued)
     if found.supported:
-        if _wants_overview(question, topic, confidence, continued):
+        if topic is not None and _wants_overview(question, topic, confidence, continued):
             return _overview(analyser, question, topic, first=spec.primary, spec=spec)
         return Decision(
             "answer",
@@ -596,9 +600,11 @@ def _decide(
 def _answered_elsewhere(
     analyser: Analyser, question: Question, ctx: Context, trust: bool, follow_up: bool, exclude: IntentSpec
 ) -> tuple[IntentSpec, Support] | None:
-    """The first intent of the map one of whose sentences names every topic word of the question
-    and states the decisive aspect asked ("那驾照补换领呢" after the vehicle inspection: （十二）
-    names 补换领驾驶证), when NLU ranked nothing that does.
+    """The first intent of the map that names the question's topic words and states its decisive aspect.
+
+    One of its sentences must name every topic word of the question and state the decisive aspect
+    asked ("那驾照补换领呢" after the vehicle inspection: （十二） names 补换领驾驶证). Used when NLU
+    ranked nothing that does.
     """
     specific = [a for a in question.aspects if not analyser.aspect(a).generic]
     if not question.topic_words or not specific or not all(analyser.aspect(a).decisive for a in specific):
@@ -629,7 +635,9 @@ def _changes_subject(
     previous: IntentSpec,
     ctx: Context,
 ) -> bool:
-    """A message that opens with 对了/另外 …, or that NLU is sure belongs to other measures which
+    """True when the message moves away from the previous answer's measures.
+
+    That is a message that opens with 对了/另外 …, or that NLU is sure belongs to other measures which
     name a word of it the previous measures do not ("对了交违章罚款能用微信吗" after the ID card).
     """
     if question.text.startswith(analyser.vocabulary.topic_shift):
@@ -641,8 +649,9 @@ def _changes_subject(
 
 
 def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:
-    """A short message whose topic words the previous answer's measures name ("那办出入境证件呢"
-    after the weekend pilot, which covers 出入境证件 too).
+    """True for a short message whose topic words the previous answer's measures name.
+
+    As "那办出入境证件呢" after the weekend pilot, which covers 出入境证件 too.
     """
     if (
         len(_compact(question.text)) > FOLLOWUP_MAX_CHARS
@@ -656,9 +665,10 @@ def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:
 def _same_topic_for_aspects(
     question: Question, ctx: Context, previous: IntentSpec, nlu_choice: IntentSpec | None
 ) -> IntentSpec:
-    """The intent a follow-up continues: of the previous intent's measures, the one that asks
-    what the follow-up asks (居住证的用处 after its conditions); else NLU's choice when it is on
-    the same measures; else the previous intent itself.
+    """The intent a follow-up continues.
+
+    Of the previous intent's measures, the one that asks what the follow-up asks (居住证的用处 after
+    its conditions); else NLU's choice when it is on the same measures; else the previous intent itself.
     """
     wanted = {_INTENT_ASPECT.get(a, a) for a in question.aspects}
     topic = ctx.topic_of(previous)
@@ -696,8 +706,10 @@ def _names(text: str, word: str, aliases: Mapping[str, str]) -> bool:
 def _may_take_over(
     question: Question, candidate: IntentSpec, topic: Topic | None, ctx: Context, aliases: Mapping[str, str]
 ) -> bool:
-    """A ranked intent may answer instead when it is on the chosen intent's topic, or when its
-    measures name every topic word of the question.
+    """True when a ranked intent may answer instead of the chosen one.
+
+    It may when it is on the chosen intent's topic, or when its measures name every topic word of
+    the question.
     """
     if topic is not None and ctx.topic_of(candidate) is topic:
         return True

@@ -1,5 +1,7 @@
-"""Decide what answers a question: which measure, which of its sentences, which candidates to
-offer when unsure. Pure functions over dataclasses; the wording lives in ``domain.yml``.
+"""Decide what answers a question: which measure, which of its sentences, which candidates to offer.
+
+The candidates are offered when unsure. Pure functions over dataclasses; the wording lives in
+``domain.yml``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ class Answer:
 
 
 def looks_like_a_question(text: str) -> bool:
-    """False for text with no Chinese character at all (``${jndi:…}``, ``<script>``): it cannot be
-    a question about the notice. Button payloads (``/ask_…``) pass.
+    """False for text with no Chinese character at all: it cannot be a question about the notice.
+
+    Such text is ``${jndi:…}`` or ``<script>``, say. Button payloads (``/ask_…``) pass.
     """
     return text.startswith("/") or has_cjk(text)
 
@@ -139,7 +142,7 @@ def clarify_choices(
     picked = []
     for item in ranking:
         name, confidence = item.get("name"), float(item.get("confidence") or 0.0)
-        if name in specs and confidence >= CLARIFY_MIN_CONFIDENCE:
+        if isinstance(name, str) and name in specs and confidence >= CLARIFY_MIN_CONFIDENCE:
             picked.append((specs[name], confidence))
         if len(picked) == CLARIFY_MAX_CHOICES:
             break

@@ -1,5 +1,7 @@
-"""What every knowledge action shares: the knowledge base it is given, the apology when that
-cannot be read, and the readings of the tracker (latest intent, measure numbers, citations).
+"""What every knowledge action shares.
+
+That is the knowledge base it is given, the apology when that cannot be read, and the readings of
+the tracker (latest intent, measure numbers, citations).
 
 The knowledge base is injected as in rasa-sdk's ``ActionQueryKnowledgeBase``: ``Action(kb)``
 answers from ``kb``; ``Action()``, which is how the action server constructs actions, from the
@@ -79,8 +81,10 @@ def latest_intent(tracker: Tracker) -> LatestIntent:
 
 
 def measure_number(value: object, count: int) -> int | None:
-    """A measure number 1–``count`` from a slot value (a text, full-width digits too, or a number),
-    or None for anything else: out of range, a fraction, a huge number, a list, a bool.
+    """A measure number 1–``count`` from a slot value, or None for anything else.
+
+    The value may be a text (full-width digits too) or a number; None for anything else: out of
+    range, a fraction, a huge number, a list, a bool.
     """
     if isinstance(value, str):
         value = unicodedata.normalize("NFKC", value)
@@ -88,8 +92,9 @@ def measure_number(value: object, count: int) -> int | None:
 
 
 def cited_measures(tracker: Tracker, count: int) -> list[int]:
-    """The valid measure numbers (1–``count``) in the ``cited_measures`` slot (set by our actions;
-    a forged or malformed one yields nothing).
+    """The valid measure numbers (1–``count``) in the ``cited_measures`` slot.
+
+    Our actions set the slot; a forged or malformed one yields nothing.
     """
     cited = tracker.get_slot("cited_measures")
     if not isinstance(cited, list):
@@ -108,9 +113,10 @@ def citation_payload(measures, tracker: Tracker) -> dict[str, Any]:
 
 
 def citation_of(document: DocumentInfo, measure: MeasureInfo) -> dict[str, Any]:
-    """Where an answer comes from, as data for clients (the web page renders its source line from
-    it, no client reads the reply's wording): the document's title, date and year, the measure's
-    label, title and number.
+    """Where an answer comes from, as data for clients.
+
+    The document's title, date and year, the measure's label, title and number. The web page renders
+    its source line from it; no client reads the reply's wording.
     """
     return {
         "document": document.title,
@@ -126,9 +132,11 @@ Run = Callable[[Any, CollectingDispatcher, Tracker, dict], Awaitable[list]]
 
 
 def apologise_when_kb_fails(run: Run) -> Run:
-    """Wrap an action's ``run``: when the knowledge base (or the files read with it: intent map,
-    vocabulary, gazetteer) cannot be read, log it with the trace and send the ``kb_unavailable``
-    apology instead, so the resident never sees a stack trace or Rasa's generic failure.
+    """Wrap an action's ``run`` so that an unreadable knowledge base gets an apology, never a trace.
+
+    When the knowledge base (or the files read with it: intent map, vocabulary, gazetteer) cannot be
+    read, log it with the trace and send the ``kb_unavailable`` apology instead, so the resident
+    never sees a stack trace or Rasa's generic failure.
     """
 
     @functools.wraps(run)

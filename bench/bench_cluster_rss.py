@@ -138,7 +138,8 @@ def main() -> None:
         f"half REST through nginx, half through the web page); console: {console_ok}/10 questions answered\n"
     )
     print(
-        "| process | RSS idle MiB | RSS after load MiB | peak (VmHWM) MiB | CPU s during the load | CPU ms per message |"
+        "| process | RSS idle MiB | RSS after load MiB | peak (VmHWM) MiB "
+        "| CPU s during the load | CPU ms per message |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name in pids:

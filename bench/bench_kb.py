@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import config  # noqa: E402
-from knowledge.build import build  # noqa: E402
-from knowledge.repository import KnowledgeBase  # noqa: E402
+from bot import config
+from knowledge.build import build
+from knowledge.repository import KnowledgeBase
 
 
 def _median_ms(fn, repeat: int) -> float:

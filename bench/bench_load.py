@@ -41,16 +41,18 @@ from typing import Callable, Iterator
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The repository's packages, for `python bench/<script>.py`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import config  # noqa: E402
+from bot import config
 from bot.ops import localdb
-from bot.ops.cluster import Cluster, _tree_rss_kb  # noqa: E402
-from bot.ops.services import Services  # noqa: E402
-from bot.ops.training import ensure_model  # noqa: E402
-from bot.quality.evaluate import _percentile as percentile  # noqa: E402
+from bot.ops.cluster import Cluster, _tree_rss_kb
+from bot.ops.services import Services
+from bot.ops.training import ensure_model
+from bot.quality.evaluate import _percentile as percentile
 from bot.quality.evaluate import load_cases
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LOCUST = ROOT / ".venv-bench" / "bin" / "locust"
 REPORTS = ROOT / "bench" / "reports"
@@ -375,7 +377,8 @@ def main() -> None:
                     results.append(result)
                     print(
                         f"{target.name:10} {scenario:10} {result['requests']:6} requests {result['errors']:3} errors "
-                        f"{result['throughput_rps']:6.1f} req/s  p50 {result['p50_ms']:5.0f}  p95 {result['p95_ms']:5.0f}"
+                        f"{result['throughput_rps']:6.1f} req/s  p50 {result['p50_ms']:5.0f}"
+                        f"  p95 {result['p95_ms']:5.0f}"
                         f"  p99 {result['p99_ms']:5.0f} ms  {result['error_kinds'][:3]}",
                         flush=True,
                     )

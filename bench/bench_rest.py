@@ -17,14 +17,16 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The repository's packages, for `python bench/<script>.py`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import config  # noqa: E402
-from bot.ops.localdb import free_port  # noqa: E402
-from bot.ops.services import Services  # noqa: E402
-from bot.ops.training import ensure_model  # noqa: E402
-from bot.quality.evaluate import Client, _percentile, load_cases  # noqa: E402
+from bot import config
+from bot.ops.localdb import free_port
+from bot.ops.services import Services
+from bot.ops.training import ensure_model
+from bot.quality.evaluate import Client, _percentile, load_cases
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

@@ -28,8 +28,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+# The repository's packages, for `python bench/<script>.py`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bot.quality.evaluate import load_cases  # noqa: E402
@@ -41,8 +43,8 @@ def single_turn_cases():
 
 
 def score(predictions: list[int | None], cases) -> dict:
-    in_scope = [(p, c) for p, c in zip(predictions, cases) if c.measures]
-    none = [(p, c) for p, c in zip(predictions, cases) if not c.measures]
+    in_scope = [(p, c) for p, c in zip(predictions, cases, strict=True) if c.measures]
+    none = [(p, c) for p, c in zip(predictions, cases, strict=True) if not c.measures]
     hit = sum(1 for p, c in in_scope if p in c.measures)
     rejected = sum(1 for p, _ in none if p is None)
     return {

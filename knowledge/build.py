@@ -155,8 +155,9 @@ def build(
     digest = rows["document"]["content_digest"]
     changed = force or current_digest(url) != digest
     if changed:
-        if _sqlite_file(url):
-            _swap_sqlite(url, rows)
+        target = _sqlite_file(url)
+        if target:
+            _swap_sqlite(url, target, rows)
         else:
             _rewrite_in_transaction(url, rows)
         log.info("knowledge base written to %s (digest %s)", db.safe_url(url), digest[:12])
@@ -202,8 +203,7 @@ def _date(iso: str):
     return date.fromisoformat(iso)
 
 
-def _swap_sqlite(url: str, rows: dict) -> None:
-    target = _sqlite_file(url)
+def _swap_sqlite(url: str, target: Path, rows: dict) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)

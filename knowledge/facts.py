@@ -102,6 +102,7 @@ class FactExtractor:
         import jieba
         import spacy
         from spacy.matcher import Matcher
+        from spacy.pipeline import EntityRuler
 
         jieba.setLogLevel(logging.WARNING)
 
@@ -113,6 +114,8 @@ class FactExtractor:
         self.nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
         self.nlp.add_pipe("zh_sentence_splitter")
         ruler = self.nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "TEXT"})
+        if not isinstance(ruler, EntityRuler):
+            raise TypeError(f"spaCy's entity_ruler factory made a {type(ruler).__name__}, not an EntityRuler")
         self._canonical = {t.term: t.canonical for t in terms}
         ruler.add_patterns([{"label": t.type, "pattern": t.term, "id": t.canonical} for t in terms])
         self.matcher = Matcher(self.nlp.vocab)

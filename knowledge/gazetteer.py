@@ -136,8 +136,10 @@ def _nations() -> tuple[str, ...]:
 
 
 def short_name(name: str) -> str:
-    """The name without its administrative suffix and ethnic designation: 广西壮族自治区 → 广西,
-    恩施土家族苗族自治州 → 恩施, 义乌市 → 义乌; the full name when that would leave one character.
+    """The name without its administrative suffix and ethnic designation.
+
+    广西壮族自治区 → 广西, 恩施土家族苗族自治州 → 恩施, 义乌市 → 义乌; the full name when that would
+    leave one character.
     """
     for suffix in _SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):

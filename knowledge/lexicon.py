@@ -136,8 +136,10 @@ def jieba_userdict_lines(terms: list[Term], aliases: dict[str, str]) -> list[str
 
 
 def nlu_documents_yaml(terms: list[Term], aliases: dict[str, str]) -> str:
-    """Rasa NLU data for the ``document`` entity: a lookup table of the document's certificate
-    terms and the aliases residents use for them, and synonyms mapping each to its canonical name.
+    """Rasa NLU data for the ``document`` entity: a lookup table and synonyms.
+
+    The lookup table holds the document's certificate terms and the aliases residents use for them;
+    the synonyms map each to its canonical name.
 
     Deterministic (sorted), so regenerating an unchanged lexicon changes nothing.
     """

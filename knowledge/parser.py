@@ -233,16 +233,16 @@ def parse_text(text: str) -> ParsedDocument:
 
 def _front_matter(lines: list[str]) -> tuple[str, str, date, str]:
     """Notice title, issuer, date and the 实施意见's own title from the lines before section 一."""
-    date_index = next((i for i, ln in enumerate(lines) if _DATE_RE.match(ln)), None)
-    if date_index is None:
+    date_match, date_index = next(((m, i) for i, ln in enumerate(lines) if (m := _DATE_RE.match(ln))), (None, None))
+    if date_match is None or date_index is None:
         raise SourceError("no issue date such as 2018年8月10日 before the first section", line=1)
-    year, month, day = (int(x) for x in _DATE_RE.match(lines[date_index]).groups())
+    year, month, day = (int(x) for x in date_match.groups())
     try:
         issued_on = date(year, month, day)
     except ValueError as exc:
         raise SourceError(f"issue date {lines[date_index]} is not a real date", line=date_index + 1) from exc
 
-    title_lines = []
+    title_lines: list[str] = []
     for ln in lines:
         if not ln:
             if title_lines:
@@ -283,7 +283,8 @@ def _section(m: re.Match, lineno: int, sections: list[ParsedSection]) -> ParsedS
         else:
             problem = f"section {m.group(1)}、 is repeated or out of order"
         raise SourceError(
-            f"section {m.group(1)}、{m.group(2)} found where section {to_chinese_numeral(expected)}、 was expected: {problem}",
+            f"section {m.group(1)}、{m.group(2)} found where section {to_chinese_numeral(expected)}、 was expected: "
+            f"{problem}",
             line=lineno,
         )
     return ParsedSection(number=number, label=f"{m.group(1)}、", title=m.group(2).strip(), line=lineno)

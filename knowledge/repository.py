@@ -248,8 +248,9 @@ class KnowledgeBase:
         return tuple(sorted(set(terms) | set(targets)))
 
     def vocabulary(self) -> frozenset[str]:
-        """Every word the knowledge base knows: lexicon terms, their canonical names, aliases and
-        alias targets.
+        """Every word the knowledge base knows.
+
+        That is the lexicon terms, their canonical names, aliases and alias targets.
         """
         with self._session() as s:
             rows = s.execute(select(models.Term.term, models.Term.canonical)).all()
@@ -262,9 +263,10 @@ class KnowledgeBase:
 
     @staticmethod
     def add_rare_words(words: Iterable[str]) -> None:
-        """Teach the segmenter words it lacks (place names) at a low frequency, so that they are
-        cut whole where nothing likelier competes (靖西刻章) and not where something does
-        (出海安全 keeps 出海 and 安全 rather than 海安).
+        """Teach the segmenter words it lacks (place names) at a low frequency.
+
+        At that frequency they are cut whole where nothing likelier competes (靖西刻章) and not where
+        something does (出海安全 keeps 出海 and 安全 rather than 海安).
         """
         import jieba
 

@@ -1,5 +1,7 @@
-"""The words that tell what a question asks (``knowledge/answerability.yml``) and the topics
-residents ask about (``knowledge/topics.yml``), loaded and checked into dataclasses.
+"""The words that tell what a question asks and the topics residents ask about, loaded and checked.
+
+They come from ``knowledge/answerability.yml`` and ``knowledge/topics.yml`` and are checked into
+dataclasses.
 
 Both files are data a maintainer edits; nothing here decides anything. The decision is
 :mod:`actions.answerability`.
@@ -199,8 +201,15 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
         aspects=tuple(aspects),
         agencies=tuple(agencies),
         persons=dict(persons),
-        **texts,
-        **words,
+        decision_labels=texts["decision_labels"],
+        reasons=texts["reasons"],
+        question_markers=words["question_markers"],
+        origin_before=words["origin_before"],
+        origin_after=words["origin_after"],
+        origin_alone=words["origin_alone"],
+        guangxi_words=words["guangxi_words"],
+        refer_back=words["refer_back"],
+        topic_shift=words["topic_shift"],
         document_suffixes=_strings(data.get("document_suffixes"), f"{path}: document_suffixes"),
         default_where=_text(data.get("default_where"), f"{path}: default_where"),
     )

@@ -1,1 +1,4 @@
-"""What the channels and the console share to keep callers honest: rate limits, client addresses, the staff channel's credentials."""
+"""What the channels and the console share to keep callers honest.
+
+That is rate limits, client addresses and the staff channel's credentials.
+"""

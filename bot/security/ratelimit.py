@@ -250,8 +250,10 @@ class RedisRateLimiter:
         return self.fallback.allow(key, limit, window, now) if result is None else bool(result)
 
     def reserve(self, key: str, limit: int, window: float, now: float | None = None) -> str | float | None:
-        """Take one of ``limit`` slots of ``key`` within ``window`` seconds in one Lua script, so
-        concurrent callers on every replica cannot overshoot ``limit`` (see :meth:`RateLimiter.reserve`).
+        """Take one of ``limit`` slots of ``key`` within ``window`` seconds in one Lua script.
+
+        It is one script so that concurrent callers on every replica cannot overshoot ``limit`` (see
+        :meth:`RateLimiter.reserve`).
 
         Returns:
             The slot's token for :meth:`release` (the sorted-set member; the fallback's token while
@@ -318,7 +320,9 @@ def limiter_for(settings: config.Settings, namespace: str = "chat") -> RateLimit
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, settings: config.Settings) -> str | None:
-    """The resident's address: the peer, or, behind a trusted proxy, the last untrusted hop of
+    """The resident's address, or None for our own local tools.
+
+    The address is the peer, or, behind a trusted proxy, the last untrusted hop of
     ``X-Forwarded-For``. None for our own local tools (a trusted peer with no forwarded address).
     """
     trusted = set(settings.trusted_proxies)

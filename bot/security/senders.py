@@ -1,5 +1,6 @@
-"""Sender ids: which are acceptable, which hold a personal number (and become a pseudonym), and
-how they appear in our logs.
+"""Sender ids: which are acceptable, which hold a personal number, and how they appear in our logs.
+
+A sender id that holds a personal number becomes a pseudonym.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def _sender_key(settings: config.Settings) -> bytes:
 
 
 def safe_sender(sender: str, settings: config.Settings) -> str:
-    """The conversation id to store for ``sender``: itself, or, when it holds an ID-card, mobile
-    or bank-card number (``13912345678`` as a REST sender), a keyed hash of it, the same every
-    time, so the conversation continues without the number being stored or logged.
+    """The conversation id to store for ``sender``: itself, or a keyed hash if it holds a personal number.
+
+    A personal number is an ID-card, mobile or bank-card number (``13912345678`` as a REST sender).
+    The hash is the same every time, so the conversation continues without the number being stored
+    or logged.
 
     Raises:
         PrivacyDataError: ``bot/replies/privacy.yml`` is broken.

@@ -1,5 +1,7 @@
-"""How our own tools (the console's 测试问答, the evaluation) identify themselves to the staff
-channel (:mod:`bot.rasa_ext.channels.staff`), without importing Rasa.
+"""How our own tools identify themselves to the staff channel, without importing Rasa.
+
+The tools are the console's 测试问答 and the evaluation; the channel is
+:mod:`bot.rasa_ext.channels.staff`.
 """
 
 # The authenticated channel of the console and the evaluation (bot/rasa_ext/channels/staff.py).

@@ -180,9 +180,10 @@ _dummy_hash: bytes | None = None
 
 
 def _unknown_user_hash() -> bytes:
-    """A bcrypt hash (cost :data:`BCRYPT_ROUNDS`) of a random secret, made once per process on
-    first use: checking a password against it costs what checking a real account's does, so the
-    time of a failed login does not tell whether the username exists.
+    """A bcrypt hash (cost :data:`BCRYPT_ROUNDS`) of a random secret, made once per process on first use.
+
+    Checking a password against it costs what checking a real account's does, so the time of a
+    failed login does not tell whether the username exists.
     """
     global _dummy_hash
     with _DUMMY_LOCK:
@@ -196,8 +197,10 @@ def _unknown_user_hash() -> bytes:
 
 
 def prepare_login() -> None:
-    """Make the stand-in hash of :func:`login` now (a server calls this at start-up, so even the
-    first login for an unknown name costs one bcrypt check, not two).
+    """Make the stand-in hash of :func:`login` now.
+
+    A server calls this at start-up, so even the first login for an unknown name costs one bcrypt
+    check, not two.
     """
     _unknown_user_hash()
 
