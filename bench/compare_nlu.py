@@ -30,12 +30,12 @@ from pathlib import Path
 
 # The repository's packages, for `python bench/<script>.py`.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bot.quality.evaluate import load_cases  # noqa: E402
-from knowledge.intent_map import load_intent_map  # noqa: E402
+from bot.quality.evaluate import load_cases
+from knowledge.intent_map import load_intent_map
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def single_turn_cases():

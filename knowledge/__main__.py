@@ -1,5 +1,6 @@
-"""``python -m knowledge build|show|search``: the command line is :mod:`bot.ops.knowledge_cli`
-(it reads the settings; the package itself takes database URLs as arguments).
+"""``python -m knowledge build|show|search``: the command line is :mod:`bot.ops.knowledge_cli`.
+
+That module reads the settings; the package itself takes database URLs as arguments.
 """
 
 import sys

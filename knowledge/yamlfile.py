@@ -25,7 +25,8 @@ def _loader(max_nodes: int | None, aliases: bool) -> type[yaml.SafeLoader]:
 
         nodes = 0
 
-        def compose_node(self, parent, index):  # noqa: D102 - PyYAML's hook
+        def compose_node(self, parent, index):
+            """Compose the next node as PyYAML does, after refusing an alias and counting the node."""
             if not aliases and self.check_event(yaml.AliasEvent):
                 raise YamlLimitError("aliases (*name) are not allowed in this file")
             self.nodes += 1
