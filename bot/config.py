@@ -16,6 +16,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,14 @@ def _env_aes_key(name: str) -> str | None:
     return raw
 
 
+@overload
+def _env_url(name: str, default: str, schemes: tuple[str, ...]) -> str: ...
+
+
+@overload
+def _env_url(name: str, default: None, schemes: tuple[str, ...]) -> str | None: ...
+
+
 def _env_url(name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -118,10 +127,11 @@ _HOST_SOURCE = re.compile(
 
 
 def _env_frame_ancestors(name: str) -> str:
-    """CSP ``frame-ancestors`` sources, space-joined: ``'self'`` (the default), ``'none'`` alone,
-    ``https:``/``http:``, or hosts and origins (``https://*.example.gov.cn:8443``); commas or
-    spaces between them. ConfigError for anything else (a bare ``self``, a ``;`` that would start
-    another directive, a port out of range).
+    """CSP ``frame-ancestors`` sources from variable ``name``, space-joined.
+
+    Accepted: ``'self'`` (the default), ``'none'`` alone, ``https:``/``http:``, or hosts and origins
+    (``https://*.example.gov.cn:8443``); commas or spaces between them. ConfigError for anything else
+    (a bare ``self``, a ``;`` that would start another directive, a port out of range).
     """
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -192,7 +202,8 @@ class Settings:
     # (bot/rasa_ext/guard.py); unset, a random key is kept in var/sender_hash.key.
     sender_hash_key: str | None = field(default=None, repr=False)
     # BOT_ENV=production (bot/ops/services.py, bot/ops/cluster.py): endpoints.production.yml, i.e. Rasa's
-    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and the Redis lock store of bot/rasa_ext/lock_store.py (LOCK_STORE_*).
+    # SQLTrackerStore on PostgreSQL (TRACKER_DB_*) and the Redis lock store of bot/rasa_ext/lock_store.py
+    # (LOCK_STORE_*).
     bot_env: str = "embedded"
     action_endpoint: str | None = None
     tracker_db_host: str | None = None
@@ -339,8 +350,9 @@ def load() -> Settings:
 
 
 def load_or_report() -> Settings | None:
-    """:func:`load` for command-line entry points: None (the problem printed to stderr) when the
-    environment is unusable.
+    """:func:`load` for command-line entry points: None when the environment is unusable.
+
+    The problem is printed to stderr first.
     """
     try:
         return load()

@@ -1,1 +1,4 @@
-"""Operating the assistant: the command line, starting and stopping the services, training, the local cluster, throw-away local servers."""
+"""Operating the assistant.
+
+The command line, starting and stopping the services, training, the local cluster, throw-away local servers.
+"""

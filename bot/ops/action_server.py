@@ -65,8 +65,9 @@ def secret_from_environment(environ: dict[str, str] | os._Environ = os.environ) 
 
 
 def presented_secret(args: dict, headers: dict) -> str | None:
-    """The secret a request presents: the ``token`` query parameter (what Rasa sends), else an
-    ``Authorization: Bearer`` header; None when it presents none.
+    """The secret a request presents, or None when it presents none.
+
+    That is the ``token`` query parameter (what Rasa sends), else an ``Authorization: Bearer`` header.
     """
     token = args.get("token")
     if token:

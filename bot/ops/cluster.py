@@ -267,8 +267,9 @@ class Cluster:
         )
 
     def _prepare_databases(self, settings: config.Settings) -> None:
-        """Build the knowledge base, create the app tables and Rasa's tracker tables (in parallel),
-        so that replicas starting together do not race to create tables.
+        """Build the knowledge base, create the app tables and Rasa's tracker tables (in parallel).
+
+        Done once up front so that replicas starting together do not race to create tables.
         """
         env = {**service_env(settings), **self.extra_env}
         logs = self.workdir / "logs"
@@ -330,8 +331,9 @@ class Cluster:
     # -- one replica -------------------------------------------------------------------------
 
     def stop_replica(self, index: int, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Stop Rasa replica ``index`` (0-based) with ``sig``; returns its exit code. Its action
-        server keeps running.
+        """Stop Rasa replica ``index`` (0-based) with ``sig``; returns its exit code.
+
+        Its action server keeps running.
         """
         proc = self.replica_services[index].processes["rasa"]
         if proc.poll() is None:
@@ -355,9 +357,9 @@ class Cluster:
                 if proc.poll() is None:
                     found[f"{name}-{i}"] = proc.pid
         for i, services in enumerate(self.web_services, 1):
-            proc = services.processes.get("web")
-            if proc is not None and proc.poll() is None:
-                found[f"web-{i}"] = proc.pid
+            web_proc = services.processes.get("web")
+            if web_proc is not None and web_proc.poll() is None:
+                found[f"web-{i}"] = web_proc.pid
         if self.nginx is not None and self.nginx.poll() is None:
             found["nginx"] = self.nginx.pid
         if self.postgres_url is None and self.pg_url:

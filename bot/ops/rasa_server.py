@@ -1,5 +1,6 @@
-"""``python -m bot.ops.rasa_server run …``: Rasa's own command line, with the API token from the
-environment instead of the command line, request limits, and redacted logs.
+"""``python -m bot.ops.rasa_server run …``: Rasa's own command line, hardened.
+
+The API token comes from the environment instead of the command line; requests are limited; logs are redacted.
 
 - ``rasa run --auth-token=…`` shows the token to anyone who can list processes (``ps``,
   ``/proc/PID/cmdline``). This launcher reads ``RASA_API_TOKEN`` and hands it to Rasa's argument
@@ -30,8 +31,9 @@ RESPONSE_TIMEOUT = 120  # seconds; above the web server's 30 s and nginx's 60 s 
 
 
 def argv_with_token(argv: list[str], environ: dict[str, str] | os._Environ = os.environ) -> list[str]:
-    """``argv`` (``rasa``'s arguments) with ``--enable-api --auth-token=TOKEN`` added when the
-    variable is set and the command is ``run``.
+    """``argv`` (``rasa``'s arguments) with ``--enable-api --auth-token=TOKEN`` added if needed.
+
+    They are added when the variable is set and the command is ``run``.
     """
     token = (environ.get(TOKEN_VARIABLE) or "").strip()
     if not token or not argv or argv[0] != "run":
@@ -53,8 +55,12 @@ def sanic_limits(environ: dict[str, str] | os._Environ = os.environ) -> dict[str
     return {name: value for name, value in defaults.items() if not (environ.get(name) or "").strip()}
 
 
-def main() -> None:
-    """Run Rasa's command line with the token, the limits and log redaction added."""
+def main() -> int:
+    """Run Rasa's command line with the token, the limits and log redaction added.
+
+    Returns:
+        0 when Rasa's command returns (Rasa itself exits with 1 on a failure).
+    """
     from bot.text import logredact
 
     logredact.install()
@@ -63,7 +69,8 @@ def main() -> None:
 
     sys.argv = [sys.argv[0], *argv_with_limits(argv_with_token(sys.argv[1:]))]
     rasa_main()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 
 def service_env(settings: config.Settings) -> dict[str, str]:
-    """The environment the services run in: the endpoints file is filled from these variables
-    (``endpoints.yml``; with ``BOT_ENV=production`` ``endpoints.production.yml``, see :func:`production_env`).
+    """The environment the services run in.
+
+    The endpoints file is filled from these variables (``endpoints.yml``; with ``BOT_ENV=production``
+    ``endpoints.production.yml``, see :func:`production_env`).
     """
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     return {
@@ -51,8 +53,10 @@ def service_env(settings: config.Settings) -> dict[str, str]:
 
 
 def action_host(settings: config.Settings) -> str:
-    """Where the action server listens: loopback when the Rasa server calls it on this machine
-    (``make run``, each replica of ``make cluster``), else every interface (replicas elsewhere).
+    """Where the action server listens: loopback or every interface.
+
+    Loopback when the Rasa server calls it on this machine (``make run``, each replica of ``make cluster``),
+    else every interface (replicas elsewhere).
     """
     host = urlsplit(settings.action_endpoint_url).hostname or ""
     return "127.0.0.1" if host in ("127.0.0.1", "localhost", "::1") else "0.0.0.0"
@@ -161,8 +165,9 @@ class Services:
             )
 
     def process_env(self, name: str) -> dict[str, str]:
-        """The environment of service ``name``: :func:`service_env` and :attr:`extra_env`; the web
-        server, which never calls the action server, does not get the action server's secret.
+        """The environment of service ``name``: :func:`service_env` and :attr:`extra_env`.
+
+        The web server, which never calls the action server, does not get the action server's secret.
         """
         env = {**service_env(self.settings), **self.extra_env}
         if name == "web":

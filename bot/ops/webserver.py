@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from aiohttp import web
 
@@ -18,8 +19,12 @@ from bot.text import logredact
 from bot.webapp.server import make_app
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the web server until interrupted."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the web server until interrupted.
+
+    Returns:
+        0 once the server has stopped.
+    """
     settings = config.load()
     parser = argparse.ArgumentParser(prog="python -m bot.web")
     parser.add_argument("--port", type=int, default=settings.web_port)
@@ -29,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logredact.install()  # no personal number or secret in any log line
     web.run_app(make_app(args.rasa_url, settings, evaluator=evaluate), host=args.host, port=args.port, print=None)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,10 +1,11 @@
 """The staff review list: residents' questions worth a look, from the real conversations.
 
 Only residents' conversations count: those that came through the staff channel (the console's
-测试问答, the evaluation) are left out. A question is listed when NLU fell back on it, gave it low confidence, or the resident answered
-it with 👎, and when staff marked its answer wrong in the console. Questions are grouped by
-similar text (same normalised text, or jieba word sets overlapping by half) and sorted by how
-often they were asked. Reads Rasa's own tracker-store table ``events`` through SQLAlchemy.
+测试问答, the evaluation) are left out. A question is listed when NLU fell back on it, gave it
+low confidence, or the resident answered it with 👎, and when staff marked its answer wrong in
+the console. Questions are grouped by similar text (same normalised text, or jieba word sets
+overlapping by half) and sorted by how often they were asked.
+Reads Rasa's own tracker-store table ``events`` through SQLAlchemy.
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ CONSOLE_STATIC = ("/static/console.js", "/static/console.css", "/static/login.js
 
 
 def message_limits(settings: config.Settings) -> tuple[int, int]:
-    """The longest message passed on (characters) and the largest body read (bytes). Messages
-    up to twice ``MAX_MESSAGE_CHARS`` reach the channel guard, which answers the polite
+    """The longest message passed on (characters) and the largest body read (bytes).
+
+    Messages up to twice ``MAX_MESSAGE_CHARS`` reach the channel guard, which answers the polite
     ``too_long``; only beyond that, or beyond 2,000 characters, is the request refused here.
     """
     chars = max(MAX_MESSAGE_CHARS, 2 * settings.max_message_chars)
@@ -71,9 +72,10 @@ async def health(request: web.Request) -> web.Response:
 
 
 def sender_problem(sender: object) -> str | None:
-    """Why ``sender`` cannot name a web page conversation (missing, not text, empty, over
-    :data:`MAX_SENDER_CHARS` characters, control characters), or None. Never truncated: two
-    long ids with one prefix must not share a conversation.
+    """Why ``sender`` cannot name a web page conversation, or None.
+
+    Refused: missing, not text, empty, over :data:`MAX_SENDER_CHARS` characters, control characters.
+    Never truncated: two long ids with one prefix must not share a conversation.
     """
     if sender is None:
         return "sender is required"
@@ -85,8 +87,9 @@ def sender_problem(sender: object) -> str | None:
 
 
 async def _rate_limited(resp) -> web.Response:
-    """Rasa's 429 passed on: its messages (the polite ``rate_limited`` text) and ``Retry-After``
-    (:data:`DEFAULT_RETRY_AFTER_S` when it sent none or a malformed one).
+    """Rasa's 429 passed on: its messages (the polite ``rate_limited`` text) and ``Retry-After``.
+
+    ``Retry-After`` is :data:`DEFAULT_RETRY_AFTER_S` when Rasa sent none or a malformed one.
     """
     retry_after = (resp.headers.get("Retry-After") or "").strip()
     if not (retry_after.isascii() and retry_after.isdigit() and len(retry_after) <= 6):
@@ -151,9 +154,10 @@ async def message(request: web.Request) -> web.Response:
 
 
 def security_headers(path: str, settings: config.Settings) -> dict[str, str]:
-    """The security headers of a response to ``path``: the console's pages, APIs and static
-    files may not be framed at all, the resident page (and everything else) only by
-    ``WEB_FRAME_ANCESTORS``.
+    """The security headers of a response to ``path``.
+
+    The console's pages, APIs and static files may not be framed at all, the resident page (and
+    everything else) only by ``WEB_FRAME_ANCESTORS``.
     """
     headers = {"X-Content-Type-Options": "nosniff"}
     if path == "/console" or path.startswith("/console/") or path in CONSOLE_STATIC:
@@ -176,8 +180,7 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 
 
 def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: Any = None) -> web.Application:
-    """The aiohttp application: resident page forwarding to the Rasa server at ``rasa_url``,
-    and the staff console.
+    """The aiohttp application: resident page forwarding to the Rasa server at ``rasa_url``, and the staff console.
 
     Args:
         rasa_url: the Rasa server.
@@ -201,7 +204,9 @@ def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: 
         await app["rasa_session"].close()
 
     app.cleanup_ctx.append(_session)
-    app.on_response_prepare.append(_add_security_headers)
+    # aiohttp 3.9.5 annotates its signals for aiosignal < 1.4; under the pinned aiosignal 1.4.0 mypy reads
+    # Signal[Callable[...]] as a callback taking one Callable, though the handler's signature is right.
+    app.on_response_prepare.append(_add_security_headers)  # type: ignore[arg-type]  # aiohttp 3.9 vs aiosignal 1.4
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_post("/api/message", message)

@@ -88,11 +88,13 @@ ROUTES = (
 
 
 def add_routes(app: web.Application) -> None:
-    """Mount the console on ``app``: its :data:`ROUTES`, the login limiter and the middleware
-    that guards /console/api/ (``app["settings"]`` must be set).
+    """Mount the console on ``app``: its :data:`ROUTES`, the login limiter and the middleware.
+
+    The middleware guards /console/api/. ``app["settings"]`` must be set.
     """
     app[LIMITER_KEY] = _failure_counter(app["settings"])
-    app.on_startup.append(_prepare_login)
+    # aiohttp 3.9.5's signal annotations predate the pinned aiosignal 1.4.0's (see bot/webapp/server.py).
+    app.on_startup.append(_prepare_login)  # type: ignore[arg-type]  # aiohttp 3.9 vs aiosignal 1.4
     app.middlewares.append(require_staff)
     add = {"GET": app.router.add_get, "POST": app.router.add_post}  # add_get also answers HEAD
     for method, path, handler in ROUTES:

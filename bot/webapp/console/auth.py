@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot import config
 from bot.storage import appdb
 from bot.webapp.console.common import page, settings_of
+
+if TYPE_CHECKING:
+    from bot.security.ratelimit import RateLimiter, RedisRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,11 @@ LOGIN_FAILURES = 5
 LOGIN_FAILURES_PER_IP = 20  # a hall shares one address: lock an account sooner than the address
 LOGIN_WINDOW_S = 15 * 60
 # The login limiter (bot.security.ratelimit; in Redis when REDIS_URL is set).
-LIMITER_KEY = web.AppKey("console_login_limiter", object)
+LIMITER_KEY: web.AppKey[RateLimiter | RedisRateLimiter] = web.AppKey("console_login_limiter")
+# A reserved slot: the limit's key and the token the limiter's ``reserve`` gave for it. The token
+# is opaque (a float in process, a str or float from Redis) and only goes back to the same
+# limiter's ``release``.
+Slot = tuple[str, Any]
 
 
 def current_user(request: web.Request) -> str | None:
@@ -39,7 +47,7 @@ def current_user(request: web.Request) -> str | None:
     return appdb.session_user(request.cookies.get(COOKIE), url=settings_of(request).app_database_url)
 
 
-def _failure_counter(settings: config.Settings):
+def _failure_counter(settings: config.Settings) -> RateLimiter | RedisRateLimiter:
     """The login limiter: in Redis (shared by every replica) when REDIS_URL is set."""
     from bot.security.ratelimit import limiter_for
 
@@ -47,9 +55,11 @@ def _failure_counter(settings: config.Settings):
 
 
 def client_address(request: web.Request) -> str:
-    """The staff member's address: the peer, or behind a proxy in ``TRUSTED_PROXIES`` the last
-    untrusted ``X-Forwarded-For`` hop (the channel guard's rule, so a client cannot choose its
-    address by writing the header); the peer itself when that leaves none (a local tool).
+    """The staff member's address: the peer, or the client behind a trusted proxy.
+
+    Behind a proxy in ``TRUSTED_PROXIES`` it is the last untrusted ``X-Forwarded-For`` hop (the channel
+    guard's rule, so a client cannot choose its address by writing the header); the peer itself when
+    that leaves none (a local tool).
     """
     from bot.security.ratelimit import client_ip
 
@@ -57,17 +67,18 @@ def client_address(request: web.Request) -> str:
     return client_ip(peer, request.headers.get("X-Forwarded-For"), settings_of(request)) or peer or "unknown"
 
 
-def _reserve_attempt(request: web.Request, username: str, address: str) -> list[tuple[str, object]] | None:
-    """Take a slot of every login limit for this attempt before the password is checked, each in
-    one atomic step, so concurrent guesses cannot all pass the limit; None (nothing kept) when one
-    is full.
+def _reserve_attempt(request: web.Request, username: str, address: str) -> list[Slot] | None:
+    """Take a slot of every login limit for this attempt before the password is checked.
+
+    Each slot is taken in one atomic step, so concurrent guesses cannot all pass the limit; None
+    (nothing kept) when one is full.
 
     Returns:
         ``(key, token)`` of each slot, to hand back with :func:`_release` after a right password.
     """
     limiter = request.app[LIMITER_KEY]
     limits = ((f"ip:{address}", LOGIN_FAILURES_PER_IP), (f"user:{username.lower()}|ip:{address}", LOGIN_FAILURES))
-    taken: list[tuple[str, object]] = []
+    taken: list[Slot] = []
     for key, limit in limits:
         token = limiter.reserve(key, limit, LOGIN_WINDOW_S)
         if token is None:
@@ -77,7 +88,7 @@ def _reserve_attempt(request: web.Request, username: str, address: str) -> list[
     return taken
 
 
-def _release(request: web.Request, slots: list[tuple[str, object]]) -> None:
+def _release(request: web.Request, slots: list[Slot]) -> None:
     limiter = request.app[LIMITER_KEY]
     for key, token in slots:
         limiter.release(key, token)

@@ -28,7 +28,7 @@ async def run_eval(request: web.Request) -> web.Response:
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         field = form.get("cases")
-        raw = field.file.read(MAX_CASE_BYTES + 1) if hasattr(field, "file") else str(field or "").encode()
+        raw = field.file.read(MAX_CASE_BYTES + 1) if isinstance(field, web.FileField) else str(field or "").encode()
     else:
         raw = await request.read()
     if len(raw) > MAX_CASE_BYTES:

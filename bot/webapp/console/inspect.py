@@ -27,8 +27,10 @@ def _tokens(text: str) -> list[str]:
 
 
 async def ask(request: web.Request) -> web.Response:
-    """Everything behind an answer: normalised text, tokens, intent ranking, entities, the reply
-    a resident would get, the cited measures with their full text.
+    """Everything behind an answer, for staff.
+
+    That is the normalised text, tokens, intent ranking, entities, the reply a resident would get,
+    and the cited measures with their full text.
     """
     body = await json_body(request)
     question = body.get("text")
@@ -63,11 +65,12 @@ async def ask(request: web.Request) -> web.Response:
             replies = await resp.json()
     except (ClientError, asyncio.TimeoutError):
         return web.json_response({"error": "the Rasa server is unavailable"}, status=503)
-    cited = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
+    # Measure numbers, as the action's citation payload lists them (actions/base.py).
+    cited: list[int] = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
     # The action's answerability decision and its reason (actions/answerability.py), and the
     # measure offered only as related when the notice does not answer.
     decision = next((m["custom"]["answerability"] for m in replies if "answerability" in (m.get("custom") or {})), None)
-    related = next((m["custom"]["related"] for m in replies if "related" in (m.get("custom") or {})), [])
+    related: list[int] = next((m["custom"]["related"] for m in replies if "related" in (m.get("custom") or {})), [])
     kb = request.app["kb"]
     shown = cited or related
     measures = (
