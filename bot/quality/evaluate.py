@@ -95,8 +95,10 @@ def _case(item: Any, where: str) -> Case:
 
 
 class Client:
-    """Talks to a running Rasa server: the staff channel when it has the API token (so the
-    conversations are stored as staff traffic, not residents'), else the public REST channel.
+    """Talks to a running Rasa server, through the staff channel or the public REST channel.
+
+    The staff channel when it has the API token (so the conversations are stored as staff traffic,
+    not residents'), else the public REST channel.
     """
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0):
@@ -143,14 +145,14 @@ def run_case(client: Client, case: Case) -> dict:
         replies = client.send(sender, turn)
         latency_ms = (time.perf_counter() - start) * 1000
     text = "\n".join(m["text"] for m in replies if m.get("text"))
-    payload = next(
+    payload: dict[str, Any] = next(
         (m["custom"] for m in replies if isinstance(m.get("custom"), dict) and "measures" in m["custom"]), {}
     )
     cited = [int(n) for n in payload.get("measures", [])]
     intent, confidence = payload.get("intent"), payload.get("confidence")
     if intent is None:
         intent, confidence = client.latest_intent(sender)
-    result = {
+    result: dict[str, Any] = {
         ("question" if len(case.turns) == 1 and "question" in case.raw else "turns"): (
             case.turns[0] if "question" in case.raw else list(case.turns)
         )
@@ -252,7 +254,8 @@ def format_summary(summary: dict) -> str:
     """The summary as a few printable lines."""
     lines = [
         f"cases {summary['cases']}",
-        f"in-scope accuracy   {summary['in_scope_accuracy']}  ({summary['in_scope_cases']} cases: first cited measure expected)",
+        f"in-scope accuracy   {summary['in_scope_accuracy']}  "
+        f"({summary['in_scope_cases']} cases: first cited measure expected)",
         f"no-measure accuracy {summary['no_measure_accuracy']}  ({summary['no_measure_cases']} cases: nothing cited)",
         f"facts found         {summary['facts_accuracy']}  ({summary['facts_cases']} cases)",
         f"latency p50 {summary['latency_ms_p50']} ms, p95 {summary['latency_ms_p95']} ms",

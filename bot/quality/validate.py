@@ -1,5 +1,6 @@
-"""``python -m bot.quality.validate`` (``make validate``): check the training data, the domain and the
-knowledge files against each other before training.
+"""``python -m bot.quality.validate`` (``make validate``): cross-check the data, domain and knowledge files.
+
+It checks the training data, the domain and the knowledge files against each other before training.
 
 It runs ``rasa data validate --fail-on-warnings`` (a subprocess with this Python) and the project's
 own checks below, prints each problem as ``<file>: <problem> — fix: <what to do>`` and a short
@@ -65,6 +66,7 @@ class Paths:
 
     @classmethod
     def defaults(cls) -> "Paths":
+        """The project's own files, as ``make validate`` checks them."""
         return cls(
             domain=PROJECT_ROOT / "domain.yml",
             data=PROJECT_ROOT / "data",
@@ -105,6 +107,8 @@ class InputError(ValueError):
 
 @dataclass
 class Example:
+    """One NLU training example: its text (markup stripped), its intent and the file it is in."""
+
     text: str
     intent: str
     file: Path
@@ -130,8 +134,10 @@ class Flow:
 
 @dataclass
 class Inputs:
-    """Everything the checks look at, read once. A file that could not be read is ``None`` in
-    its field and named in ``errors``; checks that need it are skipped.
+    """Everything the checks look at, read once.
+
+    A file that could not be read is ``None`` in its field and named in ``errors``; checks that
+    need it are skipped.
     """
 
     paths: Paths
@@ -174,7 +180,7 @@ def _yaml_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
 
 
-def _domain_names(entries: object) -> list[str]:
+def _domain_names(entries: Iterable[object] | None) -> list[str]:
     """Names from a domain list whose items are a name or a one-key mapping."""
     names = []
     for entry in entries or []:
@@ -266,8 +272,10 @@ def read_inputs(paths: Paths) -> Inputs:
 
 
 def check_domain_intents(inputs: Inputs) -> Iterator[Problem]:
-    """Every domain intent is an ask_* intent mapped in intents.yml, or a conversation intent
-    that a rule or story handles; every intent with examples is in the domain.
+    """Every domain intent is mapped or handled, and every intent with examples is in the domain.
+
+    Mapped means an ask_* intent of intents.yml; handled means a conversation intent that a rule
+    or story handles.
     """
     if inputs.domain is None:
         return
@@ -460,7 +468,8 @@ def check_aliases(inputs: Inputs) -> Iterator[Problem]:
                 show(paths.aliases),
                 f"alias {alias} → {target}: {target!r} is not a term of the knowledge base "
                 "(neither a lexicon term nor a phrase of the notice)",
-                f"point {alias} at the notice's own word, or add {target} to {show(paths.lexicon)} if the notice uses it",
+                f"point {alias} at the notice's own word, "
+                f"or add {target} to {show(paths.lexicon)} if the notice uses it",
             )
 
 
@@ -469,8 +478,8 @@ def check_eval_leak(inputs: Inputs) -> Iterator[Problem]:
     if inputs.cases is None:
         return
     by_text: dict[str, Example] = {}
-    for ex in inputs.examples:
-        by_text.setdefault(ex.text, ex)
+    for example in inputs.examples:
+        by_text.setdefault(example.text, example)
     numbers: Counter = Counter()
     for cases, case in inputs.cases:
         numbers[cases] += 1
@@ -544,7 +553,7 @@ def check_answer_rules(inputs: Inputs) -> Iterator[Problem]:
     for flow in inputs.flows:
         if flow.kind != "rule":
             continue
-        for step, following in zip(flow.steps, flow.steps[1:]):
+        for step, following in zip(flow.steps, flow.steps[1:], strict=False):  # consecutive pairs
             if step.kind == "intent" and following.kind == "action" and following.name == ANSWER_ACTION:
                 answered.add(step.name)
     intents_file = show(inputs.paths.intents)
@@ -589,8 +598,9 @@ def check_documents(inputs: Inputs) -> Iterator[Problem]:
 
 
 def check_privacy(inputs: Inputs) -> Iterator[Problem]:
-    """bot/replies/privacy.yml gives each kind of personal number a placeholder (redaction refuses
-    to run without them, so a broken file would stop every channel).
+    """bot/replies/privacy.yml gives each kind of personal number a placeholder.
+
+    Redaction refuses to run without them, so a broken file would stop every channel.
     """
     from bot.text.privacy import PrivacyDataError, load_placeholders
 
@@ -607,8 +617,10 @@ def check_privacy(inputs: Inputs) -> Iterator[Problem]:
 
 
 def check_answerability(inputs: Inputs) -> Iterator[Problem]:
-    """knowledge/answerability.yml and knowledge/topics.yml parse; every topic names existing
-    intents, each intent is on exactly one topic, and aspects name known fact types.
+    """knowledge/answerability.yml and knowledge/topics.yml parse and agree with the intents.
+
+    Every topic names existing intents, each intent is on exactly one topic, and aspects name
+    known fact types.
     """
     from knowledge.repository import FACT_TYPES
     from knowledge.vocabulary import VocabularyError, load_topics, load_vocabulary
@@ -675,6 +687,8 @@ def check_answerability(inputs: Inputs) -> Iterator[Problem]:
 
 @dataclass(frozen=True)
 class Check:
+    """One named check: its key (for :func:`run_checks`' ``only``), what it checks, and the function that runs it."""
+
     key: str
     description: str
     run: Callable[[Inputs], Iterable[Problem]]
@@ -797,7 +811,9 @@ def run_rasa(paths: Paths, timeout: float = 900) -> list[Problem]:
             if message and message not in messages:
                 messages.append(message)
     if not messages:
-        tail = [l for l in (result.stderr or result.stdout).strip().splitlines() if l.strip()][-1:] or ["no output"]
+        tail = [text for text in (result.stderr or result.stdout).strip().splitlines() if text.strip()][-1:] or [
+            "no output"
+        ]
         messages = [f"exited with {result.returncode}: {tail[0].strip()}"]
     return [Problem("rasa", f"{where} (rasa data validate)", m, fix) for m in messages]
 
