@@ -1,7 +1,9 @@
-"""Session-wide fixtures every layer may use: the knowledge base on SQLite, and the throw-away
-PostgreSQL and Redis servers (one each per session, shared by the integration and end-to-end
-tests). The layers' own fixtures are in ``tests/unit``, ``tests/integration`` and ``tests/e2e``;
-importable helpers are in ``tests/support`` (nothing imports from a conftest).
+"""Session-wide fixtures every layer may use.
+
+The knowledge base on SQLite, and the throw-away PostgreSQL and Redis servers (one each per
+session, shared by the integration and end-to-end tests). The layers' own fixtures are in
+``tests/unit``, ``tests/integration`` and ``tests/e2e``; importable helpers are in
+``tests/support`` (nothing imports from a conftest).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Fixtures of the end-to-end tests: the trained model, the fake WeChat API, ``python -m bot run``
-(twice: answering passively, and through the customer-service API with Redis), headless Chromium.
+"""Fixtures of the end-to-end tests.
+
+The trained model, the fake WeChat API, ``python -m bot run`` (twice: answering passively, and
+through the customer-service API with Redis), headless Chromium.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def running_bot(trained_model, tmp_path_factory, fake_wechat):
 
 @pytest.fixture(scope="session")
 def slow_bot(trained_model, tmp_path_factory, fake_wechat, redis_url):
-    """A second ``python -m bot run`` whose WeChat channel never answers in time (timeout 1 ms),
-    so every answer goes through the customer-service API; its store is the test Redis server.
+    """A second ``python -m bot run`` whose WeChat channel never answers in time (timeout 1 ms).
+
+    So every answer goes through the customer-service API; its store is the test Redis server.
     """
     yield from run_bot(
         tmp_path_factory.mktemp("slow"),

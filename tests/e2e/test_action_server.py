@@ -200,8 +200,9 @@ def test_a_failing_action_is_answered_without_echoing_the_tracker(action_server)
 
 
 def raw_request(port: int, head: str, wait: float = 10.0) -> tuple[bytes, float]:
-    """Send only ``head`` (request line and headers, no body); the first bytes of the answer and
-    the seconds it took.
+    """Send only ``head`` (request line and headers, no body).
+
+    Returns the first bytes of the answer and the seconds it took.
     """
     with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
         started = time.monotonic()
@@ -220,8 +221,10 @@ def raw_request(port: int, head: str, wait: float = 10.0) -> tuple[bytes, float]
 
 @pytest.mark.parametrize("token, status", [(f"?token={SECRET}", b"413"), ("", b"401")])
 def test_an_announced_20_mb_body_is_refused_before_it_is_sent(action_server, token, status):
-    """Sanic refuses the body by its Content-Length; without the secret, the refusal Sanic then
-    runs the request middleware for is the 401 (either way no byte of the body is read).
+    """Sanic refuses the body by its Content-Length, before reading any of it.
+
+    Without the secret, the refusal Sanic then runs the request middleware for is the 401 (either
+    way no byte of the body is read).
     """
     head = (
         f"POST /webhook{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

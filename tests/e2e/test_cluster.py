@@ -187,7 +187,7 @@ def test_conversation_alternating_between_replicas_keeps_its_context(cluster):
 @pytest.mark.e2e
 def test_nginx_balances_both_tiers(cluster):
     served = set()
-    for i in range(4):
+    for _ in range(4):
         resp, messages = ask(cluster.url, f"rr-{uuid.uuid4().hex[:8]}", "毕业生落户需要什么")
         assert resp.status_code == 200 and measures_of(messages)[:1] == [22]
         served.add(resp.headers["X-Upstream"].split(", ")[-1])
@@ -232,8 +232,9 @@ def test_restarted_replica_resumes_the_conversation_from_postgres(cluster):
 
 @pytest.mark.e2e
 def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stored(cluster):
-    """The lock store race (bot/rasa_ext/lock_store.py): six questions of ONE conversation at the same
-    moment, alternately to replica A and B; every one is answered and every one is stored.
+    """The lock store race (bot/rasa_ext/lock_store.py): every question is answered and stored.
+
+    Six questions of ONE conversation at the same moment, alternately to replica A and B.
     """
     import sqlalchemy as sa
 
@@ -253,7 +254,7 @@ def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stor
             sender = f"same-{uuid.uuid4().hex[:8]}"
             barrier = threading.Barrier(len(questions))
 
-            def send(i: int):
+            def send(i: int, barrier=barrier, sender=sender):
                 barrier.wait()
                 return ask(cluster.rasa_urls[i % 2], sender, questions[i], timeout=120)
 

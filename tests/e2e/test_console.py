@@ -1,5 +1,7 @@
-"""The staff console: login required everywhere, ask-and-inspect, verdicts, the review list from
-real conversations, export as NLU YAML, eval on an uploaded case file; in headless Chromium.
+"""The staff console in headless Chromium.
+
+Login required everywhere, ask-and-inspect, verdicts, the review list from real conversations,
+export as NLU YAML, eval on an uploaded case file.
 """
 
 from __future__ import annotations
@@ -461,8 +463,9 @@ def test_eval_upload(running_bot, staff):
 
 @pytest.mark.e2e
 def test_console_questions_are_staff_traffic_not_residents(running_bot, staff):
-    """The console asks through the authenticated staff channel, so its questions stay out of the
-    review list whatever the sender is called; the same question from a resident is listed.
+    """The console asks through the authenticated staff channel, so its questions stay out of the review list.
+
+    That holds whatever the sender is called; the same question from a resident is listed.
     """
     web = running_bot["web_url"]
     question = "说个笑话听听"  # NLU falls back on it: a resident's asking is listed

@@ -1,5 +1,6 @@
-"""The eval command through the running stack, with floors a little under the measured figures
-(README, "Accuracy"), so that a regression in data, pipeline or actions fails CI.
+"""The eval command through the running stack, with floors a little under the measured figures.
+
+The figures are the README's ("Accuracy"); a regression in data, pipeline or actions fails CI.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Faults while serving: the action server goes away and comes back. The resident gets a short
-apology in Chinese, never silence or a trace, and the service recovers by itself.
+"""Faults while serving: the action server goes away and comes back.
+
+The resident gets a short apology in Chinese, never silence or a trace, and the service recovers by itself.
 """
 
 from __future__ import annotations

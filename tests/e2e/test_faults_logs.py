@@ -39,8 +39,9 @@ pytestmark = pytest.mark.e2e
 
 @dataclasses.dataclass
 class FailingServices(Services):
-    """:class:`Services` whose action server loads ``tests.support.failing_actions``; with ``stock`` it
-    is Rasa SDK's own server (no secret, its error handler echoing the request).
+    """:class:`Services` whose action server loads ``tests.support.failing_actions``.
+
+    With ``stock`` it is Rasa SDK's own server (no secret, its error handler echoing the request).
     """
 
     stock: bool = False

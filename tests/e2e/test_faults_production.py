@@ -1,5 +1,6 @@
-"""Faults in the production shape: PostgreSQL or Redis restarted while serving, and the knowledge
-base unreachable while the rest works.
+"""Faults in the production shape: PostgreSQL or Redis restarted, the knowledge base unreachable.
+
+PostgreSQL or Redis is restarted while serving, and the knowledge base is unreachable while the rest works.
 
 One Rasa replica, its action server, a web server and nginx (``bot.ops.cluster``) run on their own
 PostgreSQL and Redis, which these tests stop and start again on the same port. During an outage
@@ -133,9 +134,11 @@ def test_answers_before_faults(stack):
 
 
 def outage_then_recovery(cluster, server: Restartable, question: str, measure: int, answered: bool = False) -> None:
-    """Stop ``server``: REST and the page get an apology (or, with ``answered``, still the answer
-    from ``measure``). Start it again: ``question`` is answered from ``measure`` again, with no
-    restart of anything else.
+    """Stop ``server`` and start it again; the residents are answered throughout as they should be.
+
+    Stopped: REST and the page get an apology (or, with ``answered``, still the answer from
+    ``measure``). Started again: ``question`` is answered from ``measure`` again, with no restart of
+    anything else.
     """
     server.stop()
     status, messages = ask(cluster.url, f"down-{uuid.uuid4().hex[:8]}", question)

@@ -1,4 +1,7 @@
-"""Rate limits, message length, privacy redaction on every channel (end to end against `python -m bot run`); fuzzing the REST endpoint."""
+"""Rate limits, message length, privacy redaction on every channel; fuzzing the REST endpoint.
+
+End to end against `python -m bot run`.
+"""
 
 from __future__ import annotations
 

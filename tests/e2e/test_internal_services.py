@@ -1,5 +1,6 @@
-"""Against ``python -m bot run``: the internal services are closed and the Rasa server refuses
-oversized bodies from their ``Content-Length``.
+"""Against ``python -m bot run``: the internal services are closed, oversized bodies refused.
+
+The Rasa server refuses oversized bodies from their ``Content-Length``.
 
 - the action server answers only with the shared secret (Rasa has it, nobody else) and listens on
   loopback; the secret, like the Rasa API token, is on no process's command line;
@@ -84,8 +85,9 @@ def test_an_announced_20_mb_body_gets_413_before_it_is_sent(running_bot, path):
 
 
 def test_a_body_under_the_limit_is_still_read(running_bot):
-    """700 KiB (under Sanic's 1 MiB now, over the REST channel's 64 KiB): the channel answers 413
-    itself, as before.
+    """700 KiB (under Sanic's 1 MiB now, over the REST channel's 64 KiB): the channel answers 413 itself.
+
+    As it did before Sanic's limit was lowered.
     """
     body = json.dumps({"sender": "big", "message": "字" * 240_000}, ensure_ascii=False).encode()
     request = urllib.request.Request(

@@ -78,7 +78,9 @@ def redis_value(client, key: bytes) -> bytes:
 
 
 def stored_everywhere(bot, fake_wechat, redis_url: str | None = None) -> dict[str, bytes]:
-    """The bytes of every file the bot wrote (its run directory, with the tracker and application
+    """Everything the bot stored or sent, by where it was found.
+
+    The bytes of every file the bot wrote (its run directory, with the tracker and application
     databases and the servers' log, and ``var/``), every request the fake WeChat API got, and
     every key and value in the Redis store.
     """
@@ -98,8 +100,9 @@ def stored_everywhere(bot, fake_wechat, redis_url: str | None = None) -> dict[st
 
 
 def answer_text(response: wf.Response, fake_wechat, openid: str, expect: str, sent_before: int = 0) -> str:
-    """The answer: the passive reply, or the customer-service messages sent for it (once the
-    last one, which ends with ``expect``, has arrived).
+    """The answer: the passive reply, or the customer-service messages sent for it.
+
+    The customer-service messages are taken once the last one, which ends with ``expect``, has arrived.
     """
     assert response.status == 200, response.body
     if response.content is not None:
@@ -139,8 +142,9 @@ def check_never_kept_raw(
     encrypt: bool,
     redis_url: str | None = None,
 ) -> None:
-    """Ask with a number, give 👎, then check the answer, the stored turn and feedback, and every
-    place the number could have been kept (see the module docstring).
+    """Ask with a number, give 👎, then check the answer, the stored turn and feedback.
+
+    And every place the number could have been kept (see the module docstring).
     """
     openid, text, answer = ask_with_number(bot, fake_wechat, typed, question, encrypt)
     # (a) The resident is answered, and told not to send such numbers.

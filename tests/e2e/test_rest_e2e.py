@@ -1,6 +1,8 @@
-"""`python -m bot run` end to end over the REST channel: answers from the knowledge base with
-their citation, context across turns, feedback, the tracker store, and hostile input.
-(Ctrl-C stopping both servers is checked by the ``running_bot`` fixture's teardown.)
+"""`python -m bot run` end to end over the REST channel.
+
+Answers from the knowledge base with their citation, context across turns, feedback, the tracker
+store, and hostile input. (Ctrl-C stopping both servers is checked by the ``running_bot``
+fixture's teardown.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The resident web page in a real headless Chromium (Debian's chromium + chromium-driver):
-welcome, a question answered with its citation, a button, 👍, and the conversation surviving a
+"""The resident web page in a real headless Chromium (Debian's chromium + chromium-driver).
+
+Welcome, a question answered with its citation, a button, 👍, and the conversation surviving a
 reload (saves a screenshot to var/screenshots/webchat.png); a rate-limited resident shown the
 polite text and held back for Retry-After seconds; both pages working under their
 Content-Security-Policy.
@@ -233,15 +234,16 @@ def test_page_waits_retry_after_when_rate_limited(running_bot, browser):
 
 
 def test_page_and_console_run_under_their_csp(running_bot, browser):
-    """Nothing the pages need is blocked, and the policy is in force (an injected inline script
-    does not run).
+    """Nothing the pages need is blocked, and the policy is in force.
+
+    An injected inline script does not run.
     """
     from selenium.webdriver.common.by import By
 
     _watch_csp(browser)
     for path, ready in (("/", (By.CSS_SELECTOR, ".msg.bot")), ("/console/login", (By.ID, "login"))):
         browser.get(running_bot["web_url"] + path)
-        _wait(browser, lambda d: d.find_elements(*ready))
+        _wait(browser, lambda d, ready=ready: d.find_elements(*ready))
         assert csp_violations(browser) == [], path
     assert browser.find_element(By.ID, "csrf").get_attribute("value"), "login.js filled in the CSRF token"
     browser.execute_script(

@@ -238,8 +238,8 @@ HOSTILE_BODIES = {
     "no-msgtype": "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>{openid}</FromUserName></xml>",
     "bad-sender": "<xml><ToUserName>gh_x</ToUserName><FromUserName>../../x y</FromUserName><CreateTime>1</CreateTime>"
     "<MsgType>text</MsgType><Content>hi</Content><MsgId>3</MsgId></xml>",
-    "nested-content": "<xml><ToUserName>gh_x</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>x</CreateTime>"
-    "<MsgType><a>text</a></MsgType></xml>",
+    "nested-content": "<xml><ToUserName>gh_x</ToUserName><FromUserName>{openid}</FromUserName>"
+    "<CreateTime>x</CreateTime><MsgType><a>text</a></MsgType></xml>",
     "nested-text": "<xml><ToUserName>gh_x</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>1</CreateTime>"
     "<MsgType>text</MsgType><Content><b>hi</b></Content><MsgId>4</MsgId></xml>",
     "billion-laughs": BILLION_LAUGHS,

@@ -1,5 +1,6 @@
-"""Fixtures of the integration tests: the same read-only knowledge base on SQLite and on the
-session's PostgreSQL server.
+"""Fixtures of the integration tests: the same read-only knowledge base on SQLite and on PostgreSQL.
+
+The PostgreSQL one is on the session's throw-away server.
 """
 
 from __future__ import annotations

@@ -230,8 +230,9 @@ def test_fuzz_normalize_and_redact(text):
 
 
 def test_broken_privacy_data_refuses_politely_and_stores_nothing(monkeypatch, caplog):
-    """With bot/replies/privacy.yml broken nothing can be redacted: the message is refused with
-    the apology, never passed on raw.
+    """With bot/replies/privacy.yml broken nothing can be redacted: the message is refused.
+
+    It gets the apology and is never passed on raw.
     """
     from bot import config
     from bot.rasa_ext import guard

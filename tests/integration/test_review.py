@@ -28,8 +28,9 @@ def _utterance(text: str, intent: str, confidence: float, channel: str = "rest")
 
 
 def _write_conversations(store) -> None:
-    """Three residents (one naming itself like our tools) and one console test on the staff
-    channel, written by Rasa's own tracker store.
+    """Three residents (one naming itself like our tools) and one console test on the staff channel.
+
+    They are written by Rasa's own tracker store.
     """
     from rasa.shared.core.events import BotUttered
     from rasa.shared.core.trackers import DialogueStateTracker

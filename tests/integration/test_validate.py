@@ -1,5 +1,6 @@
-"""`python -m bot.quality.validate` (`make validate`): the project's data passes; deliberately broken
-copies of it are each caught with a message naming the file to change.
+"""`python -m bot.quality.validate` (`make validate`): the project's data passes, broken copies fail.
+
+Deliberately broken copies of the data are each caught with a message naming the file to change.
 """
 
 from __future__ import annotations

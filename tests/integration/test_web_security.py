@@ -70,8 +70,9 @@ def test_message_api_refuses_missing_empty_and_long_senders(web_app, sender):
 
 
 def test_message_api_accepts_the_longest_sender(web_app):
-    """124 characters (the forwarded ``web-`` id then fits the REST channel's 128) are passed on:
-    the closed Rasa port makes that 503, not 400.
+    """124 characters (the forwarded ``web-`` id then fits the REST channel's 128) are passed on.
+
+    The closed Rasa port makes that 503, not 400.
     """
     from bot.webapp.server import MAX_SENDER_CHARS
 

@@ -1,5 +1,6 @@
-"""Running ``python -m bot run`` for the end-to-end tests, with the WeChat channel on against the
-fake WeChat API (:mod:`tests.support.wechat_fake`).
+"""Running ``python -m bot run`` for the end-to-end tests.
+
+The WeChat channel is on, against the fake WeChat API (:mod:`tests.support.wechat_fake`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def wechat_env(fake_wechat) -> dict[str, str]:
 
 
 def run_bot(tmp: Path, extra_env: dict[str, str]):
-    """Start ``python -m bot run`` on free ports; yields its info dict; stops it with Ctrl-C
-    (the teardown checks that SIGINT stops every server cleanly).
+    """Start ``python -m bot run`` on free ports; yields its info dict; stops it with Ctrl-C.
+
+    The teardown checks that SIGINT stops every server cleanly.
     """
     import signal
     import subprocess
@@ -77,9 +79,9 @@ def run_bot(tmp: Path, extra_env: dict[str, str]):
     proc.send_signal(signal.SIGINT)
     try:
         code = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         proc.kill()
-        raise AssertionError("bot run did not stop within 30 s of Ctrl-C")
+        raise AssertionError("bot run did not stop within 30 s of Ctrl-C") from exc
     time.sleep(0.5)
     assert code == 0, f"bot run exited with {code} on Ctrl-C"
     for name in ("rasa_port", "action_port", "web_port"):

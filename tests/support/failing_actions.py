@@ -1,5 +1,6 @@
-"""Actions for ``tests/e2e/test_faults_logs.py``: the project's actions, each failing with every
-message of the conversation in its exception (as a real failure may quote its input).
+"""Actions for ``tests/e2e/test_faults_logs.py``: the project's actions, each one failing.
+
+Each fails with every message of the conversation in its exception (as a real failure may quote its input).
 
 Loaded by the action server with ``--actions tests.failing_actions``; Rasa SDK registers every
 subclass of ``Action``, the subclasses here after the project's, so these replace them by name.

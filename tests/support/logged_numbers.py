@@ -31,9 +31,11 @@ ALL_TYPED = [form for forms in TYPED.values() for form in forms]
 
 
 def written_forms(typed: str) -> set[str]:
-    """Every form in which ``typed`` could be written into a log: as typed, its bare ASCII digits,
-    JSON-escaped (structlog, Sanic's JSON), escaped twice (a JSON body inside a JSON line or a
-    ``repr``), as the ``repr`` of its UTF-8 bytes (aiohttp bodies), percent-encoded (URLs).
+    """Every form in which ``typed`` could be written into a log.
+
+    As typed, its bare ASCII digits, JSON-escaped (structlog, Sanic's JSON), escaped twice (a JSON
+    body inside a JSON line or a ``repr``), as the ``repr`` of its UTF-8 bytes (aiohttp bodies),
+    percent-encoded (URLs).
     """
     folded = "".join(logredact_digit(ch) for ch in typed)
     escaped = json.dumps(typed)[1:-1]

@@ -1,5 +1,6 @@
-"""Residents' ID-card and bank-card numbers with valid check digits, the forms in which a typed
-number could end up stored, and looking for them in files.
+"""Residents' ID-card and bank-card numbers with valid check digits, and finding them where stored.
+
+Also the forms in which a typed number could end up stored, and looking for them in files.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def id_number(region: str, birthday: str, sequence: str) -> str:
         sequence: three digits.
     """
     body = f"{region}{birthday}{sequence}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def card_number(partial: str) -> str:
@@ -46,8 +47,9 @@ CARD_19 = card_number("622848040256489001")
 
 
 def forms(typed: str) -> set[str]:
-    """Every form in which a typed number could end up stored: as typed, JSON-escaped (Rasa's
-    tracker), normalised as NLU sees it, and its bare digits.
+    """Every form in which a typed number could end up stored.
+
+    As typed, JSON-escaped (Rasa's tracker), normalised as NLU sees it, and its bare digits.
     """
     folded = unicodedata.normalize("NFKC", typed)
     return {

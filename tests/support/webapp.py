@@ -1,5 +1,6 @@
-"""Running the web application (resident page and console) in-process on a free loopback port,
-and logging in to its console.
+"""Running the web application (resident page and console) in-process, and logging in to its console.
+
+It runs on a free loopback port.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Test doubles for the WeChat channel: a fake WeChat API server, a throw-away Redis server,
-and helpers that build signed (and encrypted) requests with wechatpy's own crypto.
+"""Test doubles for the WeChat channel: a fake WeChat API, a throw-away Redis, request helpers.
 
-The fake API (``http.server`` on a loopback port, in a thread) serves ``/cgi-bin/token`` and
+The helpers build signed (and encrypted) requests with wechatpy's own crypto. The fake API
+(``http.server`` on a loopback port, in a thread) serves ``/cgi-bin/token`` and
 ``/cgi-bin/message/custom/send`` as WeChat does, records every request, and can be told to
 expire tokens or to answer the next send with an errcode.
 """

@@ -1,5 +1,6 @@
-"""WeChat users and messages for the tests: fresh OpenIDs and message ids, and what the tracker
-store recorded a user saying.
+"""WeChat users and messages for the tests.
+
+Fresh OpenIDs and message ids, and what the tracker store recorded a user saying.
 """
 
 from __future__ import annotations

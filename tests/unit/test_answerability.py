@@ -1,6 +1,8 @@
-"""The answerability decision (actions/answerability.py) on the real knowledge base, vocabulary,
-topics and gazetteer, with NLU's choice given: both directions, so a check that refused too much
-fails as surely as one that let a wrong citation through.
+"""The answerability decision (actions/answerability.py), tested in both directions.
+
+It runs on the real knowledge base, vocabulary, topics and gazetteer, with NLU's choice given;
+both directions, so a check that refused too much fails as surely as one that let a wrong
+citation through.
 """
 
 from __future__ import annotations
@@ -214,7 +216,10 @@ def test_in_a_story_the_asked_part_decides(memory, text, nlu, wanted):
 
 
 def test_a_story_keeps_the_intent_when_its_measure_names_what_is_asked(memory):
-    text = "我是玉林师院今年刚毕业的，还没签工作，家里在农村，想把户口落到玉林市区，是不是只要毕业证身份证就可以，不用社保吧"
+    text = (
+        "我是玉林师院今年刚毕业的，还没签工作，家里在农村，想把户口落到玉林市区，"
+        "是不是只要毕业证身份证就可以，不用社保吧"
+    )
     decision = decide(memory, text, "ask_settle_graduate_materials", 0.7)
     assert decision.kind == "answer" and decision.spec.intent == "ask_settle_graduate_materials"
 

@@ -1,10 +1,11 @@
-"""bot.text.logredact: no log record of any service carries a resident's number, in any digit form,
-escaped or not, whoever configured the logging.
+"""bot.text.logredact: no log record of any service carries a resident's number.
+
+Not in any digit form, escaped or not, whoever configured the logging.
 
 The record-level tests run a small program in a fresh interpreter (logging is process-wide
 state), configured the way each service is: Rasa's root handler and structlog JSON, Sanic's
-access log with its ``extra`` fields, handlers added after :func:`bot.text.logredact.install`, a logger
-with no handler at all (Python's last resort), a broken ``bot/replies/privacy.yml``.
+access log with its ``extra`` fields, handlers added after :func:`bot.text.logredact.install`, a
+logger with no handler at all (Python's last resort), a broken ``bot/replies/privacy.yml``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import textwrap
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.text import logredact
 from bot.text.logredact import redact_text
@@ -77,8 +80,10 @@ def test_secrets_and_token_parameters_are_replaced():
 
 
 def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
-    """The cheap count that skips redaction must never undercount: every character that
-    bot.text.privacy folds to digits is counted, and by at least as many digits as it folds to.
+    """The cheap count that skips redaction must never undercount.
+
+    Every character that bot.text.privacy folds to digits is counted, and by at least as many
+    digits as it folds to.
     """
     import re
 
@@ -93,8 +98,9 @@ def test_the_digit_precheck_covers_every_character_privacy_reads_as_digits():
 
 
 def test_no_character_that_ends_a_stretch_is_one_privacy_reads_through():
-    """The precheck splits text at letters and punctuation; none of those may be a separator,
-    space, invisible or unassigned character or digit for bot.text.privacy (e.g. ・, 一, U+9FFF).
+    """The precheck splits text at letters and punctuation; none of those may count for bot.text.privacy.
+
+    None may be a separator, space, invisible or unassigned character or digit for it (e.g. ・, 一, U+9FFF).
     """
     import re
 
@@ -112,13 +118,15 @@ def test_no_character_that_ends_a_stretch_is_one_privacy_reads_through():
 @pytest.mark.parametrize(
     "line",
     [
-        "2026-01-01 12:00:00,123 INFO rasa.core.processor  - Predicted next action 'action_listen' with confidence 1.00.",
+        "2026-01-01 12:00:00,123 INFO rasa.core.processor  - "
+        "Predicted next action 'action_listen' with confidence 1.00.",
         '127.0.0.1 [01/Jan/2026:12:00:00 +0000] "POST /api/message HTTP/1.1" 200 1234 "-" "curl/8.0"',
     ],
 )
 def test_lines_with_figures_but_no_number_skip_the_full_redaction(line):
-    """Timestamps and access lines have more than 11 digits but no stretch that could be a number:
-    they cost a few scans, a fraction of a full bot.text.privacy.redact.
+    """Timestamps and access lines have more than 11 digits but no stretch that could be a number.
+
+    They cost a few scans, a fraction of a full bot.text.privacy.redact.
     """
     import timeit
 
@@ -129,9 +137,6 @@ def test_lines_with_figures_but_no_number_skip_the_full_redaction(line):
     full = min(timeit.repeat(lambda: redact(line), number=300, repeat=3))
     assert ours < full / 2, f"{ours / 300 * 1e6:.0f} µs against {full / 300 * 1e6:.0f} µs per line"
 
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
 
 _NOISE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _FORMS = [
@@ -185,7 +190,7 @@ def test_the_precheck_never_skips_what_privacy_would_redact(number, form, seps, 
     from bot.text.privacy import redact
 
     digits = number.translate(_FORMS[form])
-    typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:]))
+    typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:], strict=False))
     for text in (before + typed + after, typed, before + typed):
         if redact(text) != text:
             assert logredact.may_hold_number(text), repr(text)
@@ -210,9 +215,11 @@ NUMBERS_TEXT = " 以及 ".join(ALL_TYPED)
 
 
 def test_records_of_every_logger_and_handler_are_redacted(tmp_path):
-    """Rasa's shape: a root handler (basicConfig) and records propagating from child loggers; a
-    file handler added after install; an exception whose text and traceback hold the numbers,
-    chained to one whose message is an escaped JSON body (Rasa's tracker dump).
+    """Rasa's shape: nothing it logs carries a number.
+
+    A root handler (basicConfig) and records propagating from child loggers; a file handler added
+    after install; an exception whose text and traceback hold the numbers, chained to one whose
+    message is an escaped JSON body (Rasa's tracker dump).
     """
     log_file = tmp_path / "later.log"
     out = run_program(f"""
@@ -246,7 +253,7 @@ def test_records_of_every_logger_and_handler_are_redacted(tmp_path):
 
 
 def test_rasa_structlog_json_lines_are_redacted():
-    """Rasa's structlog writes JSON with non-ASCII escaped (``\\uff11``) through the stdlib."""
+    r"""Rasa's structlog writes JSON with non-ASCII escaped (``\uff11``) through the stdlib."""
     out = run_program(f"""
         from bot.text import logredact
         logredact.install()
@@ -254,7 +261,9 @@ def test_rasa_structlog_json_lines_are_redacted():
         configure_structlog(logging.INFO)
         import structlog
         numbers = {NUMBERS_TEXT!r}
-        structlog.get_logger().error("processor.actions.failed", tracker={{"events": [{{"text": numbers}}]}}, text=numbers)
+        structlog.get_logger().error(
+            "processor.actions.failed", tracker={{"events": [{{"text": numbers}}]}}, text=numbers
+        )
         print("DONE")
     """)
     assert "processor.actions.failed" in out and "DONE" in out
@@ -264,8 +273,9 @@ def test_rasa_structlog_json_lines_are_redacted():
 
 
 def test_access_log_extra_fields_are_redacted_after_sanic_configures_logging():
-    """Sanic's access log puts the request line in ``extra``; Sanic replaces the handlers when
-    Rasa creates its app (after install).
+    """Sanic's access log puts the request line in ``extra``.
+
+    Sanic replaces the handlers when Rasa creates its app (after install).
     """
     out = run_program(f"""
         from bot.text import logredact

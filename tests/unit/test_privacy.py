@@ -7,6 +7,8 @@ import re
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.text import privacy
 from bot.text.normalize import normalize_text
@@ -184,9 +186,6 @@ def test_ordinary_figures_stay(text):
     assert redact(text) == text
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
-
 _SEPARATORS = st.sampled_from(["", "", " ", "-", "—", ".", "·", "/", " - ", "\u200b", "\u3000"])
 _FORMS = [
     str.maketrans("0123456789", f)
@@ -211,7 +210,7 @@ _FORMS = [
 )
 def test_any_mobile_number_with_any_separators_and_digit_forms_is_redacted(prefix, rest, seps, form, before, after):
     digits = (prefix + rest).translate(_FORMS[form])
-    typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:]))
+    typed = digits[0] + "".join(sep + d for sep, d in zip(seps, digits[1:], strict=True))
     out = redact(before + typed + after)
     assert PHONE_PLACEHOLDER in out and out.endswith(after) and out.startswith(before)
     assert not any(ch.isdigit() for ch in normalize_text(out))

@@ -15,8 +15,9 @@ from tests.support.paths import ROOT
 
 @pytest.mark.parametrize("token", ["-starts-with-a-dash", "--looks-like-an-option", "plain_Token-123", None])
 def test_rasa_gets_any_token_from_the_environment_not_the_command_line(token):
-    """secrets.token_urlsafe can start with "-"; Rasa must still get it as the token, and no
-    command line may show it.
+    """secrets.token_urlsafe can start with "-"; Rasa must still get it as the token.
+
+    And no command line may show it.
     """
     from rasa.__main__ import create_argument_parser
 

@@ -1,5 +1,6 @@
-"""TypoCorrector (bot/rasa_ext/nlu/typos.py): one-character typos of terms become the terms, and words
-residents meant are left alone. Real jieba, pypinyin and four-corner data throughout.
+"""TypoCorrector (bot/rasa_ext/nlu/typos.py): one-character typos of terms become the terms.
+
+And words residents meant are left alone. Real jieba, pypinyin and four-corner data throughout.
 """
 
 from __future__ import annotations
