@@ -151,10 +151,10 @@ def fake_wechat_api() -> Iterator[FakeWeChatAPI]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server names its handlers do_<METHOD>
             self._serve("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:  # http.server names its handlers do_<METHOD>
             self._serve("POST")
 
         def log_message(self, *args) -> None:
