@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.ops.localdb import free_port
+from knowledge.parser import EXPECTED_MEASURES
 from knowledge.yamlfile import read_yaml
 
 
@@ -81,8 +82,10 @@ def _case(item: Any, where: str) -> Case:
     if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
         raise CaseFileError(f"{where}: 'turns' must be a non-empty list of strings")
     measures = item.get("measures")
-    if not isinstance(measures, list) or not all(isinstance(n, int) and 1 <= n <= 50 for n in measures):
-        raise CaseFileError(f"{where}: 'measures' must be a list of measure numbers 1-50 ([] for none)")
+    if not isinstance(measures, list) or not all(isinstance(n, int) and 1 <= n <= EXPECTED_MEASURES for n in measures):
+        raise CaseFileError(
+            f"{where}: 'measures' must be a list of measure numbers 1-{EXPECTED_MEASURES} ([] for none)"
+        )
     facts, tags = item.get("facts") or [], item.get("tags") or []
     if not isinstance(facts, list) or not all(isinstance(f, str) and f for f in facts):
         raise CaseFileError(f"{where}: 'facts' must be a list of strings")

@@ -23,11 +23,12 @@ import yaml
 
 from bot import config
 from bot.text.jsonlimits import JsonBodyError, bounded_int, loads
+from knowledge.parser import EXPECTED_MEASURES
 
 # Rasa's own pattern for such messages (YAMLStoryReader._regex_message_pattern).
 PAYLOAD_RE = re.compile(r"^/(?P<intent>[^{@]+)(?P<confidence>@[0-9.]+)?(?P<entities>{.+})?(?P<rest>.*)$", re.DOTALL)
 # Entities that are numbers, with their range, rather than lookup values.
-NUMBER_ENTITIES = {"measure_number": (1, 50)}
+NUMBER_ENTITIES = {"measure_number": (1, EXPECTED_MEASURES)}
 MAX_ENTITY_JSON = 2048
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import DeclarativeMeta, declarative_base
 
 from bot.text.privacy import redact
 from knowledge import db
+from knowledge.parser import EXPECTED_MEASURES
 
 # SQLAlchemy 1.4 ships no type information: the annotation tells mypy that Base is a class
 # (made by DeclarativeMeta), so the models below may subclass it.
@@ -314,8 +315,8 @@ def record_review(
     """
     if verdict not in ("right", "wrong"):
         raise ValueError("verdict must be 'right' or 'wrong'")
-    if correct_measure is not None and not 1 <= int(correct_measure) <= 50:
-        raise ValueError("correct_measure must be 1-50")
+    if correct_measure is not None and not 1 <= int(correct_measure) <= EXPECTED_MEASURES:
+        raise ValueError(f"correct_measure must be 1-{EXPECTED_MEASURES}")
     url = url or app_url()
     ensure_schema(url)
     row = StaffReview(

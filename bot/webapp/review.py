@@ -18,6 +18,7 @@ from sqlalchemy import text as sql
 
 from bot import config
 from bot.security.staff import STAFF_CHANNEL
+from bot.text.cjk import is_cjk
 from bot.text.normalize import normalize_text
 from bot.text.privacy import redact
 from knowledge import db
@@ -106,7 +107,7 @@ def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: i
 def _words(text: str) -> set[str]:
     import jieba
 
-    return {w for w in jieba.lcut(text) if len(w.strip()) > 1 or "\u4e00" <= w <= "\u9fff"}
+    return {w for w in jieba.lcut(text) if len(w.strip()) > 1 or is_cjk(w)}
 
 
 def group_questions(items: list[Asked], threshold: float = 0.5) -> list[ReviewGroup]:

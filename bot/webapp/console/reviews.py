@@ -17,6 +17,7 @@ from bot.storage import appdb
 from bot.text.jsonlimits import bounded_int
 from bot.webapp import review
 from bot.webapp.console.common import json_body, settings_of
+from knowledge.parser import EXPECTED_MEASURES
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ def review_fields(body: dict) -> dict:
         cited = []
     if not isinstance(cited, list) or len(cited) > MAX_CITED:
         raise ValueError(f"cited must be a list of at most {MAX_CITED} measure numbers")
-    numbers = [bounded_int(n, 1, 50) for n in cited]
+    numbers = [bounded_int(n, 1, EXPECTED_MEASURES) for n in cited]
     if None in numbers:
         raise ValueError("cited measure numbers must be whole numbers 1-50")
     correct_measure = body.get("correct_measure")
     if correct_measure is not None and correct_measure != "":
-        correct_measure = bounded_int(correct_measure, 1, 50)
+        correct_measure = bounded_int(correct_measure, 1, EXPECTED_MEASURES)
         if correct_measure is None:
             raise ValueError("correct_measure must be a whole number 1-50")
     else:
