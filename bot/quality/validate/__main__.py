@@ -1,0 +1,7 @@
+"""``python -m bot.quality.validate``."""
+
+import sys
+
+from bot.quality.validate import main
+
+sys.exit(main())
