@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.webapp.console import wording
 from bot.webapp.console.accounts import main
 from bot.webapp.console.auth import (
     COOKIE,
@@ -70,7 +71,8 @@ __all__ = [
 ]
 
 
-# (method, path, handler): the pages, the login and every /console/api/ call.
+# (method, path, handler): the pages, the login and every /console/api/ call. Each module that
+# serves a part of the console names its own routes here.
 ROUTES = (
     ("GET", "/console", console_page),
     ("GET", "/console/", console_page),
@@ -78,6 +80,7 @@ ROUTES = (
     ("POST", "/console/login", login_submit),
     ("POST", "/console/logout", logout),
     ("GET", "/console/api/whoami", whoami),
+    ("GET", "/console/api/wording", wording.serve),
     ("POST", "/console/api/ask", ask),
     ("POST", "/console/api/reviews", add_review),
     ("GET", "/console/api/review-list", review_list),
