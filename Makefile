@@ -6,20 +6,20 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint types format test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
+.PHONY: help run web-deps lint types format test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml tests/data/near_scope_cases.yml tests/data/dialogue_cases.yml tests/data/heldout_cases.yml
 OUT ?= var/eval/results.json
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: venv kb train ## set everything up and start the action server, Rasa and the web page + console (Ctrl-C stops all)
+run: venv web-deps kb train ## set everything up and start the action server, Rasa and the web page + console (Ctrl-C stops all)
 	$(PY) -m bot run
 
-cluster: venv system-deps kb train ## BOT_ENV=production on this machine: PostgreSQL, Redis, 2 Rasa + 2 action + 2 web servers behind nginx (CLUSTER_PORT 8000)
+cluster: venv web-deps system-deps kb train ## BOT_ENV=production on this machine: PostgreSQL, Redis, 2 Rasa + 2 action + 2 web servers behind nginx (CLUSTER_PORT 8000)
 	$(PY) -m bot.ops.cluster
 
-test: venv system-deps kb ## set everything up and run the whole test suite
+test: venv web-deps system-deps kb ## set everything up and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv kb ## the unit tests only (tests/unit: no servers, under a minute)
@@ -28,7 +28,7 @@ test-unit: venv kb ## the unit tests only (tests/unit: no servers, under a minut
 test-integration: venv system-deps kb ## the integration tests only (tests/integration: real PostgreSQL and Redis)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: venv system-deps kb ## the end-to-end tests only (tests/e2e: python -m bot run, the cluster, the browser)
+test-e2e: venv web-deps system-deps kb ## the end-to-end tests only (tests/e2e: python -m bot run, the cluster, the browser)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 venv: $(STAMP) ## create .venv with Python 3.10 and install the pinned dependencies
@@ -39,6 +39,18 @@ $(STAMP): requirements.lock scripts/find_python310.sh
 	  rm -rf $(VENV); echo "creating $(VENV) with $$py"; $$py -m venv $(VENV); fi
 	$(PY) -m pip install --quiet --upgrade 'pip==24.0'
 	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $@
+
+# The console's browser-side packages (Apache ECharts), pinned in web/package-lock.json and served by
+# bot/webapp/server.py at /static/vendor/ (no CDN). Reinstalled when the file is missing or older than
+# the lock; the touch stamps the install (npm ci writes the files before it finishes). Without npm,
+# scripts/install_system_deps.sh --npm installs Debian's nodejs and npm.
+ECHARTS := web/node_modules/echarts/dist/echarts.min.js
+web-deps: $(ECHARTS) ## install the console's JavaScript packages (ECharts) from web/package-lock.json with npm ci
+
+$(ECHARTS): web/package-lock.json web/package.json
+	@command -v npm >/dev/null 2>&1 || scripts/install_system_deps.sh --npm
+	npm ci --prefix web --no-audit --no-fund
 	@touch $@
 
 kb: venv ## parse the source document into the knowledge base (var/knowledge.db) and jieba dictionary
