@@ -30,6 +30,7 @@ from sanic.response import HTTPResponse
 from bot import config
 from bot.rasa_ext import guard
 from bot.security import ratelimit
+from bot.storage import refusals
 from bot.text.jsonlimits import JsonBodyError, loads
 from bot.text.privacy import PrivacyDataError
 
@@ -110,9 +111,12 @@ class RestInput(InputChannel):
                 sender = guard.safe_sender(given, self.settings)
             except PrivacyDataError as exc:
                 log.error("redaction unavailable, message refused: %s", exc)
+                refusals.COUNTER.count(self.name(), "unavailable")
                 return response.json(guard.reply_messages(["unavailable"], "-"))
             ip = ratelimit.client_ip(request.ip, request.headers.get("X-Forwarded-For"), self.settings)
             prepared = guard.prepare(text, sender, ip, self.settings, limited=self.limited)
+            if prepared.refused:
+                refusals.COUNTER.count(self.name(), prepared.refused)
             if prepared.refused == "rate_limited":
                 return response.json(
                     guard.reply_messages([prepared.refused], sender),

@@ -26,6 +26,7 @@ SECTIONS = (
     "roles",
     "audit_actions",
     "errors",
+    "csv",
     "ui",
 )
 
@@ -40,13 +41,17 @@ def load(path: Path = PATH) -> dict[str, Any]:
 
     Raises:
         WordingError: a section is missing or not a mapping, an outcome has no label or a reply
-            list that is not a list of names, or one reply is listed under two outcomes.
+            list that is not a list of names, ``not_outcomes`` not a list, or one reply listed twice
+            (under two outcomes, or under one and in ``not_outcomes``).
     """
     data = read_yaml(path, WordingError)
     for section in SECTIONS:
         if not isinstance(data.get(section), dict):
             raise WordingError(f"{path}: section {section!r} must be a mapping")
-    owner: dict[str, str] = {}
+    loose = data.get("not_outcomes")
+    if not isinstance(loose, list) or not all(isinstance(n, str) for n in loose):
+        raise WordingError(f"{path}: not_outcomes must be a list of reply names")
+    owner: dict[str, str] = {name: "not_outcomes" for name in loose}
     for code, outcome in data["outcomes"].items():
         if not isinstance(outcome, dict) or not isinstance(outcome.get("label"), str):
             raise WordingError(f"{path}: outcome {code!r} needs a label")

@@ -45,6 +45,7 @@ from bot.rasa_ext.channels.wechat.protocol import (
 from bot.rasa_ext.channels.wechat.render import MAX_MESSAGE_BYTES, button_choice, render_messages, utf8_len
 from bot.rasa_ext.channels.wechat.store import MessageStore, make_store, quietly, stored_json
 from bot.replies import render
+from bot.storage import refusals
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class WeChatChannel:
                 text, chosen = payloads[number - 1], True
         prepared = guard.prepare(text, openid, None, self.settings)
         if prepared.refused:
+            refusals.COUNTER.count(CHANNEL_NAME, prepared.refused)
             return render(prepared.refused)["text"]
         collector = CollectingOutputChannel()
         failed = False
