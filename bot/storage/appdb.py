@@ -267,7 +267,7 @@ class ReviewRecord:
     comment: str
 
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
+USERNAME_RE = re.compile(r"\A[A-Za-z0-9_.-]{2,64}\Z")  # \Z: no newline may follow the name
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256  # what the login form reads of a password
 BCRYPT_ROUNDS = 12
@@ -488,11 +488,12 @@ def set_disabled(username: str, disabled: bool, url: str | None = None) -> tuple
         return _account(user), True
 
 
-def set_role(username: str, role: str, url: str | None = None) -> tuple[StaffAccount, bool]:
+def set_role(username: str, role: str, url: str | None = None) -> tuple[StaffAccount, str]:
     """Give an account another role; it takes effect on the account's next request.
 
     Returns:
-        The account after the change, and whether anything changed (False when it had the role).
+        The account after the change, and the role it had before (``role`` itself when nothing
+        changed).
 
     Raises:
         AccountError: ``role_invalid``, ``unknown_user``; ``last_admin`` when this would demote
@@ -504,13 +505,14 @@ def set_role(username: str, role: str, url: str | None = None) -> tuple[StaffAcc
     with db.session_scope(url) as session:
         admins = _active_admins(session)
         user = _user_row(session, username)
-        if user.role == role:
-            return _account(user), False
+        previous = user.role
+        if previous == role:
+            return _account(user), previous
         if role != ADMIN and admins == [user.id]:
             raise AccountError("last_admin", f"{username!r} is the last active administrator")
         user.role = role
         session.flush()
-        return _account(user), True
+        return _account(user), previous
 
 
 def reset_password(username: str, password: str, url: str | None = None) -> StaffAccount:

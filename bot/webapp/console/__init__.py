@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.webapp.console import wording
+from bot.webapp.console import users, wording
 from bot.webapp.console.accounts import main
 from bot.webapp.console.auth import (
     COOKIE,
@@ -87,7 +87,7 @@ ROUTES = (
     ("GET", "/console/api/conversation/{sender}", conversation),
     ("GET", "/console/api/export", export),
     ("POST", "/console/api/eval", run_eval),
-)
+) + users.ROUTES
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,12 +1,16 @@
 """Staff login: accounts, sessions, the CSRF double submit and the login throttle.
 
 Without a session every console page redirects to the login page and every ``/console/api/``
-call answers 401 (:func:`require_staff`); a POST there must also carry the CSRF token.
+call answers 401 (:func:`require_staff`); a POST there must also carry the CSRF token. Each
+request reads the account's role afresh, so a role change or a disabled account takes effect on
+the next request; :func:`require_admin` guards what only administrators may do. Logins and
+logouts are written to the audit log (:mod:`bot.storage.audit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -14,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot import config
-from bot.storage import appdb
+from bot.storage import appdb, audit
+from bot.webapp.console import wording
 from bot.webapp.console.common import page, settings_of
 
 if TYPE_CHECKING:
@@ -42,9 +47,26 @@ LIMITER_KEY: web.AppKey[RateLimiter | RedisRateLimiter] = web.AppKey("console_lo
 Slot = tuple[str, Any]
 
 
+def current_account(request: web.Request) -> appdb.StaffAccount | None:
+    """The logged-in staff member's account as it is now (None without a live session)."""
+    return appdb.session_account(request.cookies.get(COOKIE), url=settings_of(request).app_database_url)
+
+
 def current_user(request: web.Request) -> str | None:
     """The logged-in staff member, or None."""
-    return appdb.session_user(request.cookies.get(COOKIE), url=settings_of(request).app_database_url)
+    account = current_account(request)
+    return account.username if account else None
+
+
+def require_admin(request: web.Request) -> str:
+    """The administrator making ``request`` (after :func:`require_staff` has run).
+
+    Raises:
+        web.HTTPForbidden: the account is not an administrator (a JSON ``{"error": ...}`` body).
+    """
+    if request.get("role") != appdb.ADMIN:
+        raise web.HTTPForbidden(text=json.dumps({"error": wording.error("forbidden")}), content_type="application/json")
+    return request["staff"]
 
 
 def _failure_counter(settings: config.Settings) -> RateLimiter | RedisRateLimiter:
@@ -131,7 +153,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     """
     form = await request.post()
     if not _csrf_ok(request, str(form.get("csrf", ""))):
-        raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the login page")
+        raise web.HTTPForbidden(text=wording.error("csrf"))
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
     settings = settings_of(request)
     address = client_address(request)
@@ -150,6 +172,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         log.warning("console login failed for %r from %s", username, address)
         raise web.HTTPFound("/console/login?failed=1")
     _release(request, slots)  # a right password: only wrong ones (and a dropped request) keep theirs
+    audit.record(username, "login", target=username, detail=address, url=settings.app_database_url)
     response = web.HTTPFound("/console")
     response.set_cookie(
         COOKIE,
@@ -167,8 +190,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """End the session (the form carries the CSRF token)."""
     form = await request.post()
     if not _csrf_ok(request, str(form.get("csrf", ""))):
-        raise web.HTTPForbidden(text="CSRF token missing or wrong")
-    appdb.logout(request.cookies.get(COOKIE), url=settings_of(request).app_database_url)
+        raise web.HTTPForbidden(text=wording.error("csrf"))
+    url = settings_of(request).app_database_url
+    username = appdb.logout(request.cookies.get(COOKIE), url=url)
+    if username is not None:
+        audit.record(username, "logout", target=username, url=url)
     response = web.HTTPFound("/console/login")
     response.del_cookie(COOKIE, path="/console")
     raise response
@@ -183,14 +209,19 @@ async def console_page(request: web.Request) -> web.StreamResponse:
 
 @web.middleware
 async def require_staff(request: web.Request, handler):
-    """401 for every /console/api/ call without a live session."""
+    """401 for every /console/api/ call without a live session, 403 for a POST without the CSRF token.
+
+    Otherwise ``request["staff"]`` is the username and ``request["role"]`` the account's role
+    (``"admin"`` or ``"staff"``), read from the database on this request.
+    """
     if request.path.startswith("/console/api/"):
-        user = current_user(request)
-        if user is None:
-            return web.json_response({"error": "login required"}, status=401)
+        account = current_account(request)
+        if account is None:
+            return web.json_response({"error": wording.error("login_required")}, status=401)
         if request.method == "POST" and not _csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            return web.json_response({"error": "CSRF token missing or wrong: reload the console"}, status=403)
-        request["staff"] = user
+            return web.json_response({"error": wording.error("csrf")}, status=403)
+        request["staff"] = account.username
+        request["role"] = account.role
     return await handler(request)
 
 

@@ -13,9 +13,10 @@ import yaml
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import appdb
+from bot.storage import appdb, audit
 from bot.text.jsonlimits import bounded_int
 from bot.webapp import review
+from bot.webapp.console import wording
 from bot.webapp.console.common import json_body, settings_of
 from knowledge.parser import EXPECTED_MEASURES
 
@@ -87,6 +88,8 @@ async def add_review(request: web.Request) -> web.Response:
     except ValueError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     review_id = appdb.record_review(username=request["staff"], url=settings_of(request).app_database_url, **fields)
+    url = settings_of(request).app_database_url
+    audit.record(request["staff"], "review_verdict", target=str(review_id), detail=fields["verdict"], url=url)
     return web.json_response({"id": review_id}, status=201)
 
 
@@ -142,6 +145,7 @@ def export_yaml(reviews: list[appdb.ReviewRecord]) -> str:
 async def export(request: web.Request) -> web.Response:
     """Download the corrections as data/nlu YAML for maintainers to merge."""
     text = export_yaml(appdb.list_reviews(url=settings_of(request).app_database_url))
+    audit.record(request["staff"], "export_nlu", "reviewed_nlu.yml", url=settings_of(request).app_database_url)
     return web.Response(
         text=text,
         content_type="text/yaml",
@@ -156,4 +160,5 @@ async def whoami(request: web.Request) -> web.Response:
 
     specs = load_intent_map()
     intents = [{"intent": s.intent, "label": s.label, "measures": list(s.measures)} for s in specs.values()]
-    return web.json_response({"user": request["staff"], "intents": intents})
+    role = {"role": request["role"], "role_label": wording.label("roles", request["role"])}
+    return web.json_response({"user": request["staff"], **role, "intents": intents})
