@@ -3,8 +3,9 @@
 Serves ``web/index.html`` and ``web/static/`` and forwards chat messages to the Rasa server's
 REST channel, so a browser talks to one origin and the Rasa server need not be exposed.
 
-Routes: ``GET /`` (chat page), ``GET /static/…``, ``POST /api/message`` (``{"sender", "message"}``
-→ the bot's messages), ``GET /health``.
+Routes: ``GET /`` (chat page), ``GET /static/…``, ``GET /static/vendor/echarts.min.js`` (the
+console's chart library, installed by ``make web-deps`` into ``web/node_modules/``), ``POST
+/api/message`` (``{"sender", "message"}`` → the bot's messages), ``GET /health``.
 
 Every response carries ``X-Content-Type-Options: nosniff`` and a ``Content-Security-Policy``
 allowing scripts, styles and requests from this origin only (the pages have nothing inline). The
@@ -41,7 +42,15 @@ BASE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'"
 )
-CONSOLE_STATIC = ("/static/console.js", "/static/console.css", "/static/login.js")
+# Browser packages npm installs (web/package-lock.json, `make web-deps`), served from this origin
+# under /static/vendor/: the console's pages load nothing from another host.
+VENDOR_FILES = {"echarts.min.js": WEB_ROOT / "node_modules" / "echarts" / "dist" / "echarts.min.js"}
+CONSOLE_STATIC = (
+    "/static/console.js",
+    "/static/console.css",
+    "/static/login.js",
+    *(f"/static/vendor/{name}" for name in VENDOR_FILES),
+)
 
 
 def message_limits(settings: config.Settings) -> tuple[int, int]:
@@ -64,6 +73,20 @@ def _json_error(status: int, message: str) -> web.Response:
 async def index(request: web.Request) -> web.FileResponse:
     """The chat page."""
     return web.FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    """A file of :data:`VENDOR_FILES` (JavaScript), or 404 with a log line saying how to install it."""
+    name = request.match_info["name"]
+    path = VENDOR_FILES.get(name)
+    if path is None:
+        raise web.HTTPNotFound()
+    if not path.is_file():
+        log.warning("%s is missing (%s): run `make web-deps` (npm ci --prefix web)", name, path)
+        return web.Response(status=404, text=f"{name} is not installed: run make web-deps\n")
+    return web.FileResponse(
+        path, headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"}
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -210,6 +233,7 @@ def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: 
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_post("/api/message", message)
+    app.router.add_get("/static/vendor/{name}", vendor_file)  # before /static/, which would answer 404
     app.router.add_static("/static/", WEB_ROOT / "static")
     console.add_routes(app)
     return app

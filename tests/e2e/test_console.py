@@ -398,6 +398,8 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
     browser.find_element(By.ID, "login").click()
     _wait(browser, lambda d: d.find_element(By.ID, "user").text == "hall01")
 
+    # 数据看板 is the first tab; 测试问答 is the second.
+    browser.find_element(By.ID, "tab-ask").click()
     browser.find_element(By.ID, "question").send_keys("大学生落户呢")
     browser.find_element(By.ID, "ask-button").click()
     _wait(browser, lambda d: d.find_element(By.ID, "normalized").text == "大学生落户呢")
@@ -428,9 +430,9 @@ def test_staff_workflow_in_chromium(running_bot, staff, browser, tmp_path):
 
     browser.find_element(By.ID, "tab-review").click()
     rows = _wait(browser, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tbody tr")] or None)
-    assert any("大学生落户呢" in r and "staff_marked_wrong" in r for r in rows), rows
+    assert any("大学生落户呢" in r and "工作人员标错" in r for r in rows), rows
     assert any("说个笑话听听" in r and "2" in r for r in rows), rows
-    browser.find_element(By.CSS_SELECTOR, "#groups tbody tr button").click()
+    browser.find_element(By.CSS_SELECTOR, "#groups tbody tr button.view-conversation").click()
     _wait(browser, lambda d: d.find_element(By.ID, "conversation").text)
 
     exported = browser.execute_async_script(
