@@ -1,8 +1,9 @@
 """The dashboard's figures: what residents asked over the last 7, 30 or 90 days, and what they got.
 
-Everything is counted by the database, with SQL aggregates over Rasa's own tracker-store table
-``events`` (SQLite by default, PostgreSQL in production) and the application database's
-``feedback`` and ``refusal_count`` tables; only the grouped counts come back to Python.
+Everything is counted by the database, with SQL aggregates over the summary of Rasa's own
+tracker-store table ``events`` that :mod:`bot.webapp.turns` keeps beside it (SQLite by default,
+PostgreSQL in production), and over the application database's ``feedback`` and
+``refusal_count`` tables; only the grouped counts come back to Python.
 
 A *turn* is one resident message and the bot replies that follow it in the same conversation.
 Its outcome is looked up from the reply names in ``bot/webapp/console/wording.yml``
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from bot.security.staff import STAFF_CHANNEL
 from bot.storage import appdb, refusals
+from bot.webapp import turns
 from knowledge import db
 
 log = logging.getLogger(__name__)
@@ -38,73 +40,18 @@ TOP_MEASURES = 20
 TOP_UNANSWERED = 10
 NO_REPLY_OUTCOME = "refused_apology"
 OTHER_OUTCOME = "other"  # replies none of which the wording file gives an outcome
+# A request catches the summary up for at most this long; a big store's first build goes on in
+# the web server's background task (bot.webapp.console.dashboard).
+CATCH_UP_BUDGET_S = 1.0
+# Outcomes that leave a question unanswered, and the review list's reason for each
+# (bot.webapp.review): the dashboard's most frequent unanswered questions link there.
+UNANSWERED = {"fallback": "fallback", "clarified": "fallback", "not_covered": "not_covered"}
+UNANSWERED_TEXTS = 300  # the most asked texts the dashboard merges into groups
 # The guard's refusal reasons (bot.storage.refusals.REASONS) as dashboard outcomes.
 REFUSAL_OUTCOMES = {
     "rate_limited": "refused_rate_limit",
     "too_long": "refused_too_long",
     "unavailable": "refused_apology",
-}
-CHINA_OFFSET_S = 8 * 3600
-DAY_S = 86400
-# An index for the dashboard's range scans; Rasa makes only the one on sender_id.
-EVENTS_INDEX = "ix_events_type_timestamp"
-
-# One turn per row: the message's day, channel and time, the best (lowest) outcome rank among its
-# replies (-1: no reply at all, -2: replies none of which has an outcome), the measure the answer
-# cited first, and the first reply's time. {json} is the
-# dialect's way to read the event's JSON once per row; {rank} and {measure} read it.
-_TURNS = """
-WITH ev AS {materialized} (
-    SELECT id, sender_id, type_name, timestamp, {json} AS j
-    FROM events
-    WHERE type_name IN ('user', 'bot') AND timestamp >= :start AND timestamp < :end
-),
-numbered AS (
-    SELECT id, sender_id, type_name, timestamp,
-           CASE WHEN type_name = 'user' THEN {channel} END AS channel,
-           CASE WHEN type_name = 'bot' THEN {rank} END AS rank,
-           CASE WHEN type_name = 'bot' THEN {measure} END AS measure,
-           SUM(CASE WHEN type_name = 'user' THEN 1 ELSE 0 END)
-               OVER (PARTITION BY sender_id ORDER BY id ROWS UNBOUNDED PRECEDING) AS turn
-    FROM ev
-),
-turns AS (
-    SELECT MIN(CASE WHEN type_name = 'user' THEN timestamp END) AS asked_at,
-           MAX(channel) AS channel,
-           MIN(rank) AS rank,
-           MIN(CASE WHEN type_name = 'bot' THEN timestamp END) AS replied_at,
-           MIN(measure) AS measure
-    FROM numbered
-    WHERE turn > 0
-    GROUP BY sender_id, turn
-),
-resident AS (
-    SELECT {day} AS day, COALESCE(channel, 'other') AS channel,
-           CASE WHEN rank IS NOT NULL THEN rank WHEN replied_at IS NULL THEN -1 ELSE -2 END AS rank, measure,
-           (replied_at - asked_at) * 1000.0 AS reply_ms
-    FROM turns
-    WHERE COALESCE(channel, '') <> :staff
-)
-"""
-
-_DIALECTS: dict[str, dict[str, str]] = {
-    "sqlite": {
-        "materialized": "",
-        "json": "data",
-        "channel": "json_extract(j, '$.input_channel')",
-        "reply": "COALESCE(json_extract(j, '$.data.custom.reply'), json_extract(j, '$.metadata.utter_action'))",
-        "measure": "CAST(json_extract(j, '$.data.custom.measures[0]') AS INTEGER)",
-        "day": "CAST((asked_at + :offset) / 86400 AS INTEGER)",
-    },
-    "postgresql": {
-        "materialized": "MATERIALIZED",
-        "json": "CAST(data AS jsonb)",
-        "channel": "(j ->> 'input_channel')",
-        "reply": "COALESCE(j -> 'data' -> 'custom' ->> 'reply', j -> 'metadata' ->> 'utter_action')",
-        "measure": "CASE WHEN jsonb_typeof(j -> 'data' -> 'custom' -> 'measures' -> 0) = 'number' "
-        "THEN CAST(j -> 'data' -> 'custom' -> 'measures' ->> 0 AS INTEGER) END",
-        "day": "CAST(floor((asked_at + :offset) / 86400) AS INTEGER)",
-    },
 }
 
 
@@ -126,6 +73,7 @@ class Stats:
     channels: dict[str, int]
     reply_ms: dict[str, Any]
     unanswered: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True  # False while the summary of a big store is first being built
 
     @property
     def total(self) -> int:
@@ -146,6 +94,7 @@ class Stats:
             "channels": self.channels,
             "reply_ms": self.reply_ms,
             "unanswered": self.unanswered,
+            "complete": self.complete,
         }
 
 
@@ -165,93 +114,86 @@ def _day_number(day: date) -> int:
     return (day - date(1970, 1, 1)).days
 
 
-def _outcome_ranks(outcomes: dict[str, dict]) -> tuple[list[str], str, dict[str, Any]]:
-    """The outcome codes in order, a SQL CASE giving a reply name's rank, and its parameters.
-
-    Reply names go in as bound parameters, never into the SQL text.
-    """
-    codes = list(outcomes)
-    whens, params = [], {}
-    for rank, code in enumerate(codes):
-        for i, name in enumerate(outcomes[code]["replies"]):
-            params[f"r{rank}_{i}"] = name
-            whens.append(f"WHEN :r{rank}_{i} THEN {rank}")
-    case = f"CASE {{reply}} {' '.join(whens)} ELSE NULL END" if whens else "NULL"
-    return codes, case, params
-
-
-def ensure_index(conn: Connection) -> None:
-    """Create :data:`EVENTS_INDEX` on ``events (type_name, timestamp)`` if it is missing."""
-    conn.execute(sql(f"CREATE INDEX IF NOT EXISTS {EVENTS_INDEX} ON events (type_name, timestamp)"))
-    conn.commit()
-
-
-def _turn_query(dialect: str, outcomes: dict[str, dict]) -> tuple[str, dict[str, Any], list[str]]:
-    parts = _DIALECTS.get(dialect)
-    if parts is None:
-        raise StatsError(f"no dashboard queries for a {dialect} tracker store")
-    codes, case, params = _outcome_ranks(outcomes)
-    rank = case.replace("{reply}", parts["reply"])
-    query = _TURNS.format(
-        materialized=parts["materialized"],
-        json=parts["json"],
-        channel=parts["channel"],
-        rank=rank,
-        measure=parts["measure"],
-        day=parts["day"],
-    )
-    return query, params, codes
-
-
 def tracker_figures(
     tracker_url: str, since: date, until: date, outcomes: dict[str, dict]
-) -> tuple[list[tuple[int, str, str, int | None, int]], float | None, int]:
-    """The tracker store's turns of the period, grouped.
+) -> tuple[list[tuple[int, str, str, int | None, int]], float | None, int, bool]:
+    """The period's resident turns, grouped, from the summary of :mod:`bot.webapp.turns` (caught up first).
 
     Returns:
-        ``(rows, median_ms, timed)``: rows of ``(day number, channel, outcome code, first cited
-        measure or None, count)``; the median reply time in milliseconds over
-        the ``timed`` turns that got a reply.
+        ``(rows, median_ms, timed, complete)``: rows of ``(day number, channel, outcome code, first
+        cited measure or None, count)``; the median reply time in milliseconds over the ``timed``
+        turns that got a reply; False when the summary is still being built (a big store's
+        first build), so the figures are short.
     """
+    complete = turns.catch_up(tracker_url, outcomes, budget_s=CATCH_UP_BUDGET_S)
+    codes = list(outcomes)
     engine = db.get_engine(tracker_url)
-    dialect = engine.dialect.name
-    query, params, codes = _turn_query(dialect, outcomes)
-    start = (_day_number(since) * DAY_S) - CHINA_OFFSET_S
-    end = (_day_number(until) + 1) * DAY_S - CHINA_OFFSET_S
-    params.update(start=start, end=end, offset=CHINA_OFFSET_S, staff=STAFF_CHANNEL)
+    params = {"first": _day_number(since), "last": _day_number(until), "staff": STAFF_CHANNEL}
+    period_rows = "FROM gxga_turn WHERE day >= :first AND day <= :last AND channel <> :staff"
     grouped = sql(
-        query + "SELECT day, channel, rank, measure, COUNT(*) FROM resident GROUP BY day, channel, rank, measure"
+        "SELECT day, channel, CASE WHEN rank IS NOT NULL THEN rank WHEN replied_at IS NULL THEN -1 ELSE -2 END "
+        f"AS outcome, measure, COUNT(*) {period_rows} GROUP BY day, channel, outcome, measure"
     )
     with engine.connect() as conn:
-        ensure_index(conn)
         rows = [
             (int(d), str(c), _outcome_code(codes, int(r)), int(m) if m is not None else None, int(n))
             for d, c, r, m, n in conn.execute(grouped, params)
         ]
-        median, timed = _median_reply_ms(conn, dialect, query, params)
-    return rows, median, timed
+        median, timed = _median_reply_ms(conn, engine.dialect.name, period_rows, params)
+    return rows, median, timed, complete
+
+
+def unanswered_texts(
+    tracker_url: str, since: date, until: date, outcomes: dict[str, dict], limit: int = UNANSWERED_TEXTS
+) -> list[tuple[str, str, int]]:
+    """The period's most asked texts whose outcome is in :data:`UNANSWERED`, grouped by the database.
+
+    Returns:
+        ``(text, outcome code, count)``, most asked first (typed payloads such as button clicks,
+        which start with "/", left out).
+    """
+    codes = list(outcomes)
+    ranks = {f"u{i}": codes.index(code) for i, code in enumerate(UNANSWERED) if code in codes}
+    if not ranks:
+        return []
+    params = {
+        "first": _day_number(since),
+        "last": _day_number(until),
+        "staff": STAFF_CHANNEL,
+        "limit": limit,
+        **ranks,
+    }
+    stmt = sql(
+        "SELECT text, rank, COUNT(*) AS n FROM gxga_turn "
+        "WHERE day >= :first AND day <= :last AND channel <> :staff "
+        f"AND rank IN ({', '.join(':' + k for k in ranks)}) AND text <> '' AND text NOT LIKE '/%' "
+        "GROUP BY text, rank ORDER BY n DESC, text LIMIT :limit"
+    )
+    with db.get_engine(tracker_url).connect() as conn:
+        return [(str(t), codes[int(r)], int(n)) for t, r, n in conn.execute(stmt, params)]
 
 
 def _outcome_code(codes: list[str], rank: int) -> str:
-    """The outcome of a turn's rank (see ``_TURNS``)."""
+    """The outcome of a turn's rank (-1: no reply at all; -2: no reply with an outcome)."""
     if rank == -1:
         return NO_REPLY_OUTCOME
     return codes[rank] if 0 <= rank < len(codes) else OTHER_OUTCOME
 
 
-def _median_reply_ms(conn: Connection, dialect: str, query: str, params: dict) -> tuple[float | None, int]:
-    timed = "FROM resident WHERE reply_ms IS NOT NULL AND reply_ms >= 0"
+def _median_reply_ms(conn: Connection, dialect: str, period_rows: str, params: dict) -> tuple[float | None, int]:
+    timed = f"{period_rows} AND replied_at IS NOT NULL AND replied_at >= asked_at"
+    ms = "(replied_at - asked_at) * 1000.0"
     if dialect == "postgresql":
         row = conn.execute(
-            sql(query + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY reply_ms), COUNT(*) {timed}"), params
+            sql(f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {ms}), COUNT(*) {timed}"), params
         ).one()
         return (round(float(row[0]), 1) if row[0] is not None else None), int(row[1])
     # SQLite has no percentile function: the middle one or two values of the sorted times.
-    count = int(conn.execute(sql(query + f"SELECT COUNT(*) {timed}"), params).scalar() or 0)
+    count = int(conn.execute(sql(f"SELECT COUNT(*) {timed}"), params).scalar() or 0)
     if not count:
         return None, 0
     middle = conn.execute(
-        sql(query + f"SELECT reply_ms {timed} ORDER BY reply_ms LIMIT :n OFFSET :skip"),
+        sql(f"SELECT {ms} AS ms {timed} ORDER BY ms LIMIT :n OFFSET :skip"),
         {**params, "n": 2 - count % 2, "skip": (count - 1) // 2},
     ).scalars()
     values = [float(v) for v in middle]
@@ -299,7 +241,9 @@ def compute(
     per_day = {first + i: {code: 0 for code in outcomes} for i in range(days)}
     channels: dict[str, int] = {}
     asked: dict[int, int] = {}
-    rows, median, timed = tracker_figures(tracker_url, since, until, outcomes) if tracker_url else ([], None, 0)
+    rows, median, timed, complete = (
+        tracker_figures(tracker_url, since, until, outcomes) if tracker_url else ([], None, 0, True)
+    )
     refused: list[tuple[int, str, str, int | None, int]] = [
         (d, c, REFUSAL_OUTCOMES[r], None, n)
         for d, c, r, n in refusals.counts_since(first, app_url)
@@ -347,4 +291,5 @@ def compute(
         feedback=feedback,
         channels=dict(sorted(channels.items(), key=lambda kv: -kv[1])),
         reply_ms={"median": median, "count": timed},
+        complete=complete,
     )

@@ -235,4 +235,105 @@ def test_the_index_is_made_once(tracker_url, app_url):
     compute(tracker_url, app_url, 7)
     compute(tracker_url, app_url, 7)
     names = [i["name"] for i in inspect(db.get_engine(tracker_url)).get_indexes("events")]
-    assert names.count(stats.EVENTS_INDEX) == 1
+    assert names.count(stats.turns.EVENTS_INDEX) == 1
+
+
+def _add(tracker_url: str, sender: str, events: list) -> None:
+    """Write one more conversation with Rasa's store, as the running bot would."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    parts = make_url(tracker_url)
+    if parts.drivername.startswith("sqlite"):
+        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=parts.database)
+    else:
+        store = SQLTrackerStore(
+            Domain.empty(),
+            dialect="postgresql",
+            host=parts.host,
+            port=parts.port,
+            db=parts.database,
+            username=parts.username,
+            password=parts.password,
+        )
+    asyncio.run(store.save(DialogueStateTracker.from_events(sender, events)))
+    store.engine.dispose()
+
+
+def test_the_summary_catches_up_and_rereading_changes_nothing(tracker_url, app_url):
+    from bot.webapp import turns
+
+    outcomes = wording.load()["outcomes"]
+    assert compute(tracker_url, app_url, 7).total == 18
+    now = datetime.now(CHINA)
+    ts = now.timestamp() - 5
+    _add(tracker_url, "late", [user("刻章要什么", "ask_seal_engraving", ts), bot(ts + 0.3, "measure_answer", [30])])
+    for _ in range(3):  # each catch-up re-reads the last OVERLAP_S seconds
+        assert turns.catch_up(tracker_url, outcomes)
+    result = compute(tracker_url, app_url, 7)
+    assert result.total == 19 and result.outcomes["answered"] == 4
+
+
+def test_a_message_stored_late_is_still_counted(tracker_url, app_url):
+    from bot.webapp import turns
+
+    outcomes = wording.load()["outcomes"]
+    turns.catch_up(tracker_url, outcomes)
+    # a replica commits a message stamped two minutes ago after the summary passed it
+    ts = datetime.now(CHINA).timestamp() - 120
+    _add(tracker_url, "slow", [user("居住证", "ask_residence_permit_conditions", ts), bot(ts + 0.2, "default")])
+    assert compute(tracker_url, app_url, 7).outcomes["fallback"] == 2
+
+
+def test_changed_outcomes_rebuild_the_summary(tracker_url, app_url):
+    outcomes = wording.load()["outcomes"]
+    assert compute(tracker_url, app_url, 7).outcomes["fallback"] == 1
+    merged = {code: dict(o) for code, o in outcomes.items() if code != "clarified"}
+    merged["fallback"] = {**merged["fallback"], "replies": [*outcomes["fallback"]["replies"], "did_you_mean"]}
+    result = stats.compute(tracker_url, app_url, 7, merged, {}, today=TODAY)
+    assert result.outcomes["fallback"] == 2 and "clarified" not in result.outcomes
+
+
+def test_a_big_first_build_goes_in_slices(tracker_url, app_url):
+    from bot.webapp import turns
+
+    outcomes = wording.load()["outcomes"]
+    # with no time budget each call does one slice; the 40-day-old conversation, then the gap
+    # to yesterday is skipped in one step
+    calls = 1
+    while not turns.catch_up(tracker_url, outcomes, budget_s=0):
+        calls += 1
+        assert calls < 20
+    assert calls >= 2
+    assert compute(tracker_url, app_url, 90).total == 19
+
+
+def test_two_servers_catching_up_at_once(tracker_url, app_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.webapp import turns
+
+    outcomes = wording.load()["outcomes"]
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(lambda _: turns.catch_up(tracker_url, outcomes), range(4)))
+    assert compute(tracker_url, app_url, 7).total == 18
+
+
+def test_unanswered_questions_grouped(tracker_url, app_url):
+    from bot.webapp.console.dashboard import unanswered_groups
+
+    compute(tracker_url, app_url, 7)
+    texts = stats.unanswered_texts(tracker_url, TODAY - timedelta(days=6), TODAY, wording.load()["outcomes"])
+    assert sorted(t for t, _, _ in texts) == sorted(["身份证补办要多久", "落户", "啊啊啊"])
+    groups = unanswered_groups(texts + [("身份证补办要多久？", "not_covered", 4), ("落户", "clarified", 2)])
+    assert groups[0]["text"] == "身份证补办要多久" and groups[0]["count"] == 5
+    assert groups[0]["reasons"] == ["not_covered"] and groups[0]["reason_labels"] == ["文件未规定"]
+    assert [g["count"] for g in groups] == [5, 3, 1]
+
+
+def test_unanswered_texts_are_redacted_when_shown():
+    from bot.webapp.console.dashboard import unanswered_groups
+
+    groups = unanswered_groups([("我的电话13912345678怎么落户", "fallback", 1)])
+    assert "13912345678" not in str(groups)

@@ -7,17 +7,18 @@ question groups come from the review list (:mod:`bot.webapp.review`), restricted
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import logging
-from datetime import datetime, timezone
 from functools import partial
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.storage import audit, refusals
-from bot.webapp import review, stats
+from bot.storage import audit
+from bot.text.privacy import redact
+from bot.webapp import review, stats, turns
 from bot.webapp.console import wording
 from bot.webapp.console.common import settings_of
 
@@ -38,14 +39,48 @@ def _days(request: web.Request) -> int:
     return int(raw)
 
 
-def _unanswered(tracker_url: str | None, since: datetime) -> list[dict]:
-    """The most asked question groups of the review list whose questions fall in the period."""
-    if not tracker_url:
-        return []
-    items = [item for item in review.residents_questions(tracker_url) if item.at is None or item.at >= since]
+def unanswered_groups(texts: list[tuple[str, str, int]], top: int = stats.TOP_UNANSWERED) -> list[dict]:
+    """Merge the most asked unanswered texts into groups by the review list's rule, most asked first.
+
+    Args:
+        texts: ``(text, outcome, count)`` from :func:`bot.webapp.stats.unanswered_texts`.
+        top: how many groups to return.
+    """
+    groups: list[dict] = []
+    for stored, outcome, count in texts:
+        text = redact(stored)  # the guard redacted it before Rasa stored it; this is for older rows
+        key = review.group_key(text)
+        words = review.group_words(key)
+        reason = stats.UNANSWERED[outcome]
+        for group in groups:
+            if review.similar(key, words, group["key"], group["words"]):
+                group["count"] += count
+                group["reasons"].add(reason)
+                if len(group["examples"]) < 5 and text not in group["examples"]:
+                    group["examples"].append(text)
+                break
+        else:
+            groups.append(
+                {
+                    "key": key,
+                    "words": words,
+                    "text": redact(text),
+                    "count": count,
+                    "reasons": {reason},
+                    "examples": [redact(text)],
+                }
+            )
+    groups.sort(key=lambda g: (-g["count"], g["text"]))
     return [
-        {"key": g.key, "text": g.text, "count": g.count, "reasons": g.reasons}
-        for g in review.group_questions(items)[: stats.TOP_UNANSWERED]
+        {
+            "key": g["key"],
+            "text": g["text"],
+            "count": g["count"],
+            "reasons": sorted(g["reasons"]),
+            "reason_labels": [wording.label("reasons", r) for r in sorted(g["reasons"])],
+            "examples": g["examples"],
+        }
+        for g in groups[:top]
     ]
 
 
@@ -55,11 +90,10 @@ def figures(request: web.Request, days: int) -> stats.Stats:
     kb = request.app["kb"]
     titles = {m.number: (m.label, m.title) for m in kb.measures()}
     tracker_url = review.tracker_url_for(settings)
-    result = stats.compute(
-        tracker_url, settings.app_database_url, days, wording.load()["outcomes"], measure_titles=titles
-    )
-    start = datetime.combine(result.since, datetime.min.time(), refusals.CHINA).astimezone(timezone.utc)
-    result.unanswered = _unanswered(tracker_url, start)
+    outcomes = wording.load()["outcomes"]
+    result = stats.compute(tracker_url, settings.app_database_url, days, outcomes, measure_titles=titles)
+    if tracker_url:
+        result.unanswered = unanswered_groups(stats.unanswered_texts(tracker_url, result.since, result.until, outcomes))
     return result
 
 
@@ -67,7 +101,7 @@ async def _computed(request: web.Request) -> stats.Stats | web.Response:
     days = _days(request)
     try:
         return await asyncio.get_running_loop().run_in_executor(None, partial(figures, request, days))
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, turns.UnsupportedStore) as exc:
         log.warning("dashboard figures unavailable: %s", type(exc).__name__)
         return web.json_response({"error": wording.error("tracker_unavailable")}, status=503)
 
@@ -129,6 +163,45 @@ async def stats_csv(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
+
+
+SUMMARY_EVERY_S = 30.0
+SUMMARY_BUDGET_S = 20.0
+SUMMARY_TASK: web.AppKey[asyncio.Task] = web.AppKey("dashboard_summary")
+
+
+async def _keep_summary(app: web.Application) -> None:
+    """Catch the dashboard's summary up every :data:`SUMMARY_EVERY_S` seconds (a first build in slices)."""
+    settings = app["settings"]
+    loop = asyncio.get_running_loop()
+    while True:
+        tracker_url = review.tracker_url_for(settings)
+        if tracker_url:
+            try:
+                done = await loop.run_in_executor(
+                    None,
+                    partial(turns.catch_up, tracker_url, wording.load()["outcomes"], budget_s=SUMMARY_BUDGET_S),
+                )
+            except (SQLAlchemyError, turns.UnsupportedStore) as exc:
+                log.warning("dashboard summary not caught up: %s", type(exc).__name__)
+                done = True
+            if not done:
+                continue  # a first build: go on with the next slices at once
+        await asyncio.sleep(SUMMARY_EVERY_S)
+
+
+async def start_summary(app: web.Application) -> None:
+    """Start :func:`_keep_summary` with the application (``on_startup``)."""
+    app[SUMMARY_TASK] = asyncio.get_running_loop().create_task(_keep_summary(app))
+
+
+async def stop_summary(app: web.Application) -> None:
+    """Stop it with the application (``on_cleanup``)."""
+    task = app.get(SUMMARY_TASK)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 ROUTES = (
