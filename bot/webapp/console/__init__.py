@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.webapp.console import users, wording
+from bot.webapp.console import knowledge, reviews, users, wording
 from bot.webapp.console.accounts import main
 from bot.webapp.console.auth import (
     COOKIE,
@@ -74,20 +74,25 @@ __all__ = [
 # (method, path, handler): the pages, the login and every /console/api/ call. Each module that
 # serves a part of the console names its own routes here.
 ROUTES = (
-    ("GET", "/console", console_page),
-    ("GET", "/console/", console_page),
-    ("GET", "/console/login", login_page),
-    ("POST", "/console/login", login_submit),
-    ("POST", "/console/logout", logout),
-    ("GET", "/console/api/whoami", whoami),
-    ("GET", "/console/api/wording", wording.serve),
-    ("POST", "/console/api/ask", ask),
-    ("POST", "/console/api/reviews", add_review),
-    ("GET", "/console/api/review-list", review_list),
-    ("GET", "/console/api/conversation/{sender}", conversation),
-    ("GET", "/console/api/export", export),
-    ("POST", "/console/api/eval", run_eval),
-) + users.ROUTES
+    (
+        ("GET", "/console", console_page),
+        ("GET", "/console/", console_page),
+        ("GET", "/console/login", login_page),
+        ("POST", "/console/login", login_submit),
+        ("POST", "/console/logout", logout),
+        ("GET", "/console/api/whoami", whoami),
+        ("GET", "/console/api/wording", wording.serve),
+        ("POST", "/console/api/ask", ask),
+        ("POST", "/console/api/reviews", add_review),
+        ("GET", "/console/api/review-list", review_list),
+        ("GET", "/console/api/conversation/{sender}", conversation),
+        ("GET", "/console/api/export", export),
+        ("POST", "/console/api/eval", run_eval),
+    )
+    + users.ROUTES
+    + knowledge.ROUTES
+    + reviews.ROUTES
+)
 
 
 def add_routes(app: web.Application) -> None:

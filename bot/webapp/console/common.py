@@ -1,4 +1,4 @@
-"""What every part of the console shares: the settings, its pages, bounded JSON bodies."""
+"""What every part of the console shares: the settings, its pages, bounded JSON bodies, JSON errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 from aiohttp import web
 
 from bot import config
-from bot.text.jsonlimits import JsonBodyError, loads
+from bot.text.jsonlimits import MAX_DEPTH, JsonBodyError, loads, nesting_depth
+from bot.webapp.console import wording
 
 MAX_JSON_BYTES = 16 * 1024
 
@@ -23,8 +24,22 @@ def page(name: str) -> web.FileResponse:
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
-    """A 400 with a JSON ``{"error": message}`` body, to raise."""
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+    """A 400 with a JSON ``{"error": message}`` body, to raise (``message`` from :func:`wording.error`)."""
+    return web.HTTPBadRequest(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
+
+
+def error_response(status: int, code: str, /, **values: object) -> web.Response:
+    """A JSON ``{"error": ...}`` response of ``status`` with the Chinese message ``code`` of wording.yml."""
+    return web.json_response({"error": wording.error(code, **values)}, status=status)
+
+
+def _too_large(limit: int, actual: int) -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit,
+        actual_size=actual,
+        text=json.dumps({"error": wording.error("too_large", limit=limit)}, ensure_ascii=False),
+        content_type="application/json",
+    )
 
 
 async def json_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict:
@@ -33,17 +48,24 @@ async def json_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict:
     Raises:
         web.HTTPRequestEntityTooLarge: over ``limit`` bytes (refused from ``Content-Length`` first).
         web.HTTPBadRequest: not UTF-8, not JSON, nested too deep, a number out of range, or not an
-            object (a JSON ``{"error": ...}`` body saying which).
+            object (a JSON ``{"error": ...}`` body saying which, in Chinese).
     """
     if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+        raise _too_large(limit, request.content_length)
     raw = await request.read()
     if len(raw) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
+        raise _too_large(limit, len(raw))
+    # UTF-8 and the nesting are checked here too, so the message can say which it was.
     try:
-        body = loads(raw, max_bytes=limit, empty={})
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request(wording.error("json_not_utf8")) from exc
+    if nesting_depth(text) > MAX_DEPTH:
+        raise bad_request(wording.error("json_too_deep", limit=MAX_DEPTH))
+    try:
+        body = loads(text, max_bytes=limit, empty={})
     except JsonBodyError as exc:
-        raise bad_request(str(exc)) from exc
+        raise bad_request(wording.error("json_invalid")) from exc
     if not isinstance(body, dict):
-        raise bad_request("body must be a JSON object")
+        raise bad_request(wording.error("not_object"))
     return body

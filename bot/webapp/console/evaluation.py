@@ -11,7 +11,8 @@ from functools import partial
 
 from aiohttp import web
 
-from bot.webapp.console.common import settings_of
+from bot.webapp.console import wording
+from bot.webapp.console.common import error_response, settings_of
 
 MAX_CASE_BYTES = 512 * 1024
 MAX_CASES = 1000
@@ -24,25 +25,31 @@ async def run_eval(request: web.Request) -> web.Response:
 
     evaluator = request.app["evaluator"]
     if evaluator is None:
-        return web.json_response({"error": "the evaluation is not available on this server"}, status=503)
-    if request.content_type.startswith("multipart/"):
-        form = await request.post()
-        field = form.get("cases")
-        raw = field.file.read(MAX_CASE_BYTES + 1) if isinstance(field, web.FileField) else str(field or "").encode()
-    else:
-        raw = await request.read()
+        return error_response(503, "eval_unavailable")
+    try:
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            field = form.get("cases")
+            raw = field.file.read(MAX_CASE_BYTES + 1) if isinstance(field, web.FileField) else str(field or "").encode()
+        else:
+            raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # over the application's client_max_size: aiohttp's own refusal, in English, replaced
+        return error_response(413, "case_file_too_large", limit=MAX_CASE_BYTES)
     if len(raw) > MAX_CASE_BYTES:
-        return web.json_response({"error": f"case file over {MAX_CASE_BYTES} bytes"}, status=413)
+        return error_response(413, "case_file_too_large", limit=MAX_CASE_BYTES)
     with tempfile.NamedTemporaryFile("wb", suffix=".yml", delete=False) as tmp:
         tmp.write(raw)
     try:
         cases = evaluator.load_cases(tmp.name)
     except evaluator.CaseFileError as exc:
-        return web.json_response({"error": str(exc).replace(tmp.name, "uploaded file")}, status=400)
+        # The checker's own words name the case and the field (the file's keys are English).
+        detail = str(exc).replace(tmp.name, wording.error("case_file_name"))
+        return error_response(400, "case_file_invalid", detail=detail)
     finally:
         Path(tmp.name).unlink(missing_ok=True)
     if len(cases) > MAX_CASES:
-        return web.json_response({"error": f"at most {MAX_CASES} cases"}, status=413)
+        return error_response(413, "too_many_cases", max=MAX_CASES)
     settings = settings_of(request)
     url = request.app["rasa_url"]
     report = await asyncio.get_running_loop().run_in_executor(

@@ -15,7 +15,7 @@ from aiohttp import ClientError, web
 
 from bot.security.staff import STAFF_CHANNEL, bearer_header
 from bot.text.normalize import normalize_text
-from bot.webapp.console.common import json_body, settings_of
+from bot.webapp.console.common import error_response, json_body, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,10 @@ async def ask(request: web.Request) -> web.Response:
 
     max_chars = message_limits(settings_of(request))[0]
     if not isinstance(question, str) or not question.strip() or len(question) > max_chars:
-        return web.json_response({"error": f"text must be 1-{max_chars} characters"}, status=400)
+        return error_response(400, "ask_text", max=max_chars)
     settings, session = settings_of(request), request.app["rasa_session"]
     if not settings.rasa_api_token:
-        return web.json_response(
-            {"error": "RASA_API_TOKEN is not set: the console cannot reach the staff channel"}, status=503
-        )
+        return error_response(503, "staff_token_missing")
     base = request.app["rasa_url"]
     try:
         async with session.post(
@@ -59,12 +57,10 @@ async def ask(request: web.Request) -> web.Response:
         ) as resp:
             if resp.status != 200:
                 log.warning("the staff channel answered %s", resp.status)
-                return web.json_response(
-                    {"error": f"the Rasa server's staff channel answered {resp.status}"}, status=502
-                )
+                return error_response(502, "staff_channel_status", status=resp.status)
             replies = await resp.json()
     except (ClientError, asyncio.TimeoutError):
-        return web.json_response({"error": "the Rasa server is unavailable"}, status=503)
+        return error_response(503, "rasa_unavailable")
     # Measure numbers, as the action's citation payload lists them (actions/base.py).
     cited: list[int] = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
     # The action's answerability decision and its reason (actions/answerability.py), and the
