@@ -37,7 +37,9 @@ SENDER_PREFIX = "web-"
 MAX_SENDER_CHARS = senders.MAX_SENDER_CHARS - len(SENDER_PREFIX)
 # A rate-limited message is answered 429 with Retry-After; this when Rasa's answer has none.
 DEFAULT_RETRY_AFTER_S = 60
-# Scripts, styles, requests and forms from this origin only; nothing inline, no plugins.
+# Scripts, styles, requests and forms from this origin only; nothing inline, no plugins. The console's
+# charts (ECharts, /static/vendor/) draw on a canvas, their tooltips too (renderMode "richText" in
+# web/static/console.js), so the console needs no 'unsafe-inline' for ECharts' HTML tooltip styles.
 BASE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'"
@@ -218,7 +220,8 @@ def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: 
     app["settings"] = settings or config.load()
     app["kb"] = KnowledgeBase(app["settings"].database_url)
     app["rasa_url"] = rasa_url.rstrip("/")
-    app["rasa_rest_url"] = app["rasa_url"] + "/webhooks/rest/webhook"
+    # the web page's own channel (bot/rasa_ext/channels/web.py): its conversations count as "web"
+    app["rasa_rest_url"] = app["rasa_url"] + "/webhooks/web/webhook"
     app["evaluator"] = evaluator
 
     async def _session(app: web.Application):

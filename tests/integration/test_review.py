@@ -168,4 +168,4 @@ def test_web_server_uses_the_configured_rasa(monkeypatch):
 
     monkeypatch.setenv("RASA_URL", "http://gxga-rasa:5005")
     app = server.make_app(config.load().rasa_url)
-    assert app["rasa_rest_url"] == "http://gxga-rasa:5005/webhooks/rest/webhook"
+    assert app["rasa_rest_url"] == "http://gxga-rasa:5005/webhooks/web/webhook"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.webapp.console import knowledge, reviews, users, wording
+from bot.webapp.console import dashboard, knowledge, reviews, users, wording
 from bot.webapp.console.accounts import main
 from bot.webapp.console.auth import (
     COOKIE,
@@ -89,6 +89,7 @@ ROUTES = (
         ("GET", "/console/api/export", export),
         ("POST", "/console/api/eval", run_eval),
     )
+    + dashboard.ROUTES
     + users.ROUTES
     + knowledge.ROUTES
     + reviews.ROUTES
@@ -103,6 +104,8 @@ def add_routes(app: web.Application) -> None:
     app[LIMITER_KEY] = _failure_counter(app["settings"])
     # aiohttp 3.9.5's signal annotations predate the pinned aiosignal 1.4.0's (see bot/webapp/server.py).
     app.on_startup.append(_prepare_login)  # type: ignore[arg-type]  # aiohttp 3.9 vs aiosignal 1.4
+    app.on_startup.append(dashboard.start_summary)  # type: ignore[arg-type]  # as above
+    app.on_cleanup.append(dashboard.stop_summary)  # type: ignore[arg-type]  # as above
     app.middlewares.append(require_staff)
     add = {"GET": app.router.add_get, "POST": app.router.add_post}  # add_get also answers HEAD
     for method, path, handler in ROUTES:
