@@ -298,6 +298,64 @@ def _check_tables_match(driver, stats: dict) -> None:
     assert _number(total) == stats["total"]
 
 
+REOPEN = """
+const done = arguments[arguments.length - 1];
+const csrf = decodeURIComponent((document.cookie.match(/(?:^|; )gxga_csrf=([^;]*)/) || [])[1] || '');
+fetch('/console/api/review-groups/reopen', {method: 'POST', credentials: 'same-origin',
+  headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: JSON.stringify({key: arguments[0]})})
+  .then((r) => done(r.status), (e) => done(String(e)));
+"""
+
+
+GROUP_ROWS = """
+return Array.from(document.querySelectorAll('#groups tbody tr')).map((row) => ({
+  key: row.dataset.key === undefined ? null : row.dataset.key,
+  text: row.innerText,
+  buttons: Array.from(row.querySelectorAll('button')).map((b) => b.className),
+}));
+"""
+
+
+def _group_rows(driver, key: str) -> list[dict]:
+    """The review list's rows of group ``key`` (read in one go: the list re-renders under us)."""
+    return [r for r in driver.execute_script(GROUP_ROWS) if r["key"] == key]
+
+
+def _click(driver, key: str, button: str) -> None:
+    driver.execute_script(
+        "Array.from(document.querySelectorAll('#groups tbody tr'))"
+        ".find((r) => r.dataset.key === arguments[0]).querySelector('button.' + arguments[1]).click()",
+        key,
+        button,
+    )
+
+
+def _handle_and_reopen(driver, question: str, username: str) -> None:
+    """标记已处理 hides the group, 显示已处理 shows it with 上次处理, 重新打开 brings it back."""
+    from selenium.webdriver.common.by import By
+
+    from tests.support.browser import wait_until
+
+    rows = [r for r in driver.execute_script(GROUP_ROWS) if question in r["text"]]
+    assert rows and rows[0]["key"] is not None, rows
+    key = rows[0]["key"]
+    try:
+        assert "mark-handled" in rows[0]["buttons"], rows[0]
+        _click(driver, key, "mark-handled")
+        wait_until(driver, lambda d: not _group_rows(d, key))
+        assert "已处理" in driver.find_element(By.ID, "review-total").text
+        driver.find_element(By.ID, "review-handled").click()
+        [shown] = wait_until(driver, lambda d: _group_rows(d, key))
+        assert f"上次处理：{username}，" in shown["text"], shown
+        assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", shown["text"]), shown
+        _click(driver, key, "reopen")
+        wait_until(driver, lambda d: [r for r in _group_rows(d, key) if "mark-handled" in r["buttons"]])
+        driver.find_element(By.ID, "review-handled").click()
+        wait_until(driver, lambda d: _group_rows(d, key))
+    finally:  # the group stays open for the other tests of the session, whatever happened
+        driver.execute_async_script(REOPEN, key)
+
+
 @pytest.mark.e2e
 def test_dashboard_and_every_tab_speak_chinese(running_bot, residents_asked, dash_admin, wide_browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
@@ -383,7 +441,7 @@ def test_dashboard_and_every_tab_speak_chinese(running_bot, residents_asked, das
                 driver, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tbody tr")] or None
             )
             assert any("说个笑话听听" in r and "未理解" in r for r in rows), rows
-            assert driver.find_elements(By.CSS_SELECTOR, "#groups button.mark-handled")
+            _handle_and_reopen(driver, "说个笑话听听", dash_admin["username"])
             reasons = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#review-reason option")]
             assert reasons[1:] == list(wording.load()["reasons"].values())
         elif name == "eval":
@@ -414,6 +472,7 @@ def test_dashboard_and_every_tab_speak_chinese(running_bot, residents_asked, das
             wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr[data-id]"))
             assert "登录" in driver.find_element(By.ID, "audit-table").text
         texts[name] = driver.execute_script(VISIBLE_TEXT)
+        driver.save_screenshot(str(tmp_path / f"console-{name}.png"))  # kept in pytest's tmp dir, for a look
         assert driver.find_element(By.ID, "error").text == "", (name, driver.find_element(By.ID, "error").text)
         assert english_codes(texts[name], codes) == [], name
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), name

@@ -2,7 +2,7 @@
 
 ``web/static/console.js`` shows only words it reads from ``GET /console/api/wording``: each
 ``t("name")`` must be in the file's ``ui`` section, each ``ui`` word must be used, and the entity
-and fact-type labels it looks up must cover what NLU and the knowledge base produce.
+labels it looks up must cover the entities NLU finds.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import pytest
 import yaml
 
 from bot.webapp.console import wording
-from knowledge import facts, lexicon
 from tests.support.paths import ROOT
 
 SCRIPT = (ROOT / "web" / "static" / "console.js").read_text(encoding="utf-8")
 PAGE = (ROOT / "web" / "console.html").read_text(encoding="utf-8")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-NESTED = ("entities", "fact_types")  # ui mappings the script reads as W.ui.<name>[code]
+NESTED = ("entities",)  # ui mappings the script reads as W.ui.<name>[code]
 
 
 def _used_words() -> set[str]:
@@ -88,11 +87,6 @@ def test_dates_are_written_the_chinese_way():
 def test_every_entity_has_a_label():
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     assert set(domain["entities"]) <= set(wording.load()["ui"]["entities"])
-
-
-def test_every_fact_type_has_a_label():
-    types = {kind for kind, _ in facts._PATTERNS} | set(lexicon.FACT_TERM_TYPES)
-    assert types <= set(wording.load()["ui"]["fact_types"])
 
 
 @pytest.mark.parametrize(

@@ -390,11 +390,13 @@
   function renderReview(r) {
     const body = clear($("groups").tBodies[0]);
     const groups = r.groups || [];
-    $("review-total").textContent = t("review_total", { groups: number(groups.length), questions: number(r.total != null ? r.total : groups.reduce(function (n, g) { return n + g.count; }, 0)) });
+    const asked = groups.reduce(function (n, g) { return n + g.count; }, 0);
+    $("review-total").textContent = t("review_total", { groups: number(groups.length), questions: number(asked) }) +
+      (r.hidden_handled ? t("review_hidden_handled", { n: number(r.hidden_handled) }) : "");
     let target = null;
     groups.forEach(function (g) {
       const row = body.insertRow();
-      if (g.key) row.dataset.key = g.key;
+      if (g.key != null) row.dataset.key = g.key;
       if (g.handled) row.className = "handled";
       const question = el("div", {}, el("span", { className: "example" }, g.examples[0] || g.text || ""));
       if (g.examples.length > 1) question.appendChild(el("div", { className: "more-examples" }, t("also_asked", { examples: g.examples.slice(1).join(" ｜ ") })));
@@ -406,19 +408,24 @@
       const intents = el("div", {});
       (g.intents || []).forEach(function (code) { intents.appendChild(el("div", {}, intentNode(code))); });
       cell(row, intents);
-      cell(row, g.first_at ? (g.first_at === g.last_at || !g.last_at ? moment(g.first_at) : t("first_last", { first: moment(g.first_at), last: moment(g.last_at) })) : "");
+      const first = g.first_at ? moment(g.first_at) : "", latest = g.last_at ? moment(g.last_at) : first;
+      cell(row, first === latest ? first : t("first_last", { first: first, last: latest }));
       const talks = cell(row, "");
       (g.senders || []).filter(function (s) { return s.indexOf("staff:") !== 0; }).slice(0, 3).forEach(function (s, i) {
         talks.appendChild(button(t("view_conversation", { n: i + 1 }), function () { showConversation(s); }, "view-conversation"));
       });
       const handling = cell(row, "");
       if (g.handled) {
-        handling.appendChild(el("div", { className: "last-handled" }, t("last_handled", { by: g.handled.by, at: moment(g.handled.at) })));
+        handling.appendChild(el("div", { className: "last-handled" }, t("last_handled", { by: g.handled.by, at: moment(g.handled.at) }) +
+          (g.handled.newer ? t("asked_since", { n: number(g.handled.newer) }) : "")));
+      }
+      if (g.handled && !g.handled.newer) {
         handling.appendChild(button(t("reopen"), function () {
           clearError();
           post("review-groups/reopen", { key: g.key }).then(loadReview).catch(showError);
         }, "reopen"));
-      } else if (g.key) {
+      } else if (g.key != null) {
+        // A group asked again since it was handled is handled anew.
         handling.appendChild(button(t("mark_handled"), function () {
           clearError();
           post("review-groups/handled", { key: g.key, text: g.text || g.examples[0] || "" }).then(loadReview).catch(showError);
@@ -493,13 +500,13 @@
 
   function factText(f) {
     if (typeof f === "string") return f;
-    const kind = (W.ui.fact_types || {})[f.type] || t("fact_other");
-    return kind + "：" + (f.value || f.text || f.canonical || "");
+    const kind = f.type_label || ((W.fact_types || {})[f.type]) || t("fact_other");
+    return kind + "：" + (f.value || f.canonical || "");
   }
 
   function renderKnowledge(k, q) {
     const doc = k.document || {};
-    $("kb-document").textContent = doc.title ? t("kb_document", { title: doc.title, date: day(doc.issued_on, true) }) : "";
+    $("kb-document").textContent = doc.title ? t("kb_document", { title: doc.title, date: doc.issued_on_label || day(doc.issued_on, true) }) : "";
     const box = clear($("kb-sections"));
     let count = 0;
     (k.sections || []).forEach(function (section) {
