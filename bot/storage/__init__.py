@@ -1,1 +1,1 @@
-"""The application database: residents' feedback, staff accounts and sessions, staff reviews."""
+"""The application database: feedback, staff accounts and reviews, the audit log, refusal counts."""

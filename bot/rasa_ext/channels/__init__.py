@@ -1,1 +1,1 @@
-"""Rasa input channels (REST, staff, WeChat), registered in credentials.yml."""
+"""Rasa input channels (REST, the web page, staff, WeChat), registered in credentials.yml."""
