@@ -168,6 +168,7 @@
     // Tooltips drawn on the canvas (richText): ECharts' HTML tooltips carry inline style
     // attributes, which the console's Content-Security-Policy (style-src 'self') refuses.
     const base = {
+      animation: false,  // figures, not a show (and a screenshot or a screen reader sees the final chart)
       aria: { enabled: true, label: { description: description } },
       textStyle: { fontFamily: "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, WenQuanYi Micro Hei, sans-serif" },
       tooltip: { renderMode: "richText", confine: true }
