@@ -41,3 +41,19 @@ def redis_url():
 
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _dispose_new_engines():
+    """Close the pooled connections of the database engines a test made.
+
+    ``knowledge.db`` keeps one engine per URL for the life of the process; a test's throw-away
+    database would otherwise keep its connections open, and the session's one PostgreSQL server
+    runs out of them ("too many clients") after a few dozen such tests.
+    """
+    from knowledge import db
+
+    before = set(db._engines)
+    yield
+    for url in set(db._engines) - before:
+        db.dispose_engine(url)

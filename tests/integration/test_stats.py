@@ -10,17 +10,35 @@ own functions.
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from bot.storage import appdb, refusals
 from bot.webapp import stats
 from bot.webapp.console import wording
+from knowledge import db
 
 CHINA = timezone(timedelta(hours=8))
-TODAY = datetime.now(CHINA).date()  # feedback rows are stamped now, so the period is around today
+
+
+def _last_whole_day() -> date:
+    """Yesterday, China time: every hour of it is in the past, as stored events always are."""
+    return datetime.now(CHINA).date() - timedelta(days=1)
+
+
+# The last day of the periods the tests count; the conversations are on it and the days before.
+TODAY = _last_whole_day()
+
+
+@pytest.fixture(autouse=True)
+def _today(monkeypatch):
+    """:data:`TODAY` as each test starts (a session may run past midnight in China)."""
+    monkeypatch.setattr(sys.modules[__name__], "TODAY", _last_whole_day())
 
 
 def at(day: date, hour: int, minute: int = 0, second: float = 0.0) -> float:
@@ -138,6 +156,8 @@ def app_url(tmp_path):
     appdb.record_feedback("r1", "down", "毕业生落户要什么", "ask_settle_graduate_materials", [22], "rest", url=url)
     appdb.record_feedback("r2", "up", "居住证要什么条件", "ask_residence_permit_conditions", [24, 25], "web", url=url)
     appdb.record_feedback("console-x", "up", "印章", "ask_seal_engraving", [30], "staff", url=url)
+    with db.session_scope(url) as session:  # stamped now: move them into the period, after the answers
+        session.execute(update(appdb.Feedback).values(created_at=datetime.fromtimestamp(at(TODAY, 12), timezone.utc)))
     today = (TODAY - date(1970, 1, 1)).days
     refusals.add_counts({(today, "rest", "rate_limited"): 3, (today - 1, "wechat", "too_long"): 1}, url)
     refusals.add_counts({(today, "rest", "rate_limited"): 2, (today, "staff", "too_long"): 7}, url)
@@ -147,6 +167,12 @@ def app_url(tmp_path):
 def compute(tracker_url: str, app_url: str, days: int) -> stats.Stats:
     titles = {n: (f"第{n}项", f"措施{n}") for n in range(1, 51)}
     return stats.compute(tracker_url, app_url, days, wording.load()["outcomes"], titles, today=TODAY)
+
+
+def up_to_now(tracker_url: str, app_url: str) -> stats.Stats:
+    """The last 90 days up to now (China time): the conversations and what a test adds now."""
+    today = datetime.now(CHINA).date()
+    return stats.compute(tracker_url, app_url, 90, wording.load()["outcomes"], {}, today=today)
 
 
 def test_outcomes_channels_and_measures(tracker_url, app_url):
@@ -265,14 +291,13 @@ def test_the_summary_catches_up_and_rereading_changes_nothing(tracker_url, app_u
     from bot.webapp import turns
 
     outcomes = wording.load()["outcomes"]
-    assert compute(tracker_url, app_url, 7).total == 18
-    now = datetime.now(CHINA)
-    ts = now.timestamp() - 5
+    before = up_to_now(tracker_url, app_url)
+    ts = time.time() - 5
     _add(tracker_url, "late", [user("刻章要什么", "ask_seal_engraving", ts), bot(ts + 0.3, "measure_answer", [30])])
     for _ in range(3):  # each catch-up re-reads the last OVERLAP_S seconds
         assert turns.catch_up(tracker_url, outcomes)
-    result = compute(tracker_url, app_url, 7)
-    assert result.total == 19 and result.outcomes["answered"] == 4
+    result = up_to_now(tracker_url, app_url)
+    assert result.total == before.total + 1 and result.outcomes["answered"] == before.outcomes["answered"] + 1
 
 
 def test_a_message_stored_late_is_still_counted(tracker_url, app_url):
@@ -280,10 +305,11 @@ def test_a_message_stored_late_is_still_counted(tracker_url, app_url):
 
     outcomes = wording.load()["outcomes"]
     turns.catch_up(tracker_url, outcomes)
+    before = up_to_now(tracker_url, app_url).outcomes["fallback"]
     # a replica commits a message stamped two minutes ago after the summary passed it
-    ts = datetime.now(CHINA).timestamp() - 120
+    ts = time.time() - 120
     _add(tracker_url, "slow", [user("居住证", "ask_residence_permit_conditions", ts), bot(ts + 0.2, "default")])
-    assert compute(tracker_url, app_url, 7).outcomes["fallback"] == 2
+    assert up_to_now(tracker_url, app_url).outcomes["fallback"] == before + 1
 
 
 def test_changed_outcomes_rebuild_the_summary(tracker_url, app_url):

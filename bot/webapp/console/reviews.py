@@ -297,8 +297,11 @@ def export_yaml(reviews: list[appdb.ReviewRecord]) -> str:
 
 async def export(request: web.Request) -> web.Response:
     """Download the corrections as data/nlu YAML for maintainers to merge."""
-    text = export_yaml(appdb.list_reviews(url=settings_of(request).app_database_url))
-    audit.record(request["staff"], "export_nlu", "reviewed_nlu.yml", url=settings_of(request).app_database_url)
+    reviews = appdb.list_reviews(url=settings_of(request).app_database_url)
+    text = export_yaml(reviews)
+    # the target is how many corrections went out (the file name is a code, not for staff to read)
+    corrected = sum(1 for r in reviews if r.verdict == "wrong" and r.correct_intent and r.question.strip())
+    audit.record(request["staff"], "export_nlu", str(corrected), url=settings_of(request).app_database_url)
     return web.Response(
         text=text,
         content_type="text/yaml",
