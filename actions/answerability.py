@@ -62,6 +62,9 @@ STORY_SWITCH_MAX_CONFIDENCE = 0.9
 NLU_SURE = 0.9
 # An out-of-scope verdict at least this sure gets the topic's overview rather than its main answer.
 OUT_OF_SCOPE_SURE = 0.7
+# NLU's reading of a message that asks none of the notice's questions (a fallback is only unsure:
+# many real follow-ups get one).
+NOT_A_QUESTION_INTENTS = frozenset({"out_of_scope"})
 # Document words are at least this long (证书 alone, 验证, 行证 are not documents).
 MIN_DOCUMENT_CHARS = 3
 
@@ -515,7 +518,11 @@ def _decide(
     elif (
         previous is not None
         and not _changes_subject(analyser, question, spec, confidence, previous, ctx)
-        and (question.context_free or followup_intent or _continues(question, previous, ctx))
+        and (
+            (question.context_free and (followup_intent or _asks_something(question, intent)))
+            or followup_intent
+            or _continues(question, previous, ctx)
+        )
     ):
         spec = _same_topic_for_aspects(question, ctx, previous, spec)
         continued, confidence = True, 1.0
@@ -646,6 +653,16 @@ def _changes_subject(
         return False
     theirs, ours = body_text(ctx.measures(spec.measures)), measure_text(ctx.measures(previous.measures))
     return any(len(t) > 1 and is_cjk(t[0]) and t in theirs and t not in ours for t in analyser.segment(question.text))
+
+
+def _asks_something(question: Question, intent: str | None) -> bool:
+    """Whether a short message naming no topic can be a follow-up to the previous answer.
+
+    It can when it asks an aspect ("那要多久") or names a case, or unless NLU put it out of scope.
+    A message that asks no aspect, names no case and that NLU read as out of scope ("明天天气怎么样",
+    "讲个笑话吧") is about something else: it must not be answered from the previous measure.
+    """
+    return bool(question.aspects or question.objects) or intent not in NOT_A_QUESTION_INTENTS
 
 
 def _continues(question: Question, previous: IntentSpec, ctx: Context) -> bool:

@@ -194,6 +194,20 @@ def test_follow_ups_keep_the_topic_unless_they_name_another(memory, text, previo
 
 
 @pytest.mark.parametrize(
+    "text, previous, intent",
+    [
+        ("明天天气怎么样", "ask_id_card_issue_time", "out_of_scope"),
+        ("讲个笑话吧", "ask_exit_entry_business_endorsement", "out_of_scope"),
+        ("附近有啥好吃的", "ask_seal_engraving", "out_of_scope"),
+    ],
+)
+def test_a_short_message_about_something_else_is_not_answered(memory, text, previous, intent):
+    assert previous in load_intent_map()
+    decision = decide(memory, text, intent, 0.6, previous=previous)
+    assert decision.kind not in ("answer", "overview"), decision.to_json()
+
+
+@pytest.mark.parametrize(
     "text, nlu, wanted",
     [
         (
