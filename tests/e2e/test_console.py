@@ -25,6 +25,7 @@ import yaml
 from bot.security import ratelimit
 from bot.storage import appdb
 from bot.webapp import console
+from tests.support.botrun import add_console_user
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
 from tests.support.webapp import csrf_token, login, make_settings, serve
@@ -249,18 +250,7 @@ def test_login_log_has_no_password(tmp_path, caplog):
 
 @pytest.fixture(scope="module")
 def staff(running_bot):
-    env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.webapp.console", "add-user", "hall01", "--password-stdin"],
-        cwd=ROOT,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return {"username": "hall01", "password": PASSWORD}
+    return add_console_user(running_bot, "hall01", PASSWORD)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

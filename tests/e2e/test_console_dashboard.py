@@ -13,10 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import urllib.request
 
 import pytest
@@ -24,6 +21,7 @@ import yaml
 
 from bot.webapp import server
 from bot.webapp.console import wording
+from tests.support.botrun import add_console_user
 from tests.support.paths import ROOT
 from tests.support.webapp import make_settings, request, serve, staff_headers
 
@@ -181,18 +179,7 @@ def test_the_console_page_loads_nothing_from_another_host(tmp_path):
 
 
 def _add_user(running_bot, username: str, role: str) -> dict:
-    env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{running_bot['app_db']}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.webapp.console", "add-user", username, "--password-stdin", "--role", role],
-        cwd=ROOT,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert result.returncode == 0 or "exists" in result.stderr, result.stderr
-    return {"username": username, "password": PASSWORD}
+    return add_console_user(running_bot, username, PASSWORD, role)
 
 
 @pytest.fixture(scope="module")

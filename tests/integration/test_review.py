@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import config
 from bot.webapp import review
+from tests.support import trackers
 from tests.support.ports import free_port
 
 ID_NUMBER = "450102199003071234"
@@ -59,34 +59,9 @@ def _write_conversations(store) -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def tracker_settings(request, tmp_path) -> config.Settings:
     """Settings whose tracker store holds :func:`_write_conversations`, on each database kind."""
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.domain import Domain
-
-    base = config.load()
-    if request.param == "sqlite":
-        settings = replace(base, tracker_db=tmp_path / "tracker.db")
-        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(settings.tracker_db))
-    else:
-        from tests.support.pgserver import create_database
-
-        url = urlsplit(create_database(request.getfixturevalue("postgres_server_url")))
-        settings = replace(
-            base,
-            bot_env="production",
-            tracker_db_host=url.hostname,
-            tracker_db_port=url.port,
-            tracker_db_name=url.path.lstrip("/"),
-            tracker_db_user=url.username,
-            tracker_db_password="",
-        )
-        store = SQLTrackerStore(
-            Domain.empty(),
-            dialect="postgresql",
-            host=url.hostname,
-            port=url.port,
-            db=url.path.lstrip("/"),
-            username=url.username,
-        )
+    server = request.getfixturevalue("postgres_server_url") if request.param == "postgres" else None
+    settings, url = trackers.tracker_settings(config.load(), request.param, tmp_path, server)
+    store = trackers.rasa_store(url)
     _write_conversations(store)
     store.engine.dispose()
     return settings

@@ -12,14 +12,15 @@ import json
 import re
 import time
 import urllib.parse
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from bot.storage import audit, reviewstate
 from bot.webapp import review
+from tests.support import trackers
 from tests.support.webapp import make_settings, request, serve, staff_headers
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -32,35 +33,14 @@ class Store:
     """Rasa's SQLTrackerStore over a database, and the settings that make the console read it."""
 
     def __init__(self, kind: str, tmp_path, postgres_server_url: str | None):
-        from rasa.core.tracker_store import SQLTrackerStore
-        from rasa.shared.core.domain import Domain
-
-        if kind == "sqlite":
-            self.settings = make_settings(tmp_path, tracker_db=tmp_path / "tracker.db")
-            self.store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "tracker.db"))
-        else:
+        base = make_settings(tmp_path)
+        if kind != "sqlite":
             from tests.support.pgserver import create_database
 
-            url = urlsplit(create_database(postgres_server_url))
-            self.settings = make_settings(
-                tmp_path,
-                # the 已处理 records and the audit log on PostgreSQL too
-                app_database_url=create_database(postgres_server_url),
-                bot_env="production",
-                tracker_db_host=url.hostname,
-                tracker_db_port=url.port,
-                tracker_db_name=url.path.lstrip("/"),
-                tracker_db_user=url.username,
-                tracker_db_password="",
-            )
-            self.store = SQLTrackerStore(
-                Domain.empty(),
-                dialect="postgresql",
-                host=url.hostname,
-                port=url.port,
-                db=url.path.lstrip("/"),
-                username=url.username,
-            )
+            # the 已处理 records and the audit log on PostgreSQL too
+            base = replace(base, app_database_url=create_database(postgres_server_url))
+        self.settings, url = trackers.tracker_settings(base, kind, tmp_path, postgres_server_url)
+        self.store = trackers.rasa_store(url)
 
     @property
     def url(self) -> str:

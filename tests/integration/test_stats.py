@@ -9,19 +9,19 @@ own functions.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import update
-from sqlalchemy.engine import make_url
 
+from bot import config
 from bot.storage import appdb, refusals
 from bot.webapp import stats
 from bot.webapp.console import wording
 from knowledge import db
+from tests.support import trackers
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -109,43 +109,12 @@ def conversations() -> dict[str, list]:
     }
 
 
-def save_conversations(store) -> None:
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    async def save_all():
-        for sender, events in conversations().items():
-            await store.save(DialogueStateTracker.from_events(sender, events))
-
-    asyncio.run(save_all())
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def tracker_url(request, tmp_path):
     """A Rasa tracker store holding :func:`conversations`, on each database; its SQLAlchemy URL."""
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.domain import Domain
-
-    domain = Domain.empty()
-    if request.param == "sqlite":
-        path = tmp_path / "tracker.db"
-        store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
-        url = f"sqlite:///{path}"
-    else:
-        from tests.support.pgserver import create_database
-
-        url = create_database(request.getfixturevalue("postgres_server_url"))
-        parts = make_url(url)
-        store = SQLTrackerStore(
-            domain,
-            dialect="postgresql",
-            host=parts.host,
-            port=parts.port,
-            db=parts.database,
-            username=parts.username,
-            password=parts.password,
-        )
-    save_conversations(store)
-    store.engine.dispose()
+    server = request.getfixturevalue("postgres_server_url") if request.param == "postgres" else None
+    _settings, url = trackers.tracker_settings(config.load(), request.param, tmp_path, server)
+    trackers.save(url, conversations())
     return url
 
 
@@ -266,25 +235,7 @@ def test_the_index_is_made_once(tracker_url, app_url):
 
 def _add(tracker_url: str, sender: str, events: list) -> None:
     """Write one more conversation with Rasa's store, as the running bot would."""
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    parts = make_url(tracker_url)
-    if parts.drivername.startswith("sqlite"):
-        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=parts.database)
-    else:
-        store = SQLTrackerStore(
-            Domain.empty(),
-            dialect="postgresql",
-            host=parts.host,
-            port=parts.port,
-            db=parts.database,
-            username=parts.username,
-            password=parts.password,
-        )
-    asyncio.run(store.save(DialogueStateTracker.from_events(sender, events)))
-    store.engine.dispose()
+    trackers.save(tracker_url, {sender: events})
 
 
 def test_the_summary_catches_up_and_rereading_changes_nothing(tracker_url, app_url):

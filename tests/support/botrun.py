@@ -86,3 +86,27 @@ def run_bot(tmp: Path, extra_env: dict[str, str]):
     assert code == 0, f"bot run exited with {code} on Ctrl-C"
     for name in ("rasa_port", "action_port", "web_port"):
         assert not port_open(info[name]), f"the server on {name} outlived Ctrl-C"
+
+
+def add_console_user(info: dict, username: str, password: str, role: str | None = None) -> dict:
+    """Create a console account of the running bot with the documented command (``add-user``).
+
+    An account made by an earlier module of the session is kept. Returns ``{"username",
+    "password"}``.
+    """
+    import subprocess
+    import sys
+
+    env = {**os.environ, "APP_DATABASE_URL": f"sqlite:///{info['app_db']}"}
+    command = [sys.executable, "-m", "bot.webapp.console", "add-user", username, "--password-stdin"]
+    result = subprocess.run(
+        command + (["--role", role] if role else []),
+        cwd=ROOT,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0 or "exists" in result.stderr, result.stderr
+    return {"username": username, "password": password}
