@@ -209,3 +209,24 @@ def test_no_one_is_promoted_without_an_upgrade(url):
     appdb._UPGRADED.discard(url)
     appdb.ensure_schema(url)
     assert {a.role for a in appdb.list_staff_users(url=url)} == {"staff"}
+
+
+@pytest.mark.parametrize(
+    "action, detail, shown",
+    [
+        ("role_changed", "staff -> admin", "工作人员 → 管理员"),
+        ("account_created", "staff", "工作人员"),
+        ("review_verdict", "wrong", "回答错误"),
+        ("login", "127.0.0.1", "127.0.0.1"),
+        ("export_stats", "2026-11-02..2026-12-01", "2026-11-02..2026-12-01"),
+        ("role_changed", "staff -> no_such_role", "工作人员 → no_such_role"),
+    ],
+)
+def test_coded_details_are_shown_by_their_labels(action, detail, shown):
+
+    from bot.webapp.console.users import detail_label
+
+    entry = audit.AuditEntry(
+        id=1, at=datetime.now(timezone.utc), actor="admin01", action=action, target="hall02", detail=detail
+    )
+    assert detail_label(entry) == shown

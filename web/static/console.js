@@ -629,7 +629,7 @@
         const row = body.insertRow();
         row.dataset.id = a.id;
         cell(row, moment(a.at)); cell(row, a.actor); cell(row, a.action_label || label("audit_actions", a.action));
-        cell(row, a.target); cell(row, a.detail);
+        cell(row, a.target); cell(row, a.detail_label || a.detail);
       });
       if (fresh && !entries.length) { const row = body.insertRow(); cell(row, t("no_audit")).colSpan = 5; }
       auditBefore = entries.length ? entries[entries.length - 1].id : auditBefore;

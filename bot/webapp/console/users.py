@@ -9,6 +9,8 @@ change is written to the audit log with the administrator who made it. The rules
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from bot.storage import appdb, audit
@@ -44,7 +46,21 @@ def entry_json(entry: audit.AuditEntry) -> dict:
         "action_label": wording.label("audit_actions", entry.action),
         "target": entry.target,
         "detail": entry.detail,
+        "detail_label": detail_label(entry),
     }
+
+
+# Audit actions whose detail is made of codes (a role, "old -> new" roles, a verdict).
+CODED_DETAILS = frozenset({"account_created", "role_changed", "review_verdict"})
+
+
+def detail_label(entry: audit.AuditEntry) -> str:
+    """The entry's detail for staff to read: role and verdict codes as their Chinese labels."""
+    if entry.action not in CODED_DETAILS:
+        return entry.detail
+    words = wording.load()
+    codes = {**words["roles"], **words["verdicts"]}
+    return re.sub(r"[a-z_]+", lambda m: codes.get(m.group(0), m.group(0)), entry.detail).replace(" -> ", " → ")
 
 
 def _error(status: int, message: str) -> web.Response:
