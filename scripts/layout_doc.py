@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "layout.md"
 TABLE_HEAD = "| file | lines | what |"
 SECTION = re.compile(r"^## `([^`]+)/`$")
-TEST_ROW = re.compile(r"^\| `(tests(?:/[a-z]+)?/)` \| (.*) \| ([^|]*) \|$")
+TEST_ROW = re.compile(r"^\| `(tests(?:/[a-z0-9]+)?/)` \| (.*) \| ([^|]*) \|$")
 
 
 def first_docstring_line(path: Path) -> str:
