@@ -424,10 +424,12 @@ def test_dashboard_and_every_tab_speak_chinese(running_bot, residents_asked, das
             assert ranking.find_elements(By.CSS_SELECTOR, "small.code"), "intent codes in small type"
             assert "nlu_fallback" not in driver.execute_script(VISIBLE_TEXT)
         elif name == "review":
-            rows = wait_until(
-                driver, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tbody tr")] or None
-            )
-            assert any("说个笑话听听" in r and "未理解" in r for r in rows), rows
+
+            def listed(d):
+                rows = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tbody tr")]
+                return rows if any("说个笑话听听" in r and "未理解" in r for r in rows) else None
+
+            assert wait_until(driver, listed)
             _handle_and_reopen(driver, "说个笑话听听", dash_admin["username"])
             reasons = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#review-reason option")]
             assert reasons[1:] == list(wording.load()["reasons"].values())

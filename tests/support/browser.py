@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def wait_until(driver, condition, timeout=30):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    # a list the page re-renders while the condition reads it leaves stale elements: look again
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
