@@ -41,17 +41,19 @@ $(STAMP): requirements.lock scripts/find_python310.sh
 	$(PY) -m pip install --quiet -r requirements.lock
 	@touch $@
 
-# The console's browser-side packages (Apache ECharts), pinned in web/package-lock.json and served by
-# bot/webapp/server.py at /static/vendor/ (no CDN). Reinstalled when the file is missing or older than
-# the lock; the touch stamps the install (npm ci writes the files before it finishes). Without npm,
-# scripts/install_system_deps.sh --npm installs Debian's nodejs and npm.
+# The browser-side packages, pinned in web/package-lock.json: the console's Apache ECharts, served by
+# bot/webapp/server.py at /static/vendor/ (no CDN), and axe-core, which the accessibility tests
+# (tests/e2e/test_accessibility.py) read from disk and inject into the pages. Reinstalled when a file
+# is missing or older than the lock; the touch stamps the install (npm ci writes the files before it
+# finishes). Without npm, scripts/install_system_deps.sh --npm installs Debian's nodejs and npm.
 ECHARTS := web/node_modules/echarts/dist/echarts.min.js
-web-deps: $(ECHARTS) ## install the console's JavaScript packages (ECharts) from web/package-lock.json with npm ci
+AXE := web/node_modules/axe-core/axe.min.js
+web-deps: $(ECHARTS) $(AXE) ## install the JavaScript packages (ECharts; axe-core for the tests) from web/package-lock.json with npm ci
 
-$(ECHARTS): web/package-lock.json web/package.json
+$(ECHARTS) $(AXE) &: web/package-lock.json web/package.json
 	@command -v npm >/dev/null 2>&1 || scripts/install_system_deps.sh --npm
 	npm ci --prefix web --no-audit --no-fund
-	@touch $@
+	@touch $(ECHARTS) $(AXE)
 
 kb: venv ## parse the source document into the knowledge base (var/knowledge.db) and jieba dictionary
 	$(PY) -m knowledge build

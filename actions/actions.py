@@ -41,6 +41,9 @@ from knowledge.vocabulary import Topic, load_topics
 log = logging.getLogger(__name__)
 
 CASE_SLOTS = ("pickup_method", "area")
+# The metadata key under which the WeChat channel names a clicked menu entry's topic
+# (bot/rasa_ext/channels/wechat/handler.py MENU_TOPIC; a test checks that they agree).
+MENU_TOPIC = "menu_topic"
 
 
 def _context_slots(spec: IntentSpec | None, cited: list[int]) -> list:
@@ -194,11 +197,29 @@ def utter_overview(
     return [SlotSet("cited_measures", [str(m.number) for m in measures])]
 
 
+def menu_topic(tracker: Tracker) -> Topic | None:
+    """The topic a WeChat menu click asks about, or None for any other message.
+
+    The WeChat channel sends a click on ``topic:<name>`` as ``/out_of_scope`` with
+    ``{"menu_topic": "<name>"}`` in the message's metadata (no other channel sets metadata); a
+    name that is not a topic of ``knowledge/topics.yml`` is ignored.
+    """
+    metadata = (tracker.latest_message or {}).get("metadata")
+    name = metadata.get(MENU_TOPIC) if isinstance(metadata, dict) else None
+    return load_topics().get(name) if isinstance(name, str) else None
+
+
 def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase) -> list:
     """Reply to the latest message: analyse it, decide, and send the reply the decision names."""
     text = (tracker.latest_message or {}).get("text") or ""
     latest = latest_intent(tracker)
     intent = latest.name
+    topic = menu_topic(tracker)
+    if topic is not None:
+        # A menu entry names its topic exactly: the resident asked for what the notice says on it.
+        memory = loaded(kb)
+        decision = answerability.topic_overview(memory.analyser, memory.analyser.analyse(topic.label), topic)
+        return utter_overview(dispatcher, tracker, memory, decision, load_intent_map())
     if not answering.looks_like_a_question(text):
         replies.send(dispatcher, "default")
         return []

@@ -744,6 +744,16 @@ def _wants_overview(question: Question, topic: Topic | None, confidence: float, 
     return confidence < OVERVIEW_MAX_CONFIDENCE
 
 
+def topic_overview(analyser: Analyser, question: Question, topic: Topic) -> Decision:
+    """The overview of ``topic``, asked for by name (a WeChat menu entry): one line per measure.
+
+    No NLU reading is judged: the resident chose the topic, so every topic, with or without a
+    primary intent or ``overview: true``, gets its overview.
+    """
+    decision = _overview(analyser, question, topic)
+    return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind, decision.kind))
+
+
 def _overview(
     analyser: Analyser, question: Question, topic: Topic, first: int | None = None, spec: IntentSpec | None = None
 ) -> Decision:

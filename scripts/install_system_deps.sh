@@ -2,9 +2,10 @@
 # Install the Debian packages the test suite needs, when they are missing:
 #   postgresql    - the knowledge base is tested on a real PostgreSQL server too.
 #   redis-server  - the WeChat channel's shared message store is tested on a real Redis server.
-#   chromium, chromium-driver, fonts-wqy-microhei
-#                 - the web chat page is tested in a real headless Chromium (with a CJK font, so
-#                   the screenshot shows Chinese).
+#   chromium, chromium-driver, fonts-wqy-microhei, fonts-noto-color-emoji
+#                 - the web chat page is tested in a real headless Chromium (with a CJK font and a
+#                   colour emoji font, so the screenshots show the Chinese and the 👍/👎 that
+#                   residents see, not empty boxes).
 #   nginx         - `make cluster` and tests/test_cluster.py put it in front of the Rasa replicas
 #                   and the web servers (run in the foreground from var/cluster, never as a service).
 #   nodejs, npm   - `make web-deps` installs the console's chart library (Apache ECharts) with
@@ -19,6 +20,7 @@ if [ "${1:-}" != "--npm" ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+  [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 fi
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)

@@ -5,7 +5,8 @@ REST channel, so a browser talks to one origin and the Rasa server need not be e
 
 Routes: ``GET /`` (chat page), ``GET /static/…``, ``GET /static/vendor/echarts.min.js`` (the
 console's chart library, installed by ``make web-deps`` into ``web/node_modules/``), ``POST
-/api/message`` (``{"sender", "message"}`` → the bot's messages), ``GET /health``.
+/api/message`` (``{"sender", "message"}`` → the bot's messages), ``GET /api/topics`` and ``GET
+/api/faq`` (按主题浏览 and 常见问题, :mod:`bot.webapp.topics`), ``GET /health``.
 
 Every response carries ``X-Content-Type-Options: nosniff`` and a ``Content-Security-Policy``
 allowing scripts, styles and requests from this origin only (the pages have nothing inline). The
@@ -213,7 +214,7 @@ def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: 
         evaluator: what the console's 批量评测 runs (:mod:`bot.quality.evaluate`, given by
             ``python -m bot.ops.webserver``); None answers 批量评测 with 503.
     """
-    from bot.webapp import console
+    from bot.webapp import console, topics
     from knowledge.repository import KnowledgeBase
 
     app = web.Application(client_max_size=console.MAX_CASE_BYTES + 4096)
@@ -236,6 +237,7 @@ def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: 
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_post("/api/message", message)
+    topics.add_routes(app)
     app.router.add_get("/static/vendor/{name}", vendor_file)  # before /static/, which would answer 404
     app.router.add_static("/static/", WEB_ROOT / "static")
     console.add_routes(app)

@@ -1,9 +1,10 @@
 """Test doubles for the WeChat channel: a fake WeChat API, a throw-away Redis, request helpers.
 
 The helpers build signed (and encrypted) requests with wechatpy's own crypto. The fake API
-(``http.server`` on a loopback port, in a thread) serves ``/cgi-bin/token`` and
-``/cgi-bin/message/custom/send`` as WeChat does, records every request, and can be told to
-expire tokens or to answer the next send with an errcode.
+(``http.server`` on a loopback port, in a thread) serves ``/cgi-bin/token``,
+``/cgi-bin/message/custom/send`` and ``/cgi-bin/menu/create`` as WeChat does, records every
+request (the last menu created in ``.menu``), and can be told to expire tokens or to answer the
+next send or menu with an errcode.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class FakeWeChatAPI:
     valid_tokens: set[str] = field(default_factory=set)
     issued: list[str] = field(default_factory=list)
     send_errors: list[int] = field(default_factory=list)
+    menu_errors: list[int] = field(default_factory=list)
+    menu: object = None  # the body of the last menu created
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
     _counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -73,6 +76,11 @@ class FakeWeChatAPI:
         """The next customer-service send gets this errcode."""
         with self.lock:
             self.send_errors.append(errcode)
+
+    def fail_next_menu(self, errcode: int) -> None:
+        """The next menu creation gets this errcode."""
+        with self.lock:
+            self.menu_errors.append(errcode)
 
     def recorded(self, path: str | None = None) -> list[Recorded]:
         with self.lock:
@@ -128,6 +136,19 @@ class FakeWeChatAPI:
                     return 200, {"errcode": code, "errmsg": f"fake error {code}"}
                 if not isinstance(parsed, dict):
                     return 200, {"errcode": 47001, "errmsg": "data format error"}
+                return 200, {"errcode": 0, "errmsg": "ok"}
+            if path == "/cgi-bin/menu/create" and method == "POST":
+                if query.get("access_token") not in self.valid_tokens:
+                    return 200, {
+                        "errcode": 40001,
+                        "errmsg": "invalid credential, access_token is invalid or not latest",
+                    }
+                if self.menu_errors:
+                    code = self.menu_errors.pop(0)
+                    return 200, {"errcode": code, "errmsg": f"fake error {code}"}
+                if not isinstance(parsed, dict) or not isinstance(parsed.get("button"), list):
+                    return 200, {"errcode": 40016, "errmsg": "invalid button size"}
+                self.menu = parsed
                 return 200, {"errcode": 0, "errmsg": "ok"}
         return 404, {"errcode": -1, "errmsg": "not found"}
 
@@ -212,6 +233,25 @@ def event_xml(openid: str, event: str, create_time: int | None = None) -> str:
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
         f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
         f"<Event><![CDATA[{event}]]></Event></xml>"
+    )
+
+
+def voice_xml(openid: str, recognition: str | None, msg_id: int, create_time: int | None = None) -> str:
+    """A voice message; ``recognition`` is put in CDATA as WeChat does (None: no Recognition element)."""
+    heard = "" if recognition is None else f"<Recognition><![CDATA[{recognition}]]></Recognition>"
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[voice]]></MsgType>"
+        f"<MediaId><![CDATA[media_id]]></MediaId><Format><![CDATA[amr]]></Format>{heard}<MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def click_xml(openid: str, key: str, create_time: int | None = None) -> str:
+    """A menu click (``Event=CLICK``) on the entry whose key is ``key``."""
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[{key}]]></EventKey></xml>"
     )
 
 

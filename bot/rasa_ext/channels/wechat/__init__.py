@@ -7,7 +7,9 @@ order a message meets them:
 - :mod:`.protocol`: signatures, hostile-input checks, XML parsing and passive replies;
 - :mod:`.handler`: :class:`WeChatChannel`, de-duplication, the Rasa turn, reply in time or later;
 - :mod:`.render`: Rasa's messages as WeChat text (numbered buttons, message sizes);
-- :mod:`.api`: the customer-service message API, for late and long answers;
+- :mod:`.api`: the customer-service message API, for late and long answers, and the menu API;
+- :mod:`.menu`: the account's menu (``menu.yml``), checked against WeChat's limits, and the
+  ``topic:<name>`` keys its clicks carry;
 - :mod:`.store`: short-lived state (claimed messages, last buttons, the access token), in
   memory or Redis.
 

@@ -13,9 +13,16 @@ By kind of message:
 - Text goes to Rasa with the user's OpenID as the sender, so a conversation continues across
   messages. A reply of just a button's number sends that button's payload; the last buttons
   shown are remembered per OpenID in the store.
-- A ``subscribe`` event sends ``/greet`` (the welcome is a domain response). Other events get
-  ``success`` (no reply).
-- Images, voice, locations, links, videos and anything else get ``wechat_text_only``.
+- Voice with a transcript (``Recognition``, when the account has speech recognition on) is
+  answered as if typed: the transcript goes through the same guard and to Rasa.
+- A ``subscribe`` event sends ``/greet`` (the welcome is a domain response).
+- A menu click (``CLICK``, key ``topic:<name>``, see :mod:`~bot.rasa_ext.channels.wechat.menu`)
+  sends :data:`MENU_PAYLOAD` with the topic in the message's metadata (:data:`MENU_TOPIC`):
+  the payload's rule runs ``action_answer_measure`` without NLU, and the action answers with the
+  topic's overview. A key naming no topic gets ``wechat_menu_unknown``, without the dialogue.
+  Other events get ``success`` (no reply).
+- Images, voice without a transcript, locations, links, videos and anything else get
+  ``wechat_text_only``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot import config
 from bot.rasa_ext import guard
-from bot.rasa_ext.channels.wechat import protocol
+from bot.rasa_ext.channels.wechat import menu, protocol
 from bot.rasa_ext.channels.wechat.api import WeChatAPI
 from bot.rasa_ext.channels.wechat.protocol import (
     MAX_BODY_BYTES,
@@ -51,12 +58,19 @@ log = logging.getLogger(__name__)
 
 CHANNEL_NAME = "wechat"  # the input channel's name: the URL segment and UserMessage.input_channel
 GREET = "/greet"
+# A menu click asks for a topic's overview: this payload's rule (data/rules/conversation.yml)
+# runs action_answer_measure with no NLU, and the action reads the topic from the message's
+# metadata under MENU_TOPIC (actions/actions.py reads the same key).
+MENU_PAYLOAD = "/out_of_scope"
+MENU_TOPIC = "menu_topic"
 # WeChat retries within 15 s; a claimed message is remembered well beyond that.
 DEDUPE_TTL = 300
 BUTTONS_TTL = 24 * 3600
 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+# What goes to the dialogue: the text and the message's metadata; None for a menu key we do not know.
+Turn = tuple[str, dict[str, str] | None] | None
 
 
 class WeChatChannel:
@@ -112,7 +126,7 @@ class WeChatChannel:
         message = incoming.message
         if incoming.key is None:
             if message.type == "event":
-                return SUCCESS  # unsubscribe, menu clicks, …: nothing to say
+                return SUCCESS  # unsubscribe, menu links (VIEW), …: nothing to say
             return self._passive(incoming, render("wechat_text_only")["text"], args)
 
         claimed = await quietly(
@@ -127,8 +141,7 @@ class WeChatChannel:
                 return self._passive(incoming, state["text"], args)
             return SUCCESS
 
-        text = GREET if message.type == "event" else (message.content or "")
-        task = self._spawn(self._process(incoming, text, on_new_message))
+        task = self._spawn(self._process(incoming, self._turn(incoming), on_new_message))
         try:
             answer = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
         except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
@@ -160,8 +173,24 @@ class WeChatChannel:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _process(self, incoming: Incoming, text: str, on_new_message: OnNewMessage) -> str:
+    def _turn(self, incoming: Incoming) -> Turn:
+        """What a claimed message says to the dialogue (see the module docstring)."""
+        message = incoming.message
+        if message.type != "event":
+            return incoming.text, None
+        if message.event != protocol.CLICK_EVENT:
+            return GREET, None
+        topic = menu.topic_of_key(message.key)
+        if topic is None:
+            log.info("WeChat menu click from %s with a key naming no topic", short_openid(incoming.openid))
+            return None
+        return MENU_PAYLOAD, {MENU_TOPIC: topic}
+
+    async def _process(self, incoming: Incoming, turn: Turn, on_new_message: OnNewMessage) -> str:
         """Send the message to Rasa; returns the reply text (buttons numbered) and remembers the buttons."""
+        if turn is None:
+            return render("wechat_menu_unknown")["text"]
+        text, metadata = turn
         openid, buttons_key = incoming.openid, f"buttons:{incoming.openid}"
         chosen = False
         number = button_choice(text) if incoming.message.type == "text" else None
@@ -177,7 +206,14 @@ class WeChatChannel:
         failed = False
         try:
             await on_new_message(
-                UserMessage(prepared.text, collector, openid, input_channel=CHANNEL_NAME, message_id=incoming.key)
+                UserMessage(
+                    prepared.text,
+                    collector,
+                    openid,
+                    input_channel=CHANNEL_NAME,
+                    message_id=incoming.key,
+                    metadata=metadata,
+                )
             )
         except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
             log.exception("WeChat message %s failed", incoming.key)

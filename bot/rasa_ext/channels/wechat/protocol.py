@@ -9,9 +9,11 @@ when the message was).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -32,6 +34,9 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW = 300
 MAX_ECHOSTR_CHARS = 512
 SUBSCRIBE_EVENTS = {"subscribe", "subscribe_scan"}
+# A menu click (``Event=CLICK``) names its button's key; WeChat's keys are at most 128 bytes.
+CLICK_EVENT = "click"
+MAX_EVENT_KEY_BYTES = 128
 NOT_CONFIGURED = "the WeChat channel is not configured (WECHAT_TOKEN is unset)"
 
 _HOSTILE_XML = re.compile(rb"<!\s*(?:doctype|entity)", re.IGNORECASE)
@@ -73,6 +78,21 @@ class Incoming:
     openid: str
     key: str | None  # the de-duplication key; None for replies that need no processing
     encrypted: bool
+    text: str = ""  # what the resident said: a text's Content, a voice message's transcript
+
+
+def transcript(recognition: str | None) -> str:
+    """A voice message's ``Recognition`` as text for the dialogue ("" when there is none).
+
+    WeChat's speech recognition writes plain words; a control character (C0, DEL, C1: XML lets
+    some through as character references) becomes a space and an invisible format character
+    (zero-width, bidi overrides) is dropped, then runs of white space are folded into one.
+    """
+    kept = []
+    for ch in recognition or "":
+        category = unicodedata.category(ch)
+        kept.append(" " if category == "Cc" else "" if category == "Cf" else ch)
+    return " ".join("".join(kept).split())
 
 
 def signed(token: str, args: Mapping[str, Any], now: float) -> bool:
@@ -131,8 +151,9 @@ def parse(args: Mapping[str, Any], body: bytes, crypto: WeChatCrypto | None) -> 
         crypto: safe mode's decrypter, None when ``WECHAT_AES_KEY`` is unset.
 
     Returns:
-        An :class:`Incoming` with its de-duplication key (by ``MsgId`` for text, by sender,
-        ``CreateTime`` and event for a subscription), or the refusal.
+        An :class:`Incoming` with its de-duplication key (by ``MsgId`` for text and for voice
+        with a transcript, by sender, ``CreateTime`` and event for a subscription or a menu
+        click; None for what is answered without the dialogue), or the refusal.
     """
     if _HOSTILE_XML.search(body):
         return error(400, "DTDs and entity declarations are not accepted")
@@ -168,13 +189,31 @@ def parse(args: Mapping[str, Any], body: bytes, crypto: WeChatCrypto | None) -> 
         return error(400, "MsgId malformed")
     if message.type == "text" and not isinstance(raw.get("Content") or "", str):
         return error(400, "Content malformed")
+    if message.type == "voice" and not isinstance(raw.get("Recognition") or "", str):
+        return error(400, "Recognition malformed")
+    event = getattr(message, "event", None) if message.type == "event" else None
+    if event == CLICK_EVENT:
+        event_key = raw.get("EventKey") or ""
+        if not isinstance(event_key, str) or len(event_key.encode("utf-8")) > MAX_EVENT_KEY_BYTES:
+            return error(400, "EventKey malformed")
+    text = ""
     if message.type == "text":
-        key = f"msg:{target}:{msg_id}" if msg_id else f"msg:{openid}:{create_time}"
-    elif message.type == "event" and getattr(message, "event", None) in SUBSCRIBE_EVENTS:
-        key = f"evt:{openid}:{create_time}:{message.event}"
+        text = raw.get("Content") or ""
+    elif message.type == "voice":
+        text = transcript(raw.get("Recognition"))
+    message_key = f"msg:{target}:{msg_id}" if msg_id else f"msg:{openid}:{create_time}"
+    if message.type == "text" or (message.type == "voice" and text):
+        key: str | None = message_key
+    elif event in SUBSCRIBE_EVENTS:
+        key = f"evt:{openid}:{create_time}:{event}"
+    elif event == CLICK_EVENT:
+        # two entries clicked within one second are two questions; the key's digest keeps the
+        # store key and the log free of whatever the request put there
+        clicked = hashlib.sha256((raw.get("EventKey") or "").encode("utf-8")).hexdigest()[:16]
+        key = f"evt:{openid}:{create_time}:{event}:{clicked}"
     else:
-        key = None
-    return Incoming(message=message, openid=openid, key=key, encrypted=encrypted)
+        key = None  # voice without a transcript, images …: asked to type; other events: no reply
+    return Incoming(message=message, openid=openid, key=key, encrypted=encrypted, text=text)
 
 
 def passive(
