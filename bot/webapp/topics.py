@@ -36,7 +36,7 @@ from bot import config
 from bot.text.privacy import redact
 from bot.webapp import review, stats, turns
 from bot.webapp.console import wording
-from bot.webapp.console.knowledge import training_examples
+from bot.webapp.console.knowledge import new_section, training_examples
 from knowledge.intent_map import IntentSpec, load_intent_map
 from knowledge.repository import KnowledgeBaseMissing, MeasureInfo
 from knowledge.yamlfile import read_yaml
@@ -136,16 +136,7 @@ def sections(measures: list[MeasureInfo]) -> list[dict[str, Any]]:
     examples = training_examples()
     found: dict[int, dict[str, Any]] = {}
     for m in measures:
-        section = found.setdefault(
-            m.section_number,
-            {
-                "number": m.section_number,
-                "name": m.section,
-                "label": m.section_label,
-                "title": m.section_title,
-                "measures": [],
-            },
-        )
+        section = found.setdefault(m.section_number, new_section(m))
         section["measures"].append(
             {
                 "number": m.number,

@@ -103,6 +103,17 @@ def training_examples(directory: Path = NLU_DIR) -> dict[str, tuple[str, ...]]:
     return _read_examples(directory, stamp)
 
 
+def new_section(m: MeasureInfo) -> dict[str, Any]:
+    """The JSON of the section ``m`` is in, with no measures yet (this browser's and ``/api/topics``)."""
+    return {
+        "number": m.section_number,
+        "name": m.section,
+        "label": m.section_label,
+        "title": m.section_title,
+        "measures": [],
+    }
+
+
 def _facts(measure: MeasureInfo) -> list[dict[str, str]]:
     """The measure's facts, each once (by type and value), with its type's Chinese label."""
     seen: dict[tuple[str, str], dict[str, str]] = {}
@@ -149,16 +160,7 @@ def browse(measures: list[MeasureInfo], terms: set[str] | None = None) -> list[d
     for m in measures:
         if wanted and not any(t in m.title.lower() or t in m.text.lower() for t in wanted):
             continue
-        section = sections.setdefault(
-            m.section_number,
-            {
-                "number": m.section_number,
-                "name": m.section,
-                "label": m.section_label,
-                "title": m.section_title,
-                "measures": [],
-            },
-        )
+        section = sections.setdefault(m.section_number, new_section(m))
         section["measures"].append(
             {
                 "number": m.number,

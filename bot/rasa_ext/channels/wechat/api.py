@@ -126,17 +126,21 @@ class WeChatAPI:
         async with self._lock:
             return await self._cached_token(stale) or await self._new_token(session)
 
-    async def _post_text(self, session: aiohttp.ClientSession, token: str, openid: str, text: str) -> tuple[Any, Any]:
-        body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+    async def _post(self, session: aiohttp.ClientSession, path: str, token: str, body: dict) -> tuple[int, Any]:
+        """POST ``body`` as JSON to one of WeChat's APIs; the HTTP status and the decoded answer."""
         async with session.post(
-            f"{self.base}/cgi-bin/message/custom/send",
+            f"{self.base}{path}",
             params={"access_token": token},
             data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
             headers={"Content-Type": "application/json; charset=utf-8"},
         ) as resp:
-            data = await resp.json(content_type=None)
+            return resp.status, await resp.json(content_type=None)
+
+    async def _post_text(self, session: aiohttp.ClientSession, token: str, openid: str, text: str) -> tuple[Any, Any]:
+        body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+        status, data = await self._post(session, "/cgi-bin/message/custom/send", token, body)
         if not isinstance(data, dict):
-            return None, f"HTTP {resp.status}, not a JSON object"
+            return None, f"HTTP {status}, not a JSON object"
         return data.get("errcode", 0), data.get("errmsg")
 
     async def send_text(self, openid: str, text: str) -> bool:
@@ -188,15 +192,9 @@ class WeChatAPI:
         return True
 
     async def _post_json(self, session: aiohttp.ClientSession, path: str, token: str, body: dict) -> tuple[Any, Any]:
-        async with session.post(
-            f"{self.base}{path}",
-            params={"access_token": token},
-            data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        ) as resp:
-            data = await resp.json(content_type=None)
+        status, data = await self._post(session, path, token, body)
         if not isinstance(data, dict):
-            raise APIUnreachable(f"{path}: HTTP {resp.status}, not a JSON object")
+            raise APIUnreachable(f"{path}: HTTP {status}, not a JSON object")
         return data.get("errcode", 0), data.get("errmsg")
 
     async def create_menu(self, menu: dict) -> None:
