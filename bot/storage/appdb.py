@@ -64,6 +64,16 @@ class FeedbackRecord:
     channel: str | None
 
 
+def joined(numbers) -> str:
+    """Measure numbers as the tables store them: "22,23" (empty for none)."""
+    return ",".join(str(int(n)) for n in numbers or ())
+
+
+def numbers_of(stored: str | None) -> tuple[int, ...]:
+    """The measure numbers of a stored "22,23" (anything that is not a number left out)."""
+    return tuple(int(n) for n in (stored or "").split(",") if n.strip().isdigit())
+
+
 def app_url() -> str:
     """The URL of the application database."""
     from bot import config
@@ -120,7 +130,7 @@ def record_feedback(
         question=redact(question or "")[:1000],
         intent=(intent or None),
         channel=channel,
-        measures=",".join(str(int(n)) for n in measures or ()),
+        measures=joined(measures),
     )
     with db.session_scope(url) as session:
         session.add(row)
@@ -142,7 +152,7 @@ def list_feedback(url: str | None = None, limit: int = 100) -> list[FeedbackReco
                 value=r.value,
                 question=r.question,
                 intent=r.intent,
-                measures=tuple(int(n) for n in r.measures.split(",") if n),
+                measures=numbers_of(r.measures),
                 channel=r.channel,
             )
             for r in rows
@@ -631,7 +641,7 @@ def record_review(
         username=username,
         question=redact(question or "")[:1000],
         intent=intent or None,
-        cited=",".join(str(int(n)) for n in cited or ()),
+        cited=joined(cited),
         verdict=verdict,
         correct_intent=(correct_intent or None),
         correct_measure=correct_measure,
@@ -658,7 +668,7 @@ def list_reviews(url: str | None = None, verdict: str | None = None, limit: int 
                 username=r.username,
                 question=r.question,
                 intent=r.intent,
-                cited=tuple(int(n) for n in r.cited.split(",") if n),
+                cited=numbers_of(r.cited),
                 verdict=r.verdict,
                 correct_intent=r.correct_intent,
                 correct_measure=r.correct_measure,

@@ -263,7 +263,7 @@ def compute(
         if value not in feedback:
             continue
         feedback[value] += n
-        primary = next((int(x) for x in measures.split(",") if x.strip().isdigit()), None)
+        primary = next(iter(appdb.numbers_of(measures)), None)
         if primary is not None:
             votes.setdefault(primary, {"up": 0, "down": 0})[value] += n
     ranked = sorted(set(asked) | set(votes), key=lambda m: (-asked.get(m, 0), -sum(votes.get(m, {}).values()), m))
