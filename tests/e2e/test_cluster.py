@@ -57,7 +57,8 @@ def test_production_endpoints_use_postgres_and_redis(monkeypatch):
     endpoints = read_endpoints_from_path(ROOT / "endpoints.production.yml")
     assert endpoints.action.url == "http://actions:5055/webhook"
     assert endpoints.action.combine_parameters() == {"token": "s" * 32}  # what the action servers check
-    assert endpoints.tracker_store.type == "SQL" and endpoints.tracker_store.url == "pg"
+    assert endpoints.tracker_store.type == "bot.rasa_ext.tracker_store.SQLTrackerStore"
+    assert endpoints.tracker_store.url == "pg"
     assert endpoints.tracker_store.kwargs == {
         "dialect": "postgresql",
         "port": "5433",

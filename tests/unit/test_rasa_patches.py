@@ -90,3 +90,63 @@ def test_the_pipeline_still_passes_rasas_graph_validation():
     recipe = Recipe.recipe_for_name(config.get("recipe"))
     model_configuration = recipe.graph_config_for_recipe(config, {}, training_type=TrainingType.BOTH)
     rasa.engine.validation.validate(model_configuration)
+
+
+def _rule(*states: dict) -> str:
+    import json
+
+    return json.dumps(list(states))
+
+
+LISTEN = {"prev_action": {"action_name": "action_listen"}}
+RULES = {
+    _rule({**LISTEN, "user": {"intent": "greet"}}): "utter_greet",
+    _rule({**LISTEN, "user": {"intent": "ask_residence_permit"}}): "action_answer_measure",
+    _rule(
+        {**LISTEN, "user": {"intent": "ask_residence_permit"}},
+        {"prev_action": {"action_name": "action_answer_measure"}},
+    ): "action_listen",
+    _rule(
+        {**LISTEN, "user": {"intent": "ask_residence_permit", "entities": ("city",)}, "slots": {"topic": (1.0,)}}
+    ): "action_answer_measure",
+}
+STATES = [
+    [{}, {**LISTEN, "user": {"intent": "greet"}}],
+    [{}, {**LISTEN, "user": {"intent": "ask_residence_permit"}}],
+    [
+        {},
+        {**LISTEN, "user": {"intent": "ask_residence_permit"}},
+        {"prev_action": {"action_name": "action_answer_measure"}},
+    ],
+    [{}, {**LISTEN, "user": {"intent": "ask_residence_permit", "entities": ("city",)}, "slots": {"topic": (1.0,)}}],
+    [{}, {**LISTEN, "user": {"intent": "ask_residence_permit", "entities": ["city"]}}],  # unhashable: not remembered
+    [{}, {**LISTEN, "user": {"intent": "out_of_scope"}}],
+]
+
+
+@pytest.mark.parametrize("states", STATES)
+def test_rule_matching_remembered_gives_rasas_answer(states):
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    assert RulePolicy._get_possible_keys._gxga_patched
+    original = RulePolicy._get_possible_keys.__wrapped__
+    policy = RulePolicy.__new__(RulePolicy)  # only the matching is used, not the trained policy
+    lookup = dict(RULES)
+    expected = original(policy, lookup, states)
+    assert policy._get_possible_keys(lookup, states) == expected  # computed
+    assert policy._get_possible_keys(lookup, states) == expected  # remembered
+    changed = {k: v for k, v in lookup.items() if k not in expected}  # the table changed: not the old answer
+    assert policy._get_possible_keys(changed, states) == original(policy, changed, states)
+
+
+def test_rule_matching_remembers_a_bounded_number(monkeypatch):
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    monkeypatch.setattr(rasa_patches, "RULE_MATCHES_KEPT", 3)
+    policy = RulePolicy.__new__(RulePolicy)
+    lookup = dict(RULES)
+    for states in STATES:
+        policy._get_possible_keys(lookup, states)
+    assert len(policy._gxga_rule_matches) == 3
+    reordered = [{}, {"user": {"intent": "greet"}, **LISTEN}]
+    assert rasa_patches.frozen_states(reordered) == rasa_patches.frozen_states(STATES[0])

@@ -1,0 +1,158 @@
+"""Rasa's ``SQLTrackerStore`` doing less per turn: the same rows, in the same order.
+
+Profiled with py-spy under saturation (``bench/bench_floor.py``), the tracker store was half of the
+Rasa server's CPU time for a one-question conversation: the lookup of the conversation, an empty
+tracker saved for a new conversation, and, before every save, a ``COUNT`` over the conversation's
+rows to find which events are new. On SQLite every session also opened a new connection
+(SQLAlchemy 1.4 gives file databases no pool) and every commit waited for two ``fsync`` calls.
+This subclass, named in ``endpoints.yml`` and ``endpoints.production.yml``, changes three things:
+
+- **It remembers how many events are stored** for each tracker it read or created, so a save
+  inserts ``tracker.events[stored:]`` without counting. The count is what Rasa's query would
+  return: the rows of the latest session that this store read for the tracker (or 0 for a new
+  conversation), plus what it inserted since. It is right while nobody else writes the same
+  conversation between the read and the save, which Rasa's lock store guarantees per
+  conversation, across replicas too (Redis in production). A tracker this store did not read
+  (a copy, one built elsewhere, one whose history is capped) is saved Rasa's way, counting.
+- **A save with no new events writes nothing** (Rasa's own save then commits an empty transaction;
+  a new conversation's empty tracker is such a save).
+- **On SQLite**: a pooled connection (one per thread, as SQLAlchemy 2.0 does for file databases)
+  and the write-ahead log with ``synchronous=NORMAL``. Each commit is then an append to the log
+  instead of a rewrite of the journal with two ``fsync`` calls; readers (the console's summary,
+  ``bot/webapp/turns.py``) no longer block the writer. A committed turn survives the process
+  being killed; after a power cut or a kernel crash the last turns committed before it may be
+  missing, never the database damaged (SQLite's documented guarantee for WAL with NORMAL).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import weakref
+from typing import Any, Iterator, Optional, cast
+
+import sqlalchemy as sa
+from rasa.core import tracker_store as rasa_tracker_store
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
+
+log = logging.getLogger(__name__)
+
+# Set on every new SQLite connection of the tracker store.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
+    """``rasa.core.tracker_store.SQLTrackerStore`` with the stored-event count kept (module docstring).
+
+    Configured like Rasa's (``type: bot.rasa_ext.tracker_store.SQLTrackerStore`` with the same keys);
+    the tables and rows are Rasa's.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # id(tracker) -> (a weak reference to it, how many of its events are stored); keyed by
+        # identity because trackers compare (and hash) by content
+        self._stored: dict[int, tuple[weakref.ref, int]] = {}
+        engine = cast(Engine, self.engine)
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._pool_sqlite(engine)
+
+    def _pool_sqlite(self, engine: Engine) -> None:
+        engine.dispose()
+        pooled = sa.create_engine(
+            engine.url, poolclass=QueuePool, pool_size=1, max_overflow=4, connect_args={"check_same_thread": False}
+        )
+        sa.event.listen(pooled, "connect", _sqlite_pragmas)
+        self.engine = pooled
+        self.sessionmaker = sessionmaker(bind=pooled)
+
+    # -- the count of stored events ---------------------------------------------------------------
+
+    def stored_count(self, tracker: DialogueStateTracker) -> Optional[int]:
+        """How many of ``tracker``'s events this store knows to be stored, or None if it does not know."""
+        events = tracker.events
+        entry = self._stored.get(id(tracker))
+        if entry is None or entry[0]() is not tracker:
+            return None
+        if events is None or events.maxlen is not None or entry[1] > len(events):
+            return None
+        return entry[1]
+
+    def _remember(self, tracker: DialogueStateTracker, count: int) -> None:
+        key = id(tracker)
+
+        def forget(_ref: weakref.ref) -> None:
+            self._stored.pop(key, None)
+
+        self._stored[key] = (weakref.ref(tracker, forget), count)
+
+    def _read(self, sender_id: str, all_sessions: bool) -> tuple[Optional[DialogueStateTracker], int]:
+        """Rasa's ``_retrieve``, also returning how many rows it read."""
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
+            events = [json.loads(row.data) for row in rows]
+        if self.domain and events:
+            log.debug("Recreating tracker from sender id '%s'", sender_id)
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots), len(rows)
+        log.debug(
+            "Can't retrieve tracker matching sender id '%s' from SQL storage. Returning `None` instead.", sender_id
+        )
+        return None, len(rows)
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        tracker, rows = self._read(sender_id, fetch_events_from_all_sessions)
+        # Rasa's save counts the rows of the latest session only, so a full history is not remembered.
+        if tracker is not None and not fetch_events_from_all_sessions:
+            self._remember(tracker, rows)
+        return tracker
+
+    async def get_or_create_tracker(
+        self,
+        sender_id: str,
+        max_event_history: Optional[int] = None,
+        append_action_listen: bool = True,
+    ) -> DialogueStateTracker:
+        """Rasa's ``get_or_create_tracker``; a tracker made where no rows exist is known to have none stored."""
+        self.max_event_history = max_event_history
+        tracker, rows = self._read(sender_id, all_sessions=False)
+        if tracker is not None:
+            self._remember(tracker, rows)
+            return tracker
+        tracker = self.init_tracker(sender_id)
+        if rows == 0:
+            self._remember(tracker, 0)
+        if append_action_listen:
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+        await self.save(tracker)
+        return tracker
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
+        stored = self.stored_count(tracker)
+        if stored is None:
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store the events not stored yet (nothing to write: no transaction), as Rasa's ``save`` does."""
+        stored = self.stored_count(tracker)
+        if stored is not None and stored == len(tracker.events):
+            await self.stream_events(tracker)
+            return
+        await super().save(tracker)
+        if stored is not None:
+            self._remember(tracker, len(tracker.events))

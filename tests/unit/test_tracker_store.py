@@ -1,0 +1,245 @@
+"""bot.rasa_ext.tracker_store: the rows Rasa's SQLTrackerStore writes, with less work per turn.
+
+Every scenario is played once on Rasa's own store and once on ours, over separate SQLite files, and
+the rows must be the same. The statements run are recorded, so the tests fail if the count comes
+back or a save with nothing new opens a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from rasa.core import tracker_store as rasa_tracker_store
+from rasa.core.utils import read_endpoints_from_path
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.rasa_ext.tracker_store import SQLTrackerStore
+from tests.support.paths import ROOT
+
+DOMAIN = Domain.from_yaml(
+    """
+version: "3.1"
+intents: [ask_residence_permit, greet]
+slots:
+  topic:
+    type: text
+    mappings: [{type: custom}]
+"""
+)
+CLOCK = iter(range(1_000_000))
+
+
+def stamp() -> float:
+    """Increasing timestamps, the same in both stores (events are built once per scenario)."""
+    return 1_700_000_000.0 + next(CLOCK)
+
+
+def first_turn(text: str) -> list:
+    """What Rasa adds for a new conversation's first message and its answer."""
+    return [
+        ActionExecuted("action_session_start", timestamp=stamp()),
+        SessionStarted(timestamp=stamp()),
+        ActionExecuted("action_listen", timestamp=stamp()),
+        UserUttered(text, {"name": "ask_residence_permit", "confidence": 0.9}, timestamp=stamp()),
+        ActionExecuted("action_answer_measure", timestamp=stamp()),
+        BotUttered("居住证……", timestamp=stamp()),
+        SlotSet("topic", "居住证", timestamp=stamp()),
+        ActionExecuted("action_listen", timestamp=stamp()),
+    ]
+
+
+def follow_up(text: str) -> list:
+    """A later message and its answer."""
+    return [
+        UserUttered(text, {"name": "ask_residence_permit", "confidence": 0.8}, timestamp=stamp()),
+        ActionExecuted("action_answer_measure", timestamp=stamp()),
+        BotUttered("需要……", timestamp=stamp()),
+        ActionExecuted("action_listen", timestamp=stamp()),
+    ]
+
+
+class Recorder:
+    """The SQL statements an engine runs."""
+
+    def __init__(self, engine: sa.engine.Engine):
+        self.statements: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn, _cursor, statement, *_args) -> None:
+        self.statements.append(" ".join(statement.split()).lower())
+
+    def counts(self) -> int:
+        return sum("count(" in s for s in self.statements)
+
+    def writes(self) -> int:
+        return sum(s.startswith("insert") for s in self.statements)
+
+
+def store_of(cls, path: Path):
+    return cls(domain=DOMAIN, dialect="sqlite", db=str(path))
+
+
+def rows(path: Path) -> list[tuple]:
+    """The stored events in order, without the timestamps Rasa itself gives (an initial ``action_listen``)."""
+    with sqlite3.connect(path) as db:
+        found = db.execute("SELECT sender_id, type_name, intent_name, action_name, data FROM events ORDER BY id")
+        return [(*row[:4], {k: v for k, v in json.loads(row[4]).items() if k != "timestamp"}) for row in found]
+
+
+async def conversation(store) -> None:
+    """A processor's turns: a new conversation, a follow-up read back, a save with nothing new."""
+    tracker = await store.get_or_create_tracker("resident-1", append_action_listen=False)
+    for event in first_turn("居住证怎么办"):
+        tracker.update(event)
+    await store.save(tracker)
+    again = await store.get_or_create_tracker("resident-1", append_action_listen=False)
+    for event in follow_up("需要什么材料"):
+        again.update(event)
+    await store.save(again)
+    await store.save(again)  # nothing new
+
+
+async def two_saves_in_one_turn(store) -> None:
+    """A tracker made with its ``action_listen`` (saved at once), then a turn saved in two parts."""
+    tracker = await store.get_or_create_tracker("resident-2")
+    for event in first_turn("你好"):
+        tracker.update(event)
+    await store.save(tracker)
+    tracker = await store.retrieve("resident-2")
+    events = follow_up("居住证")
+    tracker.update(events[0])
+    await store.save(tracker)
+    for event in events[1:]:
+        tracker.update(event)
+    await store.save(tracker)
+
+
+async def saved_copy(store) -> None:
+    """A copy of a tracker read here, and a tracker built elsewhere: both saved Rasa's way."""
+    tracker = await store.get_or_create_tracker("resident-3", append_action_listen=False)
+    for event in first_turn("居住证"):
+        tracker.update(event)
+    await store.save(tracker)
+    copy = (await store.retrieve("resident-3")).copy()
+    for event in follow_up("多久"):
+        copy.update(event)
+    await store.save(copy)
+    elsewhere = DialogueStateTracker.from_events("resident-4", first_turn("身份证"), DOMAIN.slots)
+    await store.save(elsewhere)
+
+
+async def full_history(store) -> None:
+    tracker = await store.get_or_create_tracker("resident-5", append_action_listen=False)
+    for event in first_turn("居住证"):
+        tracker.update(event)
+    await store.save(tracker)
+    full = await store.retrieve_full_tracker("resident-5")
+    for event in follow_up("在哪办"):
+        full.update(event)
+    await store.save(full)
+
+
+SCENARIOS = [conversation, two_saves_in_one_turn, saved_copy, full_history]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_same_rows_as_rasas_own_store(scenario, tmp_path):
+    global CLOCK
+    results = {}
+    for cls in (rasa_tracker_store.SQLTrackerStore, SQLTrackerStore):
+        CLOCK = iter(range(1_000_000))  # the same timestamps for both
+        path = tmp_path / f"{cls.__module__}.db"
+        asyncio.run(scenario(store_of(cls, path)))
+        results[cls] = rows(path)
+    ours, rasas = results[SQLTrackerStore], results[rasa_tracker_store.SQLTrackerStore]
+    assert ours == rasas
+    assert len(ours) > 0
+
+
+def test_a_turn_on_a_read_tracker_does_not_count(tmp_path):
+    store = store_of(SQLTrackerStore, tmp_path / "t.db")
+    recorder = Recorder(store.engine)
+    asyncio.run(conversation(store))
+    assert recorder.counts() == 0
+    assert recorder.writes() == len(first_turn("x")) + len(follow_up("x"))
+
+    rasas = store_of(rasa_tracker_store.SQLTrackerStore, tmp_path / "r.db")
+    rasa_recorder = Recorder(rasas.engine)
+    asyncio.run(conversation(rasas))
+    assert rasa_recorder.counts() >= 3  # the work saved: Rasa counts before every save
+
+
+def test_a_new_conversations_empty_tracker_writes_nothing(tmp_path):
+    store = store_of(SQLTrackerStore, tmp_path / "t.db")
+    recorder = Recorder(store.engine)
+    tracker = asyncio.run(store.get_or_create_tracker("new-resident", append_action_listen=False))
+    assert len(tracker.events) == 0
+    assert [s for s in recorder.statements if not s.startswith("select")] == []
+    assert store.stored_count(tracker) == 0
+
+
+def test_a_copy_or_a_foreign_tracker_is_not_trusted(tmp_path):
+    store = store_of(SQLTrackerStore, tmp_path / "t.db")
+    tracker = asyncio.run(store.get_or_create_tracker("resident", append_action_listen=True))
+    assert store.stored_count(tracker) == 1
+    assert store.stored_count(tracker.copy()) is None
+    assert store.stored_count(DialogueStateTracker.from_events("resident", [], DOMAIN.slots)) is None
+
+
+def session_restarted_in_one_tracker(cls, path: Path) -> int:
+    """Rows stored when a session restarts inside one tracker object, which is then saved twice."""
+    store = store_of(cls, path)
+    tracker = asyncio.run(store.get_or_create_tracker("resident", append_action_listen=False))
+    for event in first_turn("居住证"):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    for event in first_turn("身份证"):  # a second session
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    for event in follow_up("多久"):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    return len(rows(path))
+
+
+def test_a_new_session_inside_one_tracker_saved_twice(tmp_path):
+    """The kept count stores each event once; Rasa's count re-inserts events here.
+
+    Rasa counts the latest session's rows only, so a save after a session began inside the same
+    tracker object re-inserts events stored before it. Rasa's processor never saves one tracker
+    twice after a session start within a message, so messages are stored alike (the tests above).
+    """
+    events = 2 * len(first_turn("x")) + len(follow_up("x"))
+    assert session_restarted_in_one_tracker(SQLTrackerStore, tmp_path / "ours.db") == events
+    assert session_restarted_in_one_tracker(rasa_tracker_store.SQLTrackerStore, tmp_path / "rasa.db") > events
+
+
+def test_sqlite_uses_the_write_ahead_log(tmp_path):
+    store = store_of(SQLTrackerStore, tmp_path / "t.db")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+@pytest.mark.parametrize("endpoints", ["endpoints.yml", "endpoints.production.yml"])
+def test_the_endpoints_name_this_store(endpoints):
+    """Rasa falls back to an in-memory store, with only a warning, when a custom type cannot be loaded."""
+    configured = yaml.safe_load((ROOT / endpoints).read_text(encoding="utf-8"))["tracker_store"]["type"]
+    assert configured == f"{SQLTrackerStore.__module__}.{SQLTrackerStore.__name__}"
+
+
+def test_rasas_factory_builds_it_from_endpoints_yml(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_DB", str(tmp_path / "tracker.db"))
+    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:1/webhook")
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "x" * 32)
+    config = read_endpoints_from_path(ROOT / "endpoints.yml")
+    store = rasa_tracker_store.create_tracker_store(config.tracker_store, DOMAIN)
+    assert isinstance(store, SQLTrackerStore)
