@@ -15,6 +15,9 @@ The API token comes from the environment instead of the command line; requests a
   ``SANIC_REQUEST_TIMEOUT`` in the environment (Sanic 21.12 reads ``SANIC_*`` when Rasa creates its
   app), so an operator can still set them; ``--response-timeout`` on the command line wins too.
 - Every log record is redacted (:mod:`bot.text.logredact`), Rasa's tracker dumps included.
+- ``run`` does not import what serving our model never uses (TensorFlow, matplotlib …:
+  :mod:`bot.rasa_ext.lean_imports`), which more than halves the server's memory; the other
+  commands (``train``, ``shell``, ``test`` …) import Rasa as usual.
 
 Everything else is exactly ``python -m rasa``.
 """
@@ -55,8 +58,19 @@ def sanic_limits(environ: dict[str, str] | os._Environ = os.environ) -> dict[str
     return {name: value for name, value in defaults.items() if not (environ.get(name) or "").strip()}
 
 
+def serves(argv: list[str]) -> bool:
+    """Whether ``argv`` (``rasa``'s arguments) is ``run``: not ``train``, ``shell``, ``test`` ….
+
+    Only ``run`` gets :mod:`bot.rasa_ext.lean_imports` (``run actions``, Rasa SDK's server, is
+    indifferent to it).
+    """
+    return argv[:1] == ["run"]
+
+
 def main() -> int:
     """Run Rasa's command line with the token, the limits and log redaction added.
+
+    The Rasa server (``run``) also gets :func:`bot.rasa_ext.lean_imports.install`, before Rasa is imported.
 
     Returns:
         0 when Rasa's command returns (Rasa itself exits with 1 on a failure).
@@ -65,6 +79,10 @@ def main() -> int:
 
     logredact.install()
     os.environ.update(sanic_limits())
+    if serves(sys.argv[1:]):
+        from bot.rasa_ext import lean_imports
+
+        lean_imports.install()
     from rasa.__main__ import main as rasa_main
 
     sys.argv = [sys.argv[0], *argv_with_limits(argv_with_token(sys.argv[1:]))]
