@@ -34,7 +34,7 @@ from actions.base import (
 )
 from actions.loaded import Loaded
 from bot import replies
-from knowledge.intent_map import IntentSpec, load_entity_focus, load_intent_map
+from knowledge.intent_map import IntentSpec
 from knowledge.repository import KnowledgeBase
 from knowledge.vocabulary import Topic, load_topics
 
@@ -69,7 +69,7 @@ def utter_answer(
         replies.send(dispatcher, "kb_unavailable")
         return []
     case = {slot: tracker.get_slot(slot) for slot in CASE_SLOTS}
-    extra = answering.entity_words(case, load_entity_focus())
+    extra = answering.entity_words(case, memory.entity_focus)
     wording = spec
     if decision is not None and decision.support is not None and decision.aspect_override:
         asked = [a for a in decision.question.aspects if not memory.analyser.aspect(a).generic]
@@ -219,21 +219,28 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
         # A menu entry names its topic exactly: the resident asked for what the notice says on it.
         memory = loaded(kb)
         decision = answerability.topic_overview(memory.analyser, memory.analyser.analyse(topic.label), topic)
-        return utter_overview(dispatcher, tracker, memory, decision, load_intent_map())
+        return utter_overview(dispatcher, tracker, memory, decision, memory.specs)
     if not answering.looks_like_a_question(text):
         replies.send(dispatcher, "default")
         return []
-    specs = load_intent_map()
     memory = loaded(kb)
+    specs = memory.specs
     if text.startswith("/") and intent in specs:
         # A button the assistant offered names its intent exactly; there is nothing to judge.
         return utter_answer(dispatcher, tracker, memory, specs[intent])
     analyser = memory.analyser
     question = analyser.analyse(text)
     previous = specs.get(tracker.get_slot("last_intent") or "")
-    ctx = answerability.Context(specs=specs, topics=load_topics(), measures=memory.measures_of, previous=previous)
+    ctx = answerability.Context(
+        specs=specs,
+        topics=memory.topics,
+        measures=memory.measures_of,
+        previous=previous,
+        topic_of_intent=memory.topic_of_intent,
+    )
     decision = answerability.decide(analyser, question, intent, latest.confidence, latest.ranking, ctx)
-    log.debug("answerability for %r: %s", intent, decision.to_json())
+    if log.isEnabledFor(logging.DEBUG):  # the decision's JSON is built only for a debug log
+        log.debug("answerability for %r: %s", intent, decision.to_json())
     if decision.kind == "answer":
         if decision.spec is None:
             raise ValueError("an 'answer' decision names the intent it answers")

@@ -161,9 +161,18 @@ def _compact(text: str) -> str:
 
 def _find_spans(text: str, words: Iterable[str]) -> list[tuple[int, int, str]]:
     """Non-overlapping occurrences of ``words`` in ``text``, longest word first."""
+    return _spans_of(text, sorted(set(words), key=_longest_first))
+
+
+def _longest_first(word: str) -> tuple[int, str]:
+    return -len(word), word
+
+
+def _spans_of(text: str, ordered: Iterable[str]) -> list[tuple[int, int, str]]:
+    """The spans of :func:`_find_spans` for words already in its order (longest, then alphabetical)."""
     taken = [False] * len(text)
     spans = []
-    for word in sorted(set(words), key=lambda w: (-len(w), w)):
+    for word in ordered:
         start = text.find(word)
         while start != -1:
             end = start + len(word)
@@ -173,6 +182,77 @@ def _find_spans(text: str, words: Iterable[str]) -> list[tuple[int, int, str]]:
                     taken[i] = True
             start = text.find(word, start + 1)
     return sorted(spans)
+
+
+class WordFinder:
+    """:func:`_find_spans` over one fixed set of words, which are sorted once, not at every call.
+
+    Only the words that occur in the text are looked for (an index by first character finds them),
+    in the order :func:`_find_spans` takes them, so the spans are the same.
+    """
+
+    def __init__(self, words: Iterable[str]):
+        ordered = sorted(set(words), key=_longest_first)
+        self._rank = {word: i for i, word in enumerate(ordered)}
+        by_first: dict[str, list[str]] = {}
+        for word in ordered:
+            if word:
+                by_first.setdefault(word[0], []).append(word)
+        self._by_first = {first: tuple(words) for first, words in by_first.items()}
+        # the empty word occurs everywhere: such a set takes the plain way
+        self._all = tuple(ordered) if "" in self._rank else None
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Non-overlapping occurrences of the words in ``text``, longest word first."""
+        if self._all is not None:
+            return _spans_of(text, self._all)
+        present = [w for ch in set(text) for w in self._by_first.get(ch, ()) if w in text]
+        return _spans_of(text, sorted(present, key=self._rank.__getitem__))
+
+
+class Occurrence:
+    """Whether any of a fixed set of words occurs in a text, looked up by the words' first two characters.
+
+    A text of n characters costs n dictionary look-ups, whatever the number of words.
+    """
+
+    def __init__(self, words: Iterable[str]):
+        self._pairs: dict[str, list[str]] = {}
+        singles = set()
+        self._empty = False
+        for word in words:
+            if len(word) >= 2:
+                self._pairs.setdefault(word[:2], []).append(word)
+            elif word:
+                singles.add(word)
+            else:
+                self._empty = True
+        self._singles = frozenset(singles)
+
+    def any_in(self, text: str) -> bool:
+        """True when one of the words occurs in ``text``."""
+        if self._empty or (self._singles and not self._singles.isdisjoint(text)):
+            return True
+        pairs = self._pairs
+        for i in range(len(text) - 1):
+            candidates = pairs.get(text[i : i + 2])
+            if candidates is not None and any(text.startswith(w, i) for w in candidates):
+                return True
+        return False
+
+
+class _Cuts:
+    """``segment`` remembered for the texts of one message (its asked part is often all of it)."""
+
+    def __init__(self, segment: Callable[[str], list[str]]):
+        self._segment = segment
+        self._cut: dict[str, list[str]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        words = self._cut.get(text)
+        if words is None:
+            words = self._cut[text] = self._segment(text)
+        return words
 
 
 class Analyser:
@@ -211,9 +291,19 @@ class Analyser:
         # A longer word of the knowledge base hides the topic word inside it: 户口簿 is a
         # document, not a question about 户口.
         self._topic_blockers = [w for w in self.known_words if len(w) > 1 and w not in self._topic_words]
+        places = gazetteer.names()
         if add_words is not None:
-            add_words(gazetteer.names())
+            add_words(places)
+        # most messages name no place: then the gazetteer's scan (a pattern of some 5,600 names) is skipped
+        self._places = Occurrence(places)
         self._aspects = {a.name: a for a in vocabulary.aspects}
+        # the word lists are fixed for the analyser's life: sorted once, not for every message
+        self._ask_finder = WordFinder(self._ask_words)
+        self._weak_finder = WordFinder(self._weak_words)
+        self._topic_finder = WordFinder([*self._topic_words, *self._topic_blockers])
+        self._agency_finder = WordFinder(self._agency_words)
+        self._person_finder = WordFinder(vocabulary.persons)
+        self._guangxi_finder = WordFinder(vocabulary.guangxi_words)
 
     def analyse(self, text: str) -> Question:
         """Read one message (already normalised: simplified, half-width)."""
@@ -225,13 +315,15 @@ class Analyser:
         if is_story:
             all_topics, _ = self._topics(text)
             story_topics = tuple(t for t in all_topics if t not in topics)
-        region = self._region(text)
+        # each text is cut at most once, and only when a reading needs its words
+        cut = _Cuts(self.segment)
+        region = self._region(text, cut)
         return Question(
             text=text,
             asked=asked,
             is_story=is_story,
             aspects=self._aspects_of(core),
-            objects=self._objects(asked),
+            objects=self._objects(asked, cut),
             topics=topics,
             story_topics=story_topics,
             topic_words=topic_words,
@@ -253,7 +345,7 @@ class Analyser:
 
     def _aspects_of(self, text: str) -> tuple[str, ...]:
         found: list[str] = []
-        for _, _, word in _find_spans(text, self._ask_words):
+        for _, _, word in self._ask_finder.spans(text):
             name = self._ask_words[word]
             if name not in found:
                 found.append(name)
@@ -262,7 +354,7 @@ class Analyser:
                 found.append(aspect.name)
         specific = [a for a in found if not self._aspects[a].generic]
         if not specific:
-            for _, _, word in _find_spans(text, self._weak_words):
+            for _, _, word in self._weak_finder.spans(text):
                 if self._weak_words[word] not in found:
                     found.append(self._weak_words[word])
         return tuple(found)
@@ -270,7 +362,7 @@ class Analyser:
     def _topics(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         topics: list[str] = []
         words: list[str] = []
-        for _, _, word in _find_spans(text, [*self._topic_words, *self._topic_blockers]):
+        for _, _, word in self._topic_finder.spans(text):
             name = self._topic_words.get(word)
             if name is None:
                 continue
@@ -280,21 +372,25 @@ class Analyser:
                 words.append(word)
         return tuple(topics), tuple(words)
 
-    def _objects(self, text: str) -> tuple[ObjectMention, ...]:
+    def _objects(self, text: str, cut: Callable[[str], list[str]] | None = None) -> tuple[ObjectMention, ...]:
+        """The objects ``text`` names (``cut`` cuts it into words; default :attr:`segment`)."""
         found: list[ObjectMention] = []
-        agency_spans = _find_spans(text, self._agency_words)
+        agency_spans = self._agency_finder.spans(text)
         for _, _, word in agency_spans:
             found.append(ObjectMention(word=word, agency=self._agency_words[word]))
-        for _, _, word in _find_spans(text, self.vocabulary.persons):
+        for _, _, word in self._person_finder.spans(text):
             found.append(ObjectMention(word=word, agency=PERSONS))
         covered = "".join(w for _, _, w in agency_spans)
-        for token in self.segment(text):
+        suffixes = self.vocabulary.document_suffixes
+        # a word ending with a document suffix needs the suffix in the text: else there is nothing to cut for
+        words = (cut or self.segment)(text) if any(s in text for s in suffixes) else []
+        for token in words:
             token = token.strip()
             if len(token) < 2 or not is_cjk(token[0]) or token in covered:
                 continue
             if (
                 len(token) >= MIN_DOCUMENT_CHARS
-                and token.endswith(self.vocabulary.document_suffixes)
+                and token.endswith(suffixes)
                 and token not in self.known_words
                 and token not in self.aliases
                 and not any(o.word == token for o in found)
@@ -314,20 +410,22 @@ class Analyser:
             or after in self.vocabulary.origin_alone
         )
 
-    def _region(self, text: str) -> str | None:
+    def _region(self, text: str, cut: Callable[[str], list[str]] | None = None) -> str | None:
         """The first place outside Guangxi where the service is asked for, if any.
 
         None when a Guangxi place (not merely the resident's origin) is named too. A place counts only
-        where it is a word of its own (出海安全 does not name 海安).
+        where it is a word of its own (出海安全 does not name 海安); ``cut`` cuts the text into words
+        (default :attr:`segment`), needed only when the text names a place.
         """
         other, guangxi = None, False
-        for _, end, word in _find_spans(text, self.vocabulary.guangxi_words):
+        for _, end, word in self._guangxi_finder.spans(text):
             guangxi = guangxi or not self._is_origin(text, end - len(word), end)
+        mentions = self.gazetteer.find(text) if self._places.any_in(text) else []
         bounds, position = {0}, 0
-        for token in self.segment(text):
+        for token in (cut or self.segment)(text) if mentions else ():
             position += len(token)
             bounds.add(position)
-        for mention in self.gazetteer.find(text):
+        for mention in mentions:
             if mention.start not in bounds:
                 continue
             origin = self._is_origin(text, mention.start, mention.end)

@@ -1,9 +1,12 @@
 """The knowledge base held in the action server's memory, and the question analyser built on it.
 
 Fifty measures with their sentences and facts are a few hundred kilobytes, so they are read
-once and answered from memory. The build digest the knowledge base records is checked at most
-every :data:`RECHECK_SECONDS`; when ``make kb`` has rebuilt it with other content, everything is
-read again.
+once and answered from memory, together with what the actions read from the project's files: the
+intent map and its entity focus (``knowledge/intents.yml``), the topics and the vocabulary, each
+checked and converted once per reading rather than for every message. The build digest the
+knowledge base records is checked at most every :data:`RECHECK_SECONDS` (one query); when
+``make kb`` has rebuilt it with other content, everything is read again. Between two checks an
+action runs no SQL at all.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from actions.answerability import Analyser
 from knowledge.db import safe_url
 from knowledge.gazetteer import Gazetteer
+from knowledge.intent_map import IntentSpec, load_entity_focus, load_intent_map
 from knowledge.repository import DocumentInfo, KnowledgeBase, KnowledgeBaseMissing, MeasureInfo
-from knowledge.vocabulary import load_topics, load_vocabulary
+from knowledge.vocabulary import Topic, load_topics, load_vocabulary
 
 RECHECK_SECONDS = 5.0
 
@@ -29,11 +33,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Loaded:
-    """One consistent reading of the knowledge base."""
+    """One consistent reading of the knowledge base, with the intent map and topics it is read with."""
 
     document: DocumentInfo
     measures: dict[int, MeasureInfo]
     analyser: Analyser
+    # knowledge/intents.yml: intent → what it asks and which measures answer it; entity → value → words
+    specs: dict[str, IntentSpec]
+    entity_focus: dict[str, dict[str, tuple[str, ...]]]
+    # knowledge/topics.yml, and the topic of each intent a topic lists
+    topics: dict[str, Topic]
+    topic_of_intent: dict[str, str]
 
     @property
     def measure_count(self) -> int:
@@ -92,16 +102,28 @@ class KnowledgeCache:
 
     def _read(self, document: DocumentInfo) -> Loaded:
         measures = {m.number: m for m in self.kb.measures()}
+        topics = load_topics()
         analyser = Analyser(
             vocabulary=load_vocabulary(),
-            topics=load_topics(),
+            topics=topics,
             known_words=self.kb.vocabulary(),
             aliases=self.kb.aliases(),
             segment=self.kb.segment,
             gazetteer=self.gazetteer("\n".join(m.text for m in measures.values())),
             add_words=self.kb.add_rare_words,
         )
-        return Loaded(document=document, measures=measures, analyser=analyser)
+        # the terms jieba keeps whole, read now (after the place names, as at a first cut) so that no
+        # message is the one to query them
+        self.kb.teach_segmenter()
+        return Loaded(
+            document=document,
+            measures=measures,
+            analyser=analyser,
+            specs=load_intent_map(),
+            entity_focus=load_entity_focus(),
+            topics=topics,
+            topic_of_intent={i: t.name for t in topics.values() for i in t.intents},
+        )
 
     @classmethod
     def gazetteer(cls, notice_text: str) -> Gazetteer:

@@ -114,6 +114,8 @@ class KnowledgeBase:
 
     def __init__(self, url: str):
         self._url = url
+        # the terms are taught to jieba on the first cut; later cuts skip the thousand checks
+        self._userdict_added = False
 
     @property
     def url(self) -> str:
@@ -259,7 +261,16 @@ class KnowledgeBase:
 
     def segment(self, text: str) -> list[str]:
         """``text`` cut by jieba with the knowledge base's terms kept whole."""
-        return _segment(text or "", self._userdict_words)
+        import jieba
+
+        self.teach_segmenter()
+        return jieba.lcut(text or "")
+
+    def teach_segmenter(self) -> None:
+        """Teach jieba the knowledge base's terms now (one query per instance) rather than at the first cut."""
+        if not self._userdict_added:
+            _add_to_jieba(self._userdict_words)
+            self._userdict_added = True
 
     @staticmethod
     def add_rare_words(words: Iterable[str]) -> None:
@@ -298,11 +309,18 @@ RARE_WORD_FREQ = 10
 def _segment(text: str, words: Sequence[str]) -> list[str]:
     import jieba
 
+    _add_to_jieba(words)
+    return jieba.lcut(text)
+
+
+def _add_to_jieba(words: Iterable[str]) -> None:
+    """Teach jieba the knowledge base's terms (once per word and process), frequent enough to be cut whole."""
+    import jieba
+
     for w in words:
         if len(w) > 1 and w not in _added_to_jieba:
             jieba.add_word(w, max(2000, 500 * len(w)))
             _added_to_jieba.add(w)
-    return jieba.lcut(text)
 
 
 def _measure_info(m: models.Measure) -> MeasureInfo:

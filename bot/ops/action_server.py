@@ -20,7 +20,10 @@ Sanic application (:func:`rasa_sdk.endpoint.create_app`, the actions of ``--acti
   log at ERROR level. Here a failure is logged (redacted, :mod:`bot.text.logredact`) and answered with a
   short error only;
 - **redacted logs** (:func:`bot.text.logredact.install`) and no access log (its request line would
-  carry the ``token`` parameter).
+  carry the ``token`` parameter);
+- **no idle CORS work**: Sanic-CORS's response middleware, which never adds a header here (no
+  origin is allowed), is removed (:func:`drop_cors_response_middleware`); ``OPTIONS`` is answered
+  as before.
 """
 
 from __future__ import annotations
@@ -135,7 +138,29 @@ def create_app(actions: str, secret: str):
     async def cover_log_handlers(_app, _loop):
         logredact.cover_handlers()  # handlers Sanic or the actions added while starting
 
+    @app.listener("before_server_start")
+    async def without_idle_cors_middleware(app_, _loop):
+        # registered after Sanic-CORS's own listener, which adds its middleware: so it runs after it
+        drop_cors_response_middleware(app_)
+
     return app
+
+
+def drop_cors_response_middleware(app) -> int:
+    """Remove Sanic-CORS's response middleware from ``app``; how many were removed.
+
+    Rasa SDK always installs Sanic-CORS; with no allowed origin (``cors_origins=None``) its response
+    middleware never adds a header, yet it matches the path, builds the headers and formats its
+    debug lines on every response (some 5 % of an action call). Its request middleware, which
+    answers ``OPTIONS`` (200, empty), and its error handler stay, so every response is unchanged.
+    """
+    from sanic_cors.extension import unapplied_cors_response_middleware
+
+    kept = [m for m in app.response_middleware if getattr(m, "func", None) is not unapplied_cors_response_middleware]
+    removed = len(app.response_middleware) - len(kept)
+    app.response_middleware.clear()
+    app.response_middleware.extend(kept)
+    return removed
 
 
 def main(argv: list[str] | None = None) -> int:
