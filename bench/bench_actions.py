@@ -150,6 +150,16 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> bytes:
     return data
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """The user and system CPU time process ``pid`` has used so far (Linux ``/proc``), else NaN."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -200,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
                 for body in bodies:
                     post(conn, path, body)
             timings: list[list[float]] = [[] for _ in bodies]
+            server = services.processes["actions"].pid
+            cpu_before = cpu_seconds(server)
             begin = time.perf_counter()
             for _ in range(args.rounds):
                 for i, body in enumerate(bodies):
@@ -209,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
                     if data != responses[i]:
                         raise SystemExit(f"request {i} ({items[i][0]!r}) answered differently in a later round")
             wall = time.perf_counter() - begin
+            cpu_after = cpu_seconds(server)
+            user, system = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
             conn.close()
         finally:
             services.stop()
@@ -228,7 +242,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {label} | {len(values)} | {statistics.median(values):.2f} | {percentile(values, 0.95):.2f} | "
                 f"{statistics.fmean(values):.2f} |"
             )
-    print(f"\n{len(every) / wall:.0f} requests/s over the timed rounds")
+    print(
+        f"\n{len(every) / wall:.0f} requests/s over the timed rounds; the action server's CPU per request: "
+        f"{user * 1000 / len(every):.2f} ms user, {system * 1000 / len(every):.2f} ms system "
+        "(less sensitive to other load than the latency)"
+    )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         record = {
