@@ -156,20 +156,24 @@ def short_name(name: str) -> str:
     return stem if len(stem) >= MIN_SHORT else name
 
 
-@lru_cache(maxsize=1)
-def _jieba_words() -> dict[str, tuple[int, str]]:
+def _jieba_tags(words: set[str]) -> dict[str, tuple[int, str]]:
+    """The frequency and part of speech jieba's dictionary gives those of ``words`` it has.
+
+    Only these are kept: the whole dictionary as a dict (330,000 words) would hold some 50 MiB
+    for as long as the process lives.
+    """
     path = _package_file("jieba", "dict.txt")
-    words: dict[str, tuple[int, str]] = {}
+    tags: dict[str, tuple[int, str]] = {}
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             parts = line.split()
-            if len(parts) == 3 and MIN_SHORT <= len(parts[0]) <= 4:
-                words[parts[0]] = (int(parts[1]), parts[2])
-    return words
+            if len(parts) == 3 and MIN_SHORT <= len(parts[0]) <= 4 and parts[0] in words:
+                tags[parts[0]] = (int(parts[1]), parts[2])
+    return tags
 
 
-def _everyday_word(word: str) -> bool:
-    freq, pos = _jieba_words().get(word, (0, "ns"))
+def _everyday_word(word: str, tags: dict[str, tuple[int, str]]) -> bool:
+    freq, pos = tags.get(word, (0, "ns"))
     return freq > _COMMON_FREQ or pos in _COMMON_POS
 
 
@@ -183,10 +187,14 @@ class Gazetteer:
 
     def __init__(self, reserved_text: str = ""):
         names: dict[str, list[Place]] = {}
-        for place in places():
+        shorts = [(place, short_name(place.name)) for place in places()]
+        # a county elsewhere is not found by a short name that is an everyday word (城中, 新华)
+        elsewhere = {s for p, s in shorts if s != p.name and p.level == "county" and not p.in_guangxi}
+        tags = _jieba_tags(elsewhere)
+        for place, short in shorts:
             names.setdefault(place.name, []).append(place)
-            short = short_name(place.name)
-            if short == place.name or (place.level == "county" and not place.in_guangxi and _everyday_word(short)):
+            everyday = place.level == "county" and not place.in_guangxi and _everyday_word(short, tags)
+            if short == place.name or everyday:
                 continue
             names.setdefault(short, []).append(place)
         for name in [n for n, found in names.items() if n in reserved_text]:
