@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     logredact.install()
     app = create_app(args.actions, secret)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    if args.actions == "actions":
+        from actions.base import warm_up
+
+        warm_up()
     host = args.host or os.environ.get("SANIC_HOST") or "0.0.0.0"
     port = args.port or settings.action_port
     log.info("action server on http://%s:%s (every route but /health requires %s)", host, port, TOKEN_VARIABLE)

@@ -215,3 +215,22 @@ def test_the_idle_cors_response_middleware_is_dropped_and_adds_nothing():
     assert drop_cors_response_middleware(app) == 1
     assert list(app.response_middleware) == [ours] and list(app.request_middleware) == requests_before
     assert drop_cors_response_middleware(app) == 0
+
+
+def test_warm_up_loads_the_reading_before_the_first_call(kb, clock):
+    import jieba
+
+    from actions.base import warm_up
+
+    assert warm_up(kb) is True
+    statements = []
+    sa.event.listen(db.get_engine(kb.url), "before_cursor_execute", lambda *a: statements.append(a[2]))
+    loaded(kb)
+    assert statements == []  # the first call reads nothing more
+    assert jieba.dt.initialized
+
+
+def test_warm_up_without_a_knowledge_base_says_so_and_does_not_raise(tmp_path):
+    from actions.base import warm_up
+
+    assert warm_up(KnowledgeBase(f"sqlite:///{tmp_path / 'none.db'}")) is False
