@@ -41,11 +41,75 @@ def _response_validator():
     return _validator
 
 
+_event_validator = None
+_valid_events: OrderedDict[tuple, None] = OrderedDict()
+VALID_EVENTS_KEPT = 4096
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def json_key(value: Any) -> tuple:
+    """A hashable key for a JSON value that tells apart every value and type JSON can carry.
+
+    Raises:
+        TypeError: ``value`` holds something JSON parsing never gives (a tuple, a set, a subclass,
+            a key that is not a string), so it is not remembered.
+    """
+    kind = type(value)
+    if kind is dict:
+        if not all(type(k) is str for k in value):
+            raise TypeError("object keys must be strings")
+        return ("object", tuple(sorted((k, json_key(v)) for k, v in value.items())))
+    if kind is list:
+        return ("array", tuple(json_key(v) for v in value))
+    if kind in _JSON_SCALARS:
+        return (kind.__name__, value)
+    raise TypeError(f"not a JSON value: {kind.__name__}")
+
+
+def _event_is_valid(event: Any) -> bool:
+    global _event_validator
+    try:
+        key = json_key(event)
+    except (TypeError, RecursionError):
+        return False
+    if key in _valid_events:
+        _valid_events.move_to_end(key)
+        return True
+    if _event_validator is None:
+        from jsonschema.validators import validator_for
+        from rasa.shared.utils.schemas.events import EVENT_SCHEMA
+
+        _event_validator = validator_for(EVENT_SCHEMA)(EVENT_SCHEMA)
+    if not _event_validator.is_valid(event):
+        return False
+    _valid_events[key] = None
+    if len(_valid_events) > VALID_EVENTS_KEPT:
+        _valid_events.popitem(last=False)
+    return True
+
+
+def known_valid(result: Any) -> bool:
+    """True when ``result`` is certainly valid by Rasa's response schema (False: check it fully).
+
+    The schema: an object whose ``events``, if present, is an array of events (Rasa's
+    ``EVENT_SCHEMA``) and whose ``responses``, if present, is an array of objects.
+    """
+    if type(result) is not dict:
+        return False
+    responses = result.get("responses", [])
+    if type(responses) is not list or not all(type(r) is dict for r in responses):
+        return False
+    events = result.get("events", [])
+    return type(events) is list and all(_event_is_valid(e) for e in events)
+
+
 def validate_action_result(self: Any, result: dict) -> bool:
     """``RemoteAction._validate_action_result`` with a validator built once (same errors)."""
     from jsonschema.exceptions import best_match
     from rasa.shared.constants import DOCS_BASE_URL
 
+    if known_valid(result):
+        return True
     error = best_match(_response_validator().iter_errors(result))
     if error is not None:
         error.message += (

@@ -10,12 +10,16 @@ This subclass, named in ``endpoints.yml`` and ``endpoints.production.yml``, chan
 - **It remembers how many events are stored** for each tracker it read or created, so a save
   inserts ``tracker.events[stored:]`` without counting. The count is what Rasa's query would
   return: the rows of the latest session that this store read for the tracker (or 0 for a new
-  conversation), plus what it inserted since. It is right while nobody else writes the same
+  conversation), plus what it inserted since. Rasa's agent wraps the store in its
+  ``FailSafeTrackerStore``, which makes a new conversation's tracker itself (``retrieve``, then
+  ``init_tracker`` and ``save``): so when a read finds no rows for a conversation, the next save
+  of a tracker for it, not known otherwise, starts from 0. It is right while nobody else writes the same
   conversation between the read and the save, which Rasa's lock store guarantees per
   conversation, across replicas too (Redis in production). A tracker this store did not read
   (a copy, one built elsewhere, one whose history is capped) is saved Rasa's way, counting.
-- **A save with no new events writes nothing** (Rasa's own save then commits an empty transaction;
-  a new conversation's empty tracker is such a save).
+- **The new rows go in with one insert** (SQLAlchemy Core, in order, the values of Rasa's save)
+  instead of the ORM's unit of work; **a save with no new events writes nothing** (Rasa's own
+  save then commits an empty transaction; a new conversation's empty tracker is such a save).
 - **On SQLite**: a pooled connection (one per thread, as SQLAlchemy 2.0 does for file databases)
   and the write-ahead log with ``synchronous=NORMAL``. Each commit is then an append to the log
   instead of a rewrite of the journal with two ``fsync`` calls; readers (the console's summary,
@@ -29,20 +33,26 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import time
 import weakref
-from typing import Any, Iterator, Optional, cast
+from typing import Any, Optional, cast
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_tracker_store
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger(__name__)
 
+# How many conversations found without rows are remembered, and for how long: a new conversation's
+# read and its first save are milliseconds apart, in one turn.
+WITHOUT_ROWS_KEPT = 10_000
+WITHOUT_ROWS_FOR_S = 30.0
 # Set on every new SQLite connection of the tracker store.
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
@@ -68,6 +78,8 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
         # id(tracker) -> (a weak reference to it, how many of its events are stored); keyed by
         # identity because trackers compare (and hash) by content
         self._stored: dict[int, tuple[weakref.ref, int]] = {}
+        # conversation -> when its latest read found no rows, oldest first, until a tracker of theirs is saved
+        self._without_rows: dict[str, float] = {}
         engine = cast(Engine, self.engine)
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._pool_sqlite(engine)
@@ -106,6 +118,11 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
         with self.session_scope() as session:
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
             events = [json.loads(row.data) for row in rows]
+        self._without_rows.pop(sender_id, None)
+        if not rows:
+            self._without_rows[sender_id] = time.monotonic()
+            if len(self._without_rows) > WITHOUT_ROWS_KEPT:
+                del self._without_rows[next(iter(self._without_rows))]
         if self.domain and events:
             log.debug("Recreating tracker from sender id '%s'", sender_id)
             return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots), len(rows)
@@ -141,18 +158,39 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
         await self.save(tracker)
         return tracker
 
-    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
-        stored = self.stored_count(tracker)
-        if stored is None:
-            return super()._additional_events(session, tracker)
-        return itertools.islice(tracker.events, stored, len(tracker.events))
-
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Store the events not stored yet (nothing to write: no transaction), as Rasa's ``save`` does."""
+        """Store the events not stored yet, as Rasa's ``save`` does (nothing new: no transaction).
+
+        With the count known, the rows Rasa's ``save`` would add are inserted in one statement
+        (SQLAlchemy Core, in order) rather than through the ORM's unit of work, which was 8 % of
+        a reply; without it, Rasa's own ``save`` runs.
+        """
         stored = self.stored_count(tracker)
-        if stored is not None and stored == len(tracker.events):
-            await self.stream_events(tracker)
+        read_empty = self._without_rows.pop(tracker.sender_id, None)
+        if stored is None and read_empty is not None and time.monotonic() - read_empty < WITHOUT_ROWS_FOR_S:
+            self._remember(tracker, 0)  # made for a conversation the latest read found no rows of
+            stored = self.stored_count(tracker)
+        if stored is None:
+            await super().save(tracker)
             return
-        await super().save(tracker)
-        if stored is not None:
-            self._remember(tracker, len(tracker.events))
+        await self.stream_events(tracker)
+        rows = [self.event_row(tracker.sender_id, event) for event in itertools.islice(tracker.events, stored, None)]
+        if rows:
+            with self.session_scope() as session:
+                session.execute(self.SQLEvent.__table__.insert(), rows)
+                session.commit()
+            log.debug("Tracker with sender_id '%s' stored to database", tracker.sender_id)
+        self._remember(tracker, len(tracker.events))
+
+    @staticmethod
+    def event_row(sender_id: str, event: Any) -> dict[str, Any]:
+        """The ``events`` row of ``event``, with the values Rasa's ``save`` gives its columns."""
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }

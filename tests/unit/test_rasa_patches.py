@@ -150,3 +150,57 @@ def test_rule_matching_remembers_a_bounded_number(monkeypatch):
     assert len(policy._gxga_rule_matches) == 3
     reordered = [{}, {"user": {"intent": "greet"}, **LISTEN}]
     assert rasa_patches.frozen_states(reordered) == rasa_patches.frozen_states(STATES[0])
+
+
+EVENTS = [
+    {"event": "slot", "name": "topic", "value": "居住证", "timestamp": None},
+    {"event": "slot", "name": "cited_measures", "value": [22, 23]},
+    {"event": "slot", "name": "topic", "value": 1},
+    {"event": "slot", "name": "topic", "value": True},
+    {"event": "action", "name": "action_listen"},
+    {"event": "followup", "name": "action_clarify_question"},
+    {"event": "bot", "text": "好的"},
+    {"event": "slot", "value": "居住证"},  # no name
+    {"event": "slot", "name": "topic", "timestamp": "yesterday"},
+    {"event": "no_such_event"},
+    {"name": "topic"},
+    {"event": 3},
+    "slot",
+    None,
+    ("event", "slot"),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=range(len(EVENTS)))
+def test_an_event_remembered_valid_is_valid_by_rasas_schema(event):
+    """Asked twice (computed, then from the memo): known valid exactly where the full check passes."""
+    from rasa.core.actions.action import RemoteAction
+
+    schema = RemoteAction.action_response_format_spec()
+    result = {"events": [event], "responses": [{"text": "……"}]}
+    for _ in range(2):
+        if rasa_patches.known_valid(result):
+            jsonschema.validate(result, schema)
+        else:
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(result, schema)
+
+
+@pytest.mark.parametrize("result", VALID)
+def test_valid_responses_are_known_valid(result):
+    assert rasa_patches.known_valid(result) is True
+
+
+@pytest.mark.parametrize("result", INVALID + [{"responses": [{}], "events": None}, {"responses": ({},)}])
+def test_invalid_responses_are_never_known_valid(result):
+    assert rasa_patches.known_valid(result) is False
+
+
+@pytest.mark.parametrize(
+    "a, b", [(1, 1.0), (1, True), (0, False), ([1], (1,)), ("1", 1), (None, "null"), ({"a": 1}, {"a": 1.0})]
+)
+def test_json_keys_tell_values_and_types_apart(a, b):
+    try:
+        assert rasa_patches.json_key(a) != rasa_patches.json_key(b)
+    except TypeError:
+        pass  # not a JSON value: never remembered

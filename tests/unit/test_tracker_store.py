@@ -71,16 +71,19 @@ class Recorder:
 
     def __init__(self, engine: sa.engine.Engine):
         self.statements: list[str] = []
+        self.inserted = 0
         sa.event.listen(engine, "before_cursor_execute", self._record)
 
-    def _record(self, _conn, _cursor, statement, *_args) -> None:
+    def _record(self, _conn, _cursor, statement, parameters, _context, executemany) -> None:
         self.statements.append(" ".join(statement.split()).lower())
+        if self.statements[-1].startswith("insert"):
+            self.inserted += len(parameters) if executemany else 1
 
     def counts(self) -> int:
         return sum("count(" in s for s in self.statements)
 
     def writes(self) -> int:
-        return sum(s.startswith("insert") for s in self.statements)
+        return self.inserted
 
 
 def store_of(cls, path: Path):
@@ -150,24 +153,31 @@ async def full_history(store) -> None:
 SCENARIOS = [conversation, two_saves_in_one_turn, saved_copy, full_history]
 
 
+def wrapped(store):
+    """The store as Rasa's agent holds it: inside its FailSafeTrackerStore."""
+    return rasa_tracker_store.FailSafeTrackerStore(store)
+
+
+@pytest.mark.parametrize("wrap", [lambda s: s, wrapped], ids=["bare", "fail-safe"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
-def test_same_rows_as_rasas_own_store(scenario, tmp_path):
+def test_same_rows_as_rasas_own_store(scenario, wrap, tmp_path):
     global CLOCK
     results = {}
     for cls in (rasa_tracker_store.SQLTrackerStore, SQLTrackerStore):
         CLOCK = iter(range(1_000_000))  # the same timestamps for both
         path = tmp_path / f"{cls.__module__}.db"
-        asyncio.run(scenario(store_of(cls, path)))
+        asyncio.run(scenario(wrap(store_of(cls, path))))
         results[cls] = rows(path)
     ours, rasas = results[SQLTrackerStore], results[rasa_tracker_store.SQLTrackerStore]
     assert ours == rasas
     assert len(ours) > 0
 
 
-def test_a_turn_on_a_read_tracker_does_not_count(tmp_path):
+@pytest.mark.parametrize("wrap", [lambda s: s, wrapped], ids=["bare", "fail-safe"])
+def test_a_turn_on_a_read_tracker_does_not_count(wrap, tmp_path):
     store = store_of(SQLTrackerStore, tmp_path / "t.db")
     recorder = Recorder(store.engine)
-    asyncio.run(conversation(store))
+    asyncio.run(conversation(wrap(store)))
     assert recorder.counts() == 0
     assert recorder.writes() == len(first_turn("x")) + len(follow_up("x"))
 
@@ -177,13 +187,26 @@ def test_a_turn_on_a_read_tracker_does_not_count(tmp_path):
     assert rasa_recorder.counts() >= 3  # the work saved: Rasa counts before every save
 
 
-def test_a_new_conversations_empty_tracker_writes_nothing(tmp_path):
+@pytest.mark.parametrize("wrap", [lambda s: s, wrapped], ids=["bare", "fail-safe"])
+def test_a_new_conversations_empty_tracker_writes_nothing(wrap, tmp_path):
     store = store_of(SQLTrackerStore, tmp_path / "t.db")
     recorder = Recorder(store.engine)
-    tracker = asyncio.run(store.get_or_create_tracker("new-resident", append_action_listen=False))
+    tracker = asyncio.run(wrap(store).get_or_create_tracker("new-resident", append_action_listen=False))
     assert len(tracker.events) == 0
     assert [s for s in recorder.statements if not s.startswith("select")] == []
     assert store.stored_count(tracker) == 0
+
+
+def test_an_old_empty_read_is_not_trusted(tmp_path, monkeypatch):
+    """A read that found no rows long ago says nothing about now: the save counts, as Rasa's."""
+    import bot.rasa_ext.tracker_store as module
+
+    store = store_of(SQLTrackerStore, tmp_path / "t.db")
+    assert asyncio.run(store.retrieve("resident")) is None
+    monkeypatch.setattr(module, "WITHOUT_ROWS_FOR_S", 0.0)
+    recorder = Recorder(store.engine)
+    asyncio.run(store.save(DialogueStateTracker.from_events("resident", first_turn("居住证"), DOMAIN.slots)))
+    assert recorder.counts() == 1
 
 
 def test_a_copy_or_a_foreign_tracker_is_not_trusted(tmp_path):
