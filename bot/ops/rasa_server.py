@@ -70,7 +70,8 @@ def serves(argv: list[str]) -> bool:
 def main() -> int:
     """Run Rasa's command line with the token, the limits and log redaction added.
 
-    The Rasa server (``run``) also gets :func:`bot.rasa_ext.lean_imports.install`, before Rasa is imported.
+    The Rasa server (``run``) also gets :func:`bot.rasa_ext.lean_imports.install`, before Rasa is
+    imported, and :func:`bot.rasa_ext.rasa_patches.apply_serving` (graphs run without dask's scheduler).
 
     Returns:
         0 when Rasa's command returns (Rasa itself exits with 1 on a failure).
@@ -86,6 +87,10 @@ def main() -> int:
     from rasa.__main__ import main as rasa_main
 
     sys.argv = [sys.argv[0], *argv_with_limits(argv_with_token(sys.argv[1:]))]
+    if serves(sys.argv[1:]):
+        from bot.rasa_ext import rasa_patches
+
+        rasa_patches.apply_serving()
     rasa_main()
     return 0
 

@@ -186,6 +186,56 @@ def _patch_rule_matching() -> None:
     RulePolicy._get_possible_keys = _get_possible_keys
 
 
+def _task_value(graph: dict, key: Any, done: dict) -> Any:
+    """What dask computes for ``key`` of ``graph``: a task's function over its inputs' values."""
+    if key in done:
+        return done[key]
+    task = graph[key]
+    if type(task) is tuple and task and callable(task[0]):
+        args = [_task_value(graph, a, done) if _is_key(graph, a) else a for a in task[1:]]
+        value = task[0](*args)
+    else:
+        value = task  # an input: ("name", value), as Rasa's _add_inputs_to_graph makes it
+    done[key] = value
+    return value
+
+
+def _is_key(graph: dict, value: Any) -> bool:
+    try:
+        return value in graph
+    except TypeError:  # unhashable: a literal
+        return False
+
+
+def run_graph(self: Any, inputs: dict | None = None, targets: list | None = None) -> dict:
+    """``DaskGraphRunner.run`` without dask's scheduler (module docstring, 4)."""
+    from rasa.engine.exceptions import GraphRunError
+
+    run_targets = targets if targets else self._graph_schema.target_names
+    minimal = self.__dict__.setdefault("_gxga_minimal_schemas", {})
+    key = tuple(run_targets)
+    if key not in minimal:
+        minimal[key] = self._graph_schema.minimal_graph_schema(run_targets)
+    graph = self._build_dask_graph(minimal[key])
+    if inputs:
+        self._add_inputs_to_graph(inputs, graph)
+    try:
+        done: dict = {}
+        return dict(_task_value(graph, target, done) for target in run_targets)
+    except RuntimeError as e:
+        raise GraphRunError("Error running runner.") from e
+
+
+def apply_serving() -> None:
+    """Install :func:`run_graph` as ``DaskGraphRunner.run`` (the server only; idempotent)."""
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    if not all(hasattr(DaskGraphRunner, name) for name in ("_build_dask_graph", "_add_inputs_to_graph")):
+        log.warning("Rasa's DaskGraphRunner has changed; graphs run through dask")
+        return
+    DaskGraphRunner.run = run_graph
+
+
 def apply() -> None:
     """Install the three patches (idempotent); logs and leaves Rasa as it is if its code has changed."""
     from rasa.core.actions.action import RemoteAction

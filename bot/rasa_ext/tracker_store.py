@@ -40,7 +40,7 @@ from typing import Any, Optional, cast
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_tracker_store
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import ActionExecuted, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine import Engine
@@ -80,6 +80,7 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
         self._stored: dict[int, tuple[weakref.ref, int]] = {}
         # conversation -> when its latest read found no rows, oldest first, until a tracker of theirs is saved
         self._without_rows: dict[str, float] = {}
+        self._queries = self._event_data_queries()
         engine = cast(Engine, self.engine)
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._pool_sqlite(engine)
@@ -113,11 +114,29 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
 
         self._stored[key] = (weakref.ref(tracker, forget), count)
 
+    def _event_data_queries(self) -> dict[bool, Any]:
+        """Rasa's ``_event_query`` as two statements built once: {all sessions?: SELECT data …}.
+
+        The same conditions and order as Rasa's ORM query (events after the latest
+        ``session_started`` of the conversation, or all of them; by id), selecting only the
+        ``data`` column; building that query and its ORM rows was 12 % of a reply.
+        """
+        events = self.SQLEvent.__table__
+        sender = sa.bindparam("sender_id")
+        session_start = (
+            sa.select(sa.func.max(events.c.timestamp))
+            .where(events.c.sender_id == sender, events.c.type_name == SessionStarted.type_name)
+            .scalar_subquery()
+        )
+        everything = sa.select(events.c.data).where(events.c.sender_id == sender).order_by(events.c.id)
+        latest = everything.where(sa.or_(events.c.timestamp >= session_start, session_start.is_(None)))
+        return {True: everything, False: latest}
+
     def _read(self, sender_id: str, all_sessions: bool) -> tuple[Optional[DialogueStateTracker], int]:
         """Rasa's ``_retrieve``, also returning how many rows it read."""
         with self.session_scope() as session:
-            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
-            events = [json.loads(row.data) for row in rows]
+            rows = session.execute(self._queries[all_sessions], {"sender_id": sender_id}).scalars().all()
+            events = [json.loads(data) for data in rows]
         self._without_rows.pop(sender_id, None)
         if not rows:
             self._without_rows[sender_id] = time.monotonic()

@@ -204,3 +204,43 @@ def test_json_keys_tell_values_and_types_apart(a, b):
         assert rasa_patches.json_key(a) != rasa_patches.json_key(b)
     except TypeError:
         pass  # not a JSON value: never remembered
+
+
+class _Node:
+    """A stand-in for Rasa's GraphNode: called with its inputs' (name, value) pairs, returns its own."""
+
+    def __init__(self, name: str, calls: list):
+        self.name, self.calls = name, calls
+
+    def __call__(self, *inputs):
+        self.calls.append(self.name)
+        return self.name, [self.name, *(value for _, value in inputs)]
+
+
+def _graph(calls: list) -> dict:
+    """The shape Rasa's DaskGraphRunner builds: (node, *needed node names) and (input name, value) inputs.
+
+    Rasa runs the minimal graph of its targets, so every node here is needed by ``policy``.
+    """
+    n = lambda name: _Node(name, calls)  # noqa: E731
+    return {
+        "__message__": ("__message__", [{"text": "居住证"}]),  # unhashable value, as Rasa's messages
+        "tokenizer": (n("tokenizer"), "__message__"),
+        "featurizer": (n("featurizer"), "tokenizer"),
+        "classifier": (n("classifier"), "featurizer", "tokenizer"),
+        "policy": (n("policy"), "classifier"),
+    }
+
+
+@pytest.mark.parametrize("targets", [["policy"], ["policy", "featurizer"], ["policy", "__message__"]])
+def test_graph_run_without_dask_gives_dasks_results(targets):
+    import dask
+
+    dask_calls, our_calls = [], []
+    expected = dict(dask.get(_graph(dask_calls), targets))
+    done: dict = {}
+    got = dict(rasa_patches._task_value(_graph(our_calls), t, done) for t in targets)
+    assert got == expected
+    assert sorted(our_calls) == sorted(dask_calls)  # each node once
+    assert len(our_calls) == len(set(our_calls))
+    assert our_calls.index("tokenizer") < our_calls.index("featurizer") < our_calls.index("classifier")

@@ -266,3 +266,21 @@ def test_rasas_factory_builds_it_from_endpoints_yml(tmp_path, monkeypatch):
     config = read_endpoints_from_path(ROOT / "endpoints.yml")
     store = rasa_tracker_store.create_tracker_store(config.tracker_store, DOMAIN)
     assert isinstance(store, SQLTrackerStore)
+
+
+@pytest.mark.parametrize("all_sessions", [False, True], ids=["latest session", "all sessions"])
+def test_reads_the_events_rasas_store_reads(all_sessions, tmp_path):
+    """Two sessions and two conversations in one file, read back by Rasa's store and by ours."""
+    path = tmp_path / "t.db"
+    session_restarted_in_one_tracker(SQLTrackerStore, path)
+    asyncio.run(conversation(store_of(SQLTrackerStore, path)))
+
+    def read(store, sender):
+        found = store.retrieve_full_tracker(sender) if all_sessions else store.retrieve(sender)
+        tracker = asyncio.run(found)
+        return [e.as_dict() for e in tracker.events]
+
+    for sender in ("resident", "resident-1"):
+        ours = read(store_of(SQLTrackerStore, path), sender)
+        assert ours == read(store_of(rasa_tracker_store.SQLTrackerStore, path), sender)
+        assert ours
