@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run web-deps lint types format test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load system-deps lock clean cluster
+.PHONY: help run web-deps lint types format test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load bench-floor system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml tests/data/near_scope_cases.yml tests/data/dialogue_cases.yml tests/data/heldout_cases.yml
 OUT ?= var/eval/results.json
 
@@ -104,6 +104,9 @@ $(BENCH_VENV)/.installed: bench/load/requirements.lock scripts/find_python310.sh
 
 bench-load: venv system-deps kb train $(BENCH_VENV)/.installed ## load test (locust, 50 conversations) on make run and make cluster: table + plot in bench/reports/
 	$(PY) bench/bench_load.py $(BENCH_ARGS)
+
+bench-floor: venv kb train ## the reply next to the NLU that decides it (parse / action server / REST reply, saturation, RSS): make bench-floor [BENCH_ARGS="--against REF"]
+	$(PY) bench/bench_floor.py --json var/bench/floor.json --plot bench/reports/floor_latency.png $(BENCH_ARGS)
 
 show: venv kb ## show one measure: make show N=22
 	$(PY) -m knowledge show $(N)

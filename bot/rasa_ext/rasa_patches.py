@@ -1,4 +1,4 @@
-"""Three measured speed-ups inside the Rasa server, applied when Rasa loads our components.
+"""Measured speed-ups inside the Rasa server: three applied when Rasa loads our components, one when it serves.
 
 All were found by profiling the Rasa server with py-spy under load (``bench/bench_load.py``,
 ``bench/bench_floor.py``); none changes a result.
@@ -237,7 +237,7 @@ def apply_serving() -> None:
 
 
 def apply() -> None:
-    """Install the three patches (idempotent); logs and leaves Rasa as it is if its code has changed."""
+    """Install patches 1–3 (idempotent); logs and leaves Rasa as it is if its code has changed."""
     from rasa.core.actions.action import RemoteAction
 
     _patch_classifier()
