@@ -8,7 +8,8 @@ random order, for every public single-turn case (``tests/data/*_cases.yml``) and
 
 - **parse**: Rasa's ``POST /model/parse`` (NLU only);
 - **action**: the action server alone answering ``action_answer_measure`` with the request Rasa
-  itself would send for that parse (:func:`bench.bench_actions.action_request`);
+  itself would send for that parse (:func:`bench.bench_actions.action_request`, built and encoded
+  before the clock starts, as Rasa has it ready when it calls);
 - **reply**: the REST channel's full reply in a new conversation (guard, NLU, tracker store,
   policies, the action call, the reply).
 
@@ -109,7 +110,10 @@ class Connection:
 
     def post(self, path: str, payload: dict, headers: dict | None = None) -> tuple[int, bytes]:
         """POST ``payload`` as JSON; returns the status and body."""
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return self.post_bytes(path, json.dumps(payload, ensure_ascii=False).encode("utf-8"), headers)
+
+    def post_bytes(self, path: str, body: bytes, headers: dict | None = None) -> tuple[int, bytes]:
+        """POST ``body`` (JSON already); returns the status and body."""
         head = {"Content-Type": "application/json", **(headers or {})}
         for attempt in (1, 2):
             try:
@@ -219,10 +223,14 @@ class Client:
             raise RuntimeError(f"{self.stack.name}: /model/parse answered {status}")
         return json.loads(body)
 
-    def action(self, parse_data: dict) -> list:
-        """The action server's answer to ``action_answer_measure`` for ``parse_data``."""
+    def action_body(self, parse_data: dict) -> bytes:
+        """The request Rasa would send to run ``action_answer_measure`` after ``parse_data``, as JSON."""
         request = action_request(parse_data, self.stack.domain, f"floor-{uuid.uuid4().hex[:10]}", action=ACTION)
-        status, body = self.actions.post(f"/webhook?token={self.stack.action_token}", request)
+        return json.dumps(request, ensure_ascii=False).encode("utf-8")
+
+    def action(self, body: bytes) -> list:
+        """The action server's answer to a request made by :meth:`action_body` (built before the clock starts)."""
+        status, body = self.actions.post_bytes(f"/webhook?token={self.stack.action_token}", body)
         if status != 200:
             raise RuntimeError(f"{self.stack.name}: the action server answered {status}")
         return json.loads(body).get("responses", [])
@@ -240,9 +248,9 @@ def measure_latency(stacks: list[Stack], questions: list[str], rounds: int, rng:
     """Interleave parse, action and reply over ``questions`` for every stack, ``rounds`` times."""
     clients = {s.name: Client(s) for s in stacks}
     parsed = {s.name: {} for s in stacks}
-    for q in questions:  # warm-up, and the parse each action request is built from
+    for q in questions:  # warm-up, and the action request built from each parse
         for s in stacks:
-            parsed[s.name][q] = clients[s.name].parse(q)
+            parsed[s.name][q] = clients[s.name].action_body(clients[s.name].parse(q))
             clients[s.name].reply(q)
     for _ in range(rounds):
         order = list(questions)
