@@ -12,24 +12,15 @@ import json
 import pytest
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_tracker_store
-from sqlalchemy.engine import make_url
 
 from bot.rasa_ext.tracker_store import SQLTrackerStore
+from tests.support import trackers
 from tests.support.pgserver import create_database
 from tests.unit import test_tracker_store as scenarios
 
 
 def postgres_store(cls, url: str):
-    parts = make_url(url)
-    return cls(
-        domain=scenarios.DOMAIN,
-        dialect="postgresql",
-        host=parts.host,
-        port=parts.port,
-        db=parts.database,
-        username=parts.username,
-        password=parts.password,
-    )
+    return trackers.rasa_store(url, cls=cls, domain=scenarios.DOMAIN)
 
 
 def stored(url: str) -> list[tuple]:

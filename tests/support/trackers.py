@@ -15,16 +15,18 @@ from sqlalchemy.engine import make_url
 from bot import config
 
 
-def rasa_store(url: str):
-    """Rasa's ``SQLTrackerStore`` over the database at the SQLAlchemy ``url`` (SQLite or PostgreSQL)."""
+def rasa_store(url: str, cls=None, domain=None):
+    """Rasa's ``SQLTrackerStore`` (or ``cls``, a subclass) over the database at ``url`` (SQLite or PostgreSQL)."""
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
 
+    cls = cls or SQLTrackerStore
+    domain = domain or Domain.empty()
     parts = make_url(url)
     if parts.drivername.startswith("sqlite"):
-        return SQLTrackerStore(Domain.empty(), dialect="sqlite", db=parts.database)
-    return SQLTrackerStore(
-        Domain.empty(),
+        return cls(domain, dialect="sqlite", db=parts.database)
+    return cls(
+        domain,
         dialect="postgresql",
         host=parts.host,
         port=parts.port,

@@ -131,22 +131,22 @@ def test_a_new_digest_is_read_again_with_its_intent_map(kb, clock, monkeypatch, 
     assert dispatcher.messages[-1]["custom"]["measures"][0] == 26 and len(parsed) == 2
 
 
-def test_the_word_finder_finds_the_spans_the_plain_scan_finds():
-    rng = random.Random(20181)
-    alphabet = "身份证件居住过期了快"
+def random_words_and_texts(seed: int, alphabet: str, other: str, most_words: int, longest_text: int):
+    """2,000 random (word list, text) pairs over ``alphabet`` (texts also use ``other``)."""
+    rng = random.Random(seed)
     for _ in range(2000):
-        words = ["".join(rng.choices(alphabet, k=rng.randint(1, 4))) for _ in range(rng.randint(0, 12))]
-        text = "".join(rng.choices(alphabet + "，？", k=rng.randint(0, 30)))
+        words = ["".join(rng.choices(alphabet, k=rng.randint(1, 4))) for _ in range(rng.randint(0, most_words))]
+        yield words, "".join(rng.choices(alphabet + other, k=rng.randint(0, longest_text)))
+
+
+def test_the_word_finder_finds_the_spans_the_plain_scan_finds():
+    for words, text in random_words_and_texts(20181, "身份证件居住过期了快", "，？", 12, 30):
         assert A.WordFinder(words).spans(text) == A._find_spans(text, words), (words, text)
     assert A.WordFinder(["", "过期"]).spans("快过期") == A._find_spans("快过期", ["", "过期"])
 
 
 def test_occurrence_says_whether_any_word_occurs():
-    rng = random.Random(8)
-    alphabet = "南宁柳州桂林市区县"
-    for _ in range(2000):
-        words = ["".join(rng.choices(alphabet, k=rng.randint(1, 4))) for _ in range(rng.randint(0, 10))]
-        text = "".join(rng.choices(alphabet + "的吗", k=rng.randint(0, 20)))
+    for words, text in random_words_and_texts(8, "南宁柳州桂林市区县", "的吗", 10, 20):
         assert A.Occurrence(words).any_in(text) == any(w in text for w in words), (words, text)
     assert A.Occurrence([""]).any_in("") and not A.Occurrence([]).any_in("南宁")
 

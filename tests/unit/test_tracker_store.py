@@ -125,29 +125,27 @@ async def two_saves_in_one_turn(store) -> None:
     await store.save(tracker)
 
 
-async def saved_copy(store) -> None:
-    """A copy of a tracker read here, and a tracker built elsewhere: both saved Rasa's way."""
-    tracker = await store.get_or_create_tracker("resident-3", append_action_listen=False)
-    for event in first_turn("居住证"):
+async def saved_with(store, tracker, events: list) -> None:
+    """``events`` added to ``tracker``, then the tracker saved."""
+    for event in events:
         tracker.update(event)
     await store.save(tracker)
-    copy = (await store.retrieve("resident-3")).copy()
-    for event in follow_up("多久"):
-        copy.update(event)
-    await store.save(copy)
-    elsewhere = DialogueStateTracker.from_events("resident-4", first_turn("身份证"), DOMAIN.slots)
-    await store.save(elsewhere)
+
+
+async def saved_copy(store) -> None:
+    """A copy of a tracker read here, and a tracker built elsewhere: both saved Rasa's way."""
+    await saved_with(
+        store, await store.get_or_create_tracker("resident-3", append_action_listen=False), first_turn("居住证")
+    )
+    await saved_with(store, (await store.retrieve("resident-3")).copy(), follow_up("多久"))
+    await store.save(DialogueStateTracker.from_events("resident-4", first_turn("身份证"), DOMAIN.slots))
 
 
 async def full_history(store) -> None:
-    tracker = await store.get_or_create_tracker("resident-5", append_action_listen=False)
-    for event in first_turn("居住证"):
-        tracker.update(event)
-    await store.save(tracker)
-    full = await store.retrieve_full_tracker("resident-5")
-    for event in follow_up("在哪办"):
-        full.update(event)
-    await store.save(full)
+    await saved_with(
+        store, await store.get_or_create_tracker("resident-5", append_action_listen=False), first_turn("居住证")
+    )
+    await saved_with(store, await store.retrieve_full_tracker("resident-5"), follow_up("在哪办"))
 
 
 SCENARIOS = [conversation, two_saves_in_one_turn, saved_copy, full_history]
