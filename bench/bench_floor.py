@@ -270,7 +270,10 @@ def measure_latency(stacks: list[Stack], questions: list[str], rounds: int, rng:
 
 
 def is_answer(messages: object) -> bool:
-    """A reply with text that is not one of the guard's refusals or apologies."""
+    """A reply with at least one text message.
+
+    A refusal or an apology counts too; the stacks here are not rate-limited and none is expected.
+    """
     return isinstance(messages, list) and any(isinstance(m, dict) and m.get("text") for m in messages)
 
 

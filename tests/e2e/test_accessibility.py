@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.support.botrun import add_console_user
-from tests.support.browser import wait_until
+from tests.support.browser import log_in_to_console, wait_until
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -500,15 +500,8 @@ def test_console_tabs_have_no_axe_violations(running_bot, browser):
     account = add_console_user(running_bot, "a11yadmin01", PASSWORD, "admin")
     web = running_bot["web_url"]
     with window(browser, 1366, 768):
-        browser.get(web + "/console/login")
-        browser.delete_all_cookies()
-        browser.get(web + "/console")
-        wait_until(browser, lambda d: d.find_elements(By.ID, "username"))
-        browser.find_element(By.ID, "username").send_keys(account["username"])
-        browser.find_element(By.ID, "password").send_keys(account["password"])
-        browser.find_element(By.ID, "login").click()
         try:
-            wait_until(browser, lambda d: d.find_element(By.ID, "user").text == account["username"])
+            log_in_to_console(browser, web, account)
             tabs = wait_until(
                 browser,
                 lambda d: [

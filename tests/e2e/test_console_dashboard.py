@@ -22,6 +22,7 @@ import yaml
 from bot.webapp import server
 from bot.webapp.console import wording
 from tests.support.botrun import add_console_user
+from tests.support.browser import log_in_to_console
 from tests.support.paths import ROOT
 from tests.support.webapp import make_settings, request, serve, staff_headers
 
@@ -227,21 +228,6 @@ def wide_browser(browser):
     browser.set_window_size(before["width"], before["height"])
 
 
-def _log_in(driver, web: str, account: dict) -> None:
-    from selenium.webdriver.common.by import By
-
-    from tests.support.browser import wait_until
-
-    driver.get(web + "/console/login")
-    driver.delete_all_cookies()
-    driver.get(web + "/console")
-    wait_until(driver, lambda d: d.find_elements(By.ID, "username"))
-    driver.find_element(By.ID, "username").send_keys(account["username"])
-    driver.find_element(By.ID, "password").send_keys(account["password"])
-    driver.find_element(By.ID, "login").click()
-    wait_until(driver, lambda d: d.find_element(By.ID, "user").text == account["username"])
-
-
 def fetch_json(driver, path: str):
     """``path`` fetched by the page (with its session), parsed here so that key order survives."""
     return json.loads(driver.execute_async_script(FETCH_TEXT, path))
@@ -351,7 +337,7 @@ def test_dashboard_and_every_tab_speak_chinese(running_bot, residents_asked, das
     from tests.support.browser import wait_until
 
     driver, web = wide_browser, running_bot["web_url"]
-    _log_in(driver, web, dash_admin)
+    log_in_to_console(driver, web, dash_admin)
     driver.execute_script(
         "window.__csp = []; document.addEventListener('securitypolicyviolation',"
         " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
@@ -476,7 +462,7 @@ def test_staff_do_not_see_the_administrators_tabs(running_bot, dash_staff, wide_
     from tests.support.browser import wait_until
 
     driver = wide_browser
-    _log_in(driver, running_bot["web_url"], dash_staff)
+    log_in_to_console(driver, running_bot["web_url"], dash_staff)
     wait_until(driver, lambda d: d.find_element(By.ID, "role").text == "工作人员")
     shown = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "[role=tab]") if t.is_displayed()]
     assert shown == [t for t in TABS if t not in ADMIN_TABS]
