@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run web-deps lint types format test test-unit test-integration test-e2e venv kb train shell eval validate crossval bench bench-load bench-floor system-deps lock clean cluster
+.PHONY: help run web-deps lint types format test test-unit test-integration test-e2e venv kb train shell eval eval-cv validate show search crossval bench bench-load bench-floor system-deps lock clean cluster
 CASES ?= tests/data/eval_cases.yml tests/data/near_scope_cases.yml tests/data/dialogue_cases.yml tests/data/heldout_cases.yml
 OUT ?= var/eval/results.json
 
@@ -66,6 +66,9 @@ shell: venv kb train ## chat with the assistant in the terminal (starts the acti
 
 eval: venv kb train ## run the case files through the real stack, report by tag: make eval [CASES="a.yml b.yml"] [OUT=var/eval/results.json]
 	$(PY) -m bot eval $(CASES) --out $(OUT)
+
+eval-cv: venv kb train ## cross-validate the answer decision by author batch (tests/data): report by fold, batch and tag; per-turn results in var/eval/cv.json
+	$(PY) -m bot eval-cv --out var/eval/cv.json
 
 validate: venv kb ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/quality/validate.py)
 	$(PY) -m bot.quality.validate

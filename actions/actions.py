@@ -20,7 +20,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions import answerability, answering
+from actions import answering, decision
 from actions.base import (
     KB_ERRORS,
     KnowledgeAction,
@@ -60,7 +60,7 @@ def utter_answer(
     tracker: Tracker,
     memory: Loaded,
     spec: IntentSpec,
-    decision: answerability.Decision | None = None,
+    decided: decision.Decision | None = None,
 ) -> list:
     """Answer ``spec`` from the knowledge base and return the slot events that keep the context."""
     measure = memory.measures.get(spec.primary)
@@ -71,12 +71,12 @@ def utter_answer(
     case = {slot: tracker.get_slot(slot) for slot in CASE_SLOTS}
     extra = answering.entity_words(case, memory.entity_focus)
     wording = spec
-    if decision is not None and decision.support is not None and decision.aspect_override:
-        asked = [a for a in decision.question.aspects if not memory.analyser.aspect(a).generic]
+    if decided is not None and decided.support is not None and decided.aspect_override:
+        asked = [a for a in decided.question.aspects if not memory.analyser.aspect(a).generic]
         if asked and spec.aspect not in asked:
             # A follow-up ("要在哪办") asks its own aspect of the previous topic: pick the
             # sentences that say it, not those for what the previous question asked.
-            extra = tuple(extra) + decision.support.focus
+            extra = tuple(extra) + decided.support.focus
             wording = replace(spec, focus=(), facts=memory.analyser.aspect(asked[0]).facts)
     answer = answering.compose(memory.document, measure, wording, extra)
     city = tracker.get_slot("city")
@@ -87,8 +87,8 @@ def utter_answer(
         "answer": answer.answer,
         "citation": citation_of(memory.document, measure),
     }
-    if decision is not None:
-        payload["answerability"] = decision.to_json()
+    if decided is not None:
+        payload["answerability"] = decided.to_json()
     replies.send(
         dispatcher,
         "measure_answer",
@@ -105,38 +105,38 @@ def utter_answer(
 
 
 def utter_not_covered(
-    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decision: answerability.Decision
+    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision
 ) -> list:
     """Say honestly what the notice does not say, point to the closest measure, say where to ask."""
     analyser = memory.analyser
-    support = decision.support
-    spec, question = decision.spec, decision.question
+    support = decided.support
+    spec, question = decided.spec, decided.question
     # what the resident asked about: their own word, else the topic's name, else the intent's
-    topic_name = re.sub(r"（.*?）", "", decision.topic.label) if decision.topic else None
+    topic_name = re.sub(r"（.*?）", "", decided.topic.label) if decided.topic else None
     subject = next(iter(question.topic_words), None) or topic_name or (spec.label if spec else "")
     if support is not None and support.unknown_object is not None:
         what = replies.render("not_covered_object", object=support.unknown_object.word)["text"]
-    elif support is not None and support.missing_aspect is not None:
+    elif decided.named_aspect is not None and decided.named_aspect in memory.aspect_labels:
         what = replies.render(
-            "not_covered_aspect", subject=subject, aspect=analyser.aspect(support.missing_aspect).label
+            "not_covered_aspect", subject=subject, aspect=memory.aspect_labels[decided.named_aspect]
         )["text"]
     else:
-        what = replies.render("not_covered_subject", subject=subject)["text"]
+        what = replies.render("not_covered_subject")["text"]
     related = memory.measures.get(spec.primary) if spec else None
-    if related is None and decision.topic is not None:
-        related = memory.measures.get(decision.topic.measures[0])
+    if related is None and decided.topic is not None:
+        related = memory.measures.get(decided.topic.measures[0])
     # one reply name for clients and the eval, with or without a related measure
     payload = {
         "reply": "not_covered",
         "measures": [],
         "related": [related.number] if related else [],
         **{k: v for k, v in citation_payload([], tracker).items() if k != "measures"},
-        "answerability": decision.to_json(),
+        "answerability": decided.to_json(),
     }
     if related is not None:
         # a pointer, not the answer's source: clients show it apart from a citation
         payload["related_citation"] = citation_of(memory.document, related)
-    where = answerability.where_to_ask(analyser.vocabulary, decision)
+    where = decision.where_to_ask(analyser.vocabulary, decided)
     if related is None:
         replies.send(dispatcher, "not_covered", json_message=payload, what=what, where=where)
         return []
@@ -157,14 +157,14 @@ def utter_overview(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
     memory: Loaded,
-    decision: answerability.Decision,
+    decided: decision.Decision,
     specs: dict[str, IntentSpec],
 ) -> list:
     """List what the notice says on a topic, one line and one button per measure."""
-    topic = decision.topic
+    topic = decided.topic
     if topic is None:
         raise ValueError("an 'overview' decision names its topic")
-    measures = memory.measures_of(decision.overview_measures)
+    measures = memory.measures_of(decided.overview_measures)
     by_primary: dict[int, str] = {}
     for spec in specs.values():
         by_primary.setdefault(spec.primary, spec.intent)
@@ -183,7 +183,7 @@ def utter_overview(
     payload = {
         **citation_payload([m.number for m in measures], tracker),
         "topic": topic.name,
-        "answerability": decision.to_json(),
+        "answerability": decided.to_json(),
     }
     replies.send(
         dispatcher,
@@ -218,8 +218,8 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
     if topic is not None:
         # A menu entry names its topic exactly: the resident asked for what the notice says on it.
         memory = loaded(kb)
-        decision = answerability.topic_overview(memory.analyser, memory.analyser.analyse(topic.label), topic)
-        return utter_overview(dispatcher, tracker, memory, decision, memory.specs)
+        overview = decision.topic_overview(memory.analyser, memory.analyser.analyse(topic.label), topic)
+        return utter_overview(dispatcher, tracker, memory, overview, memory.specs)
     if not answering.looks_like_a_question(text):
         replies.send(dispatcher, "default")
         return []
@@ -228,43 +228,49 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
     if text.startswith("/") and intent in specs:
         # A button the assistant offered names its intent exactly; there is nothing to judge.
         return utter_answer(dispatcher, tracker, memory, specs[intent])
-    analyser = memory.analyser
-    question = analyser.analyse(text)
-    previous = specs.get(tracker.get_slot("last_intent") or "")
-    ctx = answerability.Context(
-        specs=specs,
-        topics=memory.topics,
-        measures=memory.measures_of,
-        previous=previous,
-        topic_of_intent=memory.topic_of_intent,
-    )
-    decision = answerability.decide(analyser, question, intent, latest.confidence, latest.ranking, ctx)
+    decided = memory.decide(text, intent, latest.confidence, latest.ranking, tracker.get_slot("last_intent"))
     if log.isEnabledFor(logging.DEBUG):  # the decision's JSON is built only for a debug log
-        log.debug("answerability for %r: %s", intent, decision.to_json())
-    if decision.kind == "answer":
-        if decision.spec is None:
-            raise ValueError("an 'answer' decision names the intent it answers")
-        return utter_answer(dispatcher, tracker, memory, decision.spec, decision)
-    if decision.kind == "not_covered":
-        return utter_not_covered(dispatcher, tracker, memory, decision)
-    if decision.kind == "overview":
-        return utter_overview(dispatcher, tracker, memory, decision, specs)
-    if decision.kind == "other_region":
-        replies.send(
-            dispatcher,
-            "other_region",
-            region=question.region,
-            doc_title=memory.document.title,
-            json_message={"answerability": decision.to_json()},
-        )
-        return []
-    if decision.kind == "clarify":
-        return clarify(dispatcher, tracker, memory, specs, decision.topic)
-    if decision.kind == "ask_topic":
-        replies.send(dispatcher, "ask_topic")
-        return []
-    replies.send(dispatcher, "out_of_scope", json_message={"answerability": decision.to_json()})
+        log.debug("answerability for %r: %s", intent, decided.to_json())
+    return REPLIES[decided.kind](dispatcher, tracker, memory, decided)
+
+
+def _answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:
+    if decided.spec is None:
+        raise ValueError("an 'answer' decision names the intent it answers")
+    return utter_answer(dispatcher, tracker, memory, decided.spec, decided)
+
+
+def _other_region(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:
+    replies.send(
+        dispatcher,
+        "other_region",
+        region=decided.question.region,
+        doc_title=memory.document.title,
+        json_message={"answerability": decided.to_json()},
+    )
     return []
+
+
+def _ask_topic(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:
+    replies.send(dispatcher, "ask_topic")
+    return []
+
+
+def _out_of_scope(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:
+    replies.send(dispatcher, "out_of_scope", json_message={"answerability": decided.to_json()})
+    return []
+
+
+# the reply each kind of decision gets (a test checks that every Kind has one)
+REPLIES = {
+    decision.Kind.ANSWER: _answer,
+    decision.Kind.NOT_COVERED: lambda d, t, m, x: utter_not_covered(d, t, m, x),
+    decision.Kind.OVERVIEW: lambda d, t, m, x: utter_overview(d, t, m, x, m.specs),
+    decision.Kind.OTHER_REGION: _other_region,
+    decision.Kind.CLARIFY: lambda d, t, m, x: clarify(d, t, m, m.specs, x.topic),
+    decision.Kind.ASK_TOPIC: _ask_topic,
+    decision.Kind.OUT_OF_SCOPE: _out_of_scope,
+}
 
 
 class ActionAnswerMeasure(KnowledgeAction):

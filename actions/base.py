@@ -22,6 +22,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.decision.model import ModelFileError
 from actions.loaded import KnowledgeCache, Loaded
 from bot import config, replies
 from bot.text.jsonlimits import bounded_int
@@ -32,7 +33,7 @@ from knowledge.vocabulary import VocabularyError
 
 log = logging.getLogger(__name__)
 
-KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError, VocabularyError, GazetteerMissing)
+KB_ERRORS = (SQLAlchemyError, KnowledgeBaseMissing, IntentMapError, VocabularyError, GazetteerMissing, ModelFileError)
 
 _kb: KnowledgeBase | None = None
 # one in-memory reading per repository, shared by every action given the same one

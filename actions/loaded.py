@@ -14,12 +14,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.answerability import Analyser
+from actions.decision import Analyser, Context, Decision, Learned, decide, jieba_idf, model
+from actions.decision.features import FEATURES
+from bot import config
+from knowledge.coverage import load_coverage
 from knowledge.db import safe_url
 from knowledge.gazetteer import Gazetteer
 from knowledge.intent_map import IntentSpec, load_entity_focus, load_intent_map
@@ -27,6 +31,9 @@ from knowledge.repository import DocumentInfo, KnowledgeBase, KnowledgeBaseMissi
 from knowledge.vocabulary import Topic, load_topics, load_vocabulary
 
 RECHECK_SECONDS = 5.0
+# The decision model the action server uses: $DECISION_MODEL, else the newest
+# models/decision-*.npz (``make train`` writes it beside the Rasa model it was trained with).
+DECISION_MODEL_ENV = "DECISION_MODEL"
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +51,40 @@ class Loaded:
     # knowledge/topics.yml, and the topic of each intent a topic lists
     topics: dict[str, Topic]
     topic_of_intent: dict[str, str]
+    # the learned decision (None only where no model is given: the rules then decide alone)
+    learned: Learned | None = None
 
     @property
     def measure_count(self) -> int:
         """How many measures the notice has: they are numbered 1 to this count."""
         return len(self.measures)
 
+    @property
+    def aspect_labels(self) -> dict[str, str]:
+        """aspect → how a reply names it (``knowledge/answerability.yml``)."""
+        return {a.name: a.label for a in self.analyser.vocabulary.aspects}
+
     def measures_of(self, numbers: Sequence[int]) -> list[MeasureInfo]:
         """The measures numbered ``numbers`` that exist, in the order given."""
         return [self.measures[n] for n in numbers if n in self.measures]
+
+    def decide(
+        self, text: str, intent: str | None, confidence: float, ranking: Sequence[dict], previous: str | None
+    ) -> Decision:
+        """The decision on one message given NLU's reading and the intent of the previous reply.
+
+        The one path from a message to a decision: the answering actions and the offline
+        cross-validation (``make eval-cv``) both call it.
+        """
+        ctx = Context(
+            specs=self.specs,
+            topics=self.topics,
+            measures=self.measures_of,
+            previous=self.specs.get(previous or ""),
+            topic_of_intent=self.topic_of_intent,
+        )
+        question = self.analyser.analyse(text)
+        return decide(self.analyser, question, intent, confidence, ranking, ctx, self.learned)
 
 
 class KnowledgeCache:
@@ -66,8 +98,10 @@ class KnowledgeCache:
     _gazetteer: Gazetteer | None = None
     _gazetteer_lock = threading.Lock()
 
-    def __init__(self, kb: KnowledgeBase):
+    def __init__(self, kb: KnowledgeBase, decision_model: Path | None | bool = True):
         self.kb = kb
+        # True: find it (decision_model_path); None/False: the rules decide alone (unit tests)
+        self.decision_model = decision_model_path() if decision_model is True else (decision_model or None)
         self._loaded: Loaded | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -123,6 +157,20 @@ class KnowledgeCache:
             entity_focus=load_entity_focus(),
             topics=topics,
             topic_of_intent={i: t.name for t in topics.values() for i in t.intents},
+            learned=self._learned(),
+        )
+
+    def _learned(self) -> Learned | None:
+        """The learned decision, or None (logged) when no model file exists; a bad file raises."""
+        if self.decision_model is None:
+            log.error("no decision model (run `make train`): the word rules decide alone")
+            return None
+        vocabulary = load_vocabulary()
+        return Learned(
+            bundle=model.load(self.decision_model, FEATURES),
+            coverage=load_coverage(),
+            idf=jieba_idf(),
+            aspect_labels={a.name: a.label for a in vocabulary.aspects},
         )
 
     @classmethod
@@ -132,3 +180,14 @@ class KnowledgeCache:
             if cls._gazetteer is None:
                 cls._gazetteer = Gazetteer(reserved_text=notice_text)
             return cls._gazetteer
+
+
+def decision_model_path() -> Path | None:
+    """$DECISION_MODEL, else the newest ``decision-*.npz`` of the models folder, else None."""
+    import os
+
+    named = os.environ.get(DECISION_MODEL_ENV)
+    if named:
+        return Path(named)
+    found = sorted(config.load().models_dir.glob("decision-*.npz"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None

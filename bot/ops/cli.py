@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--out", help="write per-case results and the summary as JSON here")
     ev.add_argument("--url", help="a running Rasa server (default: start one for the run)")
     ev.add_argument("--token", help="its API token, to read back intents (default: RASA_API_TOKEN)")
+    cv = sub.add_parser("eval-cv", help="cross-validate the answer decision, grouped by author batch")
+    cv.add_argument("--out", default="var/eval/cv.json", help="write the per-turn results and the report here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from bot.text import logredact
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "eval":
         return _eval(args, settings)
+    if args.command == "eval-cv":
+        return _eval_cv(args, settings)
     if settings.production and args.command in ("run", "shell") and settings.production_problems():
         # BOT_ENV=production shares every state between replicas; refuse a half-shared setup.
         print("BOT_ENV=production, but:\n  " + "\n  ".join(settings.production_problems()), file=sys.stderr)
@@ -129,6 +133,26 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     return services.watch()
+
+
+def _eval_cv(args, settings: config.Settings) -> int:
+    from pathlib import Path
+
+    from bot.ops.training import model_or_report
+    from bot.quality.decision.cases import CaseFileError
+    from bot.quality.decision.run import cross_validate, format_report
+
+    model = model_or_report(settings)
+    if model is None:
+        return 1
+    try:
+        report = cross_validate(settings, model, Path(args.out))
+    except CaseFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    print(f"per-turn results: {args.out}")
+    return 0
 
 
 def _eval(args, settings: config.Settings) -> int:

@@ -21,6 +21,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from bot import config
+from bot.ops.training import decision_model_path
 from bot.ops.process import StopSignals, telemetry_env
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ def service_env(settings: config.Settings) -> dict[str, str]:
         **({"RASA_API_TOKEN": settings.rasa_api_token} if settings.rasa_api_token else {}),
         # the action server requires it; Rasa sends it (endpoints: token: ${ACTION_SERVER_TOKEN})
         **({"ACTION_SERVER_TOKEN": settings.action_server_token} if settings.action_server_token else {}),
+        # the decision model trained with the Rasa model (actions/loaded.py reads it)
+        "DECISION_MODEL": str(decision_model_path(settings)),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
         **telemetry_env(),  # no telemetry or Sentry error reports unless told to

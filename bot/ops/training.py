@@ -26,7 +26,17 @@ def training_inputs(root: Path = config.PROJECT_ROOT) -> list[Path]:
     files += sorted((root / "data").rglob("*.yml"))
     files += sorted((root / "var" / "jieba").glob("*"))
     # Our NLU components and the normalisation rules they apply are part of the model too.
-    files += sorted((root / "bot" / "nlu").glob("*.py")) + [root / "bot" / "normalize.py"]
+    files += sorted((root / "bot" / "rasa_ext" / "nlu").glob("*.py")) + [root / "bot" / "text" / "normalize.py"]
+    return [f for f in files if f.is_file()]
+
+
+def decision_inputs(root: Path = config.PROJECT_ROOT) -> list[Path]:
+    """Every file the decision model is trained from, besides the Rasa model itself."""
+    from bot.quality.decision.run import case_files
+
+    files = case_files(root)
+    files += [root / "knowledge" / n for n in ("coverage.yml", "decision.yml", "intents.yml", "answerability.yml", "topics.yml")]
+    files += sorted((root / "actions" / "decision").glob("*.py")) + sorted((root / "bot" / "quality" / "decision").glob("*.py"))
     return [f for f in files if f.is_file()]
 
 
@@ -34,11 +44,22 @@ def fingerprint(root: Path = config.PROJECT_ROOT) -> str:
     """A hex digest of the training inputs and the Rasa version."""
     import rasa
 
-    digest = hashlib.sha256(f"rasa={rasa.__version__}\n".encode())
-    for path in training_inputs(root):
+    return _digest(training_inputs(root), root, f"rasa={rasa.__version__}\n")
+
+
+def _digest(paths: list[Path], root: Path, seed: str) -> str:
+    digest = hashlib.sha256(seed.encode())
+    for path in paths:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
+
+
+def decision_model_path(settings: config.Settings | None = None, root: Path = config.PROJECT_ROOT) -> Path:
+    """Where the decision model for the current Rasa model and decision inputs is stored."""
+    settings = settings or config.load()
+    rasa_model = model_path(settings, root)
+    return settings.models_dir / f"decision-{_digest(decision_inputs(root), root, rasa_model.name)}.npz"
 
 
 def model_path(settings: config.Settings | None = None, root: Path = config.PROJECT_ROOT) -> Path:
@@ -59,7 +80,25 @@ def ensure_model(settings: config.Settings | None = None, root: Path = config.PR
     target = model_path(settings, root)
     if target.is_file():
         log.info("model up to date: %s", target)
+    else:
+        _train_rasa(target, root)
+    ensure_decision_model(settings, target, root)
+    return target
+
+
+def ensure_decision_model(settings: config.Settings, rasa_model: Path, root: Path = config.PROJECT_ROOT) -> Path:
+    """The decision model for ``rasa_model`` and the labelled cases, trained first when missing."""
+    target = decision_model_path(settings, root)
+    if target.is_file():
+        log.info("decision model up to date: %s", target)
         return target
+    from bot.quality.decision.run import write_bundle
+
+    log.info("training the decision model from the labelled cases (about a minute)")
+    return write_bundle(settings, rasa_model, target)
+
+
+def _train_rasa(target: Path, root: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable,
@@ -82,7 +121,6 @@ def ensure_model(settings: config.Settings | None = None, root: Path = config.PR
     result = subprocess.run(cmd, cwd=root, env=env)
     if result.returncode != 0 or not target.is_file():
         raise RuntimeError(f"rasa train failed (exit {result.returncode}); see its output above")
-    return target
 
 
 def model_or_report(settings: config.Settings) -> Path | None:

@@ -51,3 +51,15 @@ def make_tracker():
         )
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def rules_only_decision(monkeypatch):
+    """Unit tests run before `make train` (CI): the actions decide with the word rules alone.
+
+    The learned decision is tested on fixed bundles here (test_decision_model.py) and on the
+    trained one in tests/integration and tests/e2e.
+    """
+    from actions import loaded
+
+    monkeypatch.setattr(loaded, "decision_model_path", lambda: None)

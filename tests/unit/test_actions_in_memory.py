@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from actions import answerability as A
+from actions.decision import words as A
 from actions import loaded as loaded_module
 from actions.actions import ActionAnswerMeasure, ActionShowMeasureText
 from actions.base import loaded
@@ -141,8 +141,8 @@ def random_words_and_texts(seed: int, alphabet: str, other: str, most_words: int
 
 def test_the_word_finder_finds_the_spans_the_plain_scan_finds():
     for words, text in random_words_and_texts(20181, "身份证件居住过期了快", "，？", 12, 30):
-        assert A.WordFinder(words).spans(text) == A._find_spans(text, words), (words, text)
-    assert A.WordFinder(["", "过期"]).spans("快过期") == A._find_spans("快过期", ["", "过期"])
+        assert A.WordFinder(words).spans(text) == A.find_spans(text, words), (words, text)
+    assert A.WordFinder(["", "过期"]).spans("快过期") == A.find_spans("快过期", ["", "过期"])
 
 
 def test_occurrence_says_whether_any_word_occurs():

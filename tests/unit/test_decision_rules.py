@@ -1,4 +1,4 @@
-"""The answerability decision (actions/answerability.py), tested in both directions.
+"""The word rules of the decision (actions/decision/rules.py: the proposal the learned model judges), in both directions.
 
 It runs on the real knowledge base, vocabulary, topics and gazetteer, with NLU's choice given;
 both directions, so a check that refused too much fails as surely as one that let a wrong
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from actions import answerability as A
+from actions import decision as A
+from actions.decision import rules, words
 from actions.loaded import KnowledgeCache
 from knowledge.intent_map import load_intent_map
 from knowledge.repository import KnowledgeBase
@@ -18,14 +19,14 @@ from knowledge.vocabulary import VocabularyError, load_topics, parse_topics, par
 
 @pytest.fixture(scope="module")
 def memory(sqlite_kb_url):
-    return KnowledgeCache(KnowledgeBase(sqlite_kb_url)).get()
+    return KnowledgeCache(KnowledgeBase(sqlite_kb_url), decision_model=None).get()
 
 
 def decide(memory, text, intent, confidence=0.8, ranking=None, previous=None):
     specs = load_intent_map()
     ranking = ranking if ranking is not None else [{"name": intent, "confidence": confidence}]
     ctx = A.Context(specs=specs, topics=load_topics(), measures=memory.measures_of, previous=specs.get(previous or ""))
-    return A.decide(memory.analyser, memory.analyser.analyse(text), intent, confidence, ranking, ctx)
+    return rules.decide(memory.analyser, memory.analyser.analyse(text), intent, confidence, ranking, ctx)
 
 
 # Questions near a measure that it does not answer: nothing may be cited as the answer.
@@ -254,7 +255,7 @@ def test_degenerate_input_never_crashes(memory, text):
 
 
 def test_spans_are_deterministic_longest_first():
-    assert A._find_spans("身份证快过期了", ["过期了", "快过期", "过期"]) == [(3, 6, "快过期")]
+    assert words.find_spans("身份证快过期了", ["过期了", "快过期", "过期"]) == [(3, 6, "快过期")]
 
 
 @pytest.mark.parametrize(

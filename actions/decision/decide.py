@@ -1,0 +1,158 @@
+"""The decision: the rules propose, the learned pair model decides whether a measure is cited.
+
+1. :func:`actions.decision.reading.is_attractor` messages (arithmetic, code, digits only, one
+   character) are out of scope before anything else; the rules (:mod:`actions.decision.rules`)
+   settle other regions, noise, follow-ups and overviews and propose an intent.
+2. Every candidate (the proposal, the previous intent of a follow-up, NLU's top intents) gets
+   P(it answers) from the pair model (:mod:`actions.decision.features`, :mod:`.model`). The best
+   is cited when P reaches the bundle's threshold (chosen by grouped cross-validation).
+3. Otherwise the reply is honest: ``not_covered`` with the best candidate as the related
+   measure. It names what is not stated only when the aspect model is sure
+   (``knowledge/decision.yml`` ``aspect_confident``) and the coverage table says the measure does
+   not state that aspect; else it says the notice does not answer directly.
+4. An overview stays only for a broad question (the aspect model reads ``general``); a specific
+   question the topic's measures do not answer gets the honest reply instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping, Sequence
+
+from actions.decision.features import Reading, candidate_rows, candidates, salient_words, top_aspect
+from actions.decision.kinds import Decision, Kind, Scores
+from actions.decision.model import Bundle
+from actions.decision.question import Question
+from actions.decision.reading import Analyser
+from actions.decision.rules import Context
+from actions.decision.rules import decide as propose
+from actions.decision.settings import MODEL
+from actions.decision.support import support
+from knowledge.coverage import ALWAYS_COVERED, Coverage
+
+# Proposals the pair model may overturn into an answer, and those it leaves as they are.
+GATED = frozenset({Kind.ANSWER, Kind.NOT_COVERED, Kind.OVERVIEW, Kind.OUT_OF_SCOPE, Kind.CLARIFY})
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What the learned decision needs besides the rules' context."""
+
+    bundle: Bundle
+    coverage: Coverage
+    idf: Callable[[str], float]
+    aspect_labels: Mapping[str, str]  # aspect → how the reply names it (knowledge/answerability.yml)
+
+
+def jieba_idf() -> Callable[[str], float]:
+    """Inverse frequency of a word in jieba's dictionary (already in memory for segmentation)."""
+    import jieba
+
+    jieba.dt.check_initialized()
+    freq, total = jieba.dt.FREQ, jieba.dt.total
+
+    @functools.lru_cache(maxsize=65536)
+    def idf(word: str) -> float:
+        return math.log(total / (freq.get(word) or 1))
+
+    return idf
+
+
+def decide(
+    analyser: Analyser,
+    question: Question,
+    intent: str | None,
+    confidence: float,
+    ranking: Sequence[Mapping],
+    ctx: Context,
+    learned: Learned | None,
+) -> Decision:
+    """The reply for ``question``: the rules' proposal, judged by the learned model."""
+    if analyser.is_attractor(question.text):
+        return _labelled(analyser, Decision(Kind.OUT_OF_SCOPE, question, reason=analyser.reason("no_topic")))
+    proposal = propose(analyser, question, intent, confidence, ranking, ctx)
+    if learned is None or proposal.kind not in GATED:
+        return proposal
+    bundle = learned.bundle
+    probs = bundle.aspects.proba(question.asked)
+    reading = Reading(
+        question=question,
+        intent=intent,
+        confidence=confidence,
+        ranking=ranking,
+        proposal=proposal,
+        previous=ctx.previous,
+        aspect_probabilities=probs,
+        words=salient_words(analyser, question.asked, bundle, learned.idf),
+        similarities=bundle.neighbours.similarities(question.text),
+    )
+    cands = candidates(reading, ctx.specs, int(MODEL["candidates"]))
+    aspect, aspect_p = top_aspect(bundle, probs)
+    if not cands:
+        return proposal
+    rows = candidate_rows(reading, cands, analyser, ctx.measures, learned.coverage, bundle, ctx.topic_of_intent, learned.idf)
+    p = bundle.pair.proba(rows)
+    order = sorted(range(len(cands)), key=lambda i: -p[i])
+    best, best_p = cands[order[0]], float(p[order[0]])
+    threshold = bundle.pair.threshold
+    scores = Scores(
+        probability=best_p,
+        threshold=threshold,
+        aspect=aspect,
+        aspect_probability=aspect_p,
+        covered=learned.coverage.states(best.measures, aspect),
+        uncovered_words=tuple(w for w in reading.words if w not in bundle.intent_text.get(best.intent, "")),
+        candidates=tuple((cands[i].intent, float(p[i])) for i in order),
+    )
+    broad = aspect in ALWAYS_COVERED and aspect_p >= MODEL["aspect_confident"]
+    if proposal.kind is Kind.OVERVIEW and (broad or best_p < threshold):
+        if broad:
+            return replace(proposal, scores=scores)
+    elif best_p >= threshold:
+        same = proposal.kind is Kind.ANSWER and proposal.spec is not None and proposal.spec.intent == best.intent
+        if same:
+            return replace(proposal, scores=scores)
+        found = support(analyser, question, ctx.measures(best.measures))
+        return _labelled(
+            analyser,
+            Decision(
+                Kind.ANSWER,
+                question,
+                spec=best,
+                topic=ctx.topic_of(best),
+                support=found,
+                reason=analyser.reason("learned", probability=f"{best_p:.2f}"),
+                aspect_override=proposal.aspect_override and proposal.spec is not None and proposal.spec.intent == best.intent,
+                scores=scores,
+            ),
+        )
+    if proposal.kind in (Kind.OUT_OF_SCOPE, Kind.CLARIFY):
+        return replace(proposal, scores=scores)
+    related = proposal.spec if proposal.spec is not None and proposal.kind is not Kind.OVERVIEW else best
+    named = None
+    if (
+        aspect in MODEL["nameable_aspects"]
+        and aspect_p >= MODEL["aspect_confident"]
+        and not learned.coverage.states(related.measures, aspect)
+        and aspect in learned.aspect_labels
+    ):
+        named = aspect
+    return _labelled(
+        analyser,
+        Decision(
+            Kind.NOT_COVERED,
+            question,
+            spec=related,
+            topic=ctx.topic_of(related) or proposal.topic,
+            support=support(analyser, question, ctx.measures(related.measures)),
+            reason=analyser.reason("learned_not_covered", probability=f"{best_p:.2f}"),
+            scores=scores,
+            named_aspect=named,
+        ),
+    )
+
+
+def _labelled(analyser: Analyser, decision: Decision) -> Decision:
+    return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind.value, decision.kind.value))
