@@ -70,7 +70,7 @@ eval: venv kb train ## run the case files through the real stack, report by tag:
 eval-cv: venv kb train ## cross-validate the answer decision by author batch (tests/data): report by fold, batch and tag; per-turn results in var/eval/cv.json
 	$(PY) -m bot eval-cv --out var/eval/cv.json
 
-validate: venv kb ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/quality/validate.py)
+validate: venv kb train ## check the data: rasa data validate --fail-on-warnings plus the project's own checks (bot/quality/validate.py)
 	$(PY) -m bot.quality.validate
 
 crossval: venv kb ## 3-fold NLU cross-validation into var/crossval (report, confusion matrix, histogram); summary: bench/crossval_summary.py

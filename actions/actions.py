@@ -41,6 +41,10 @@ from knowledge.vocabulary import Topic, load_topics
 log = logging.getLogger(__name__)
 
 CASE_SLOTS = ("pickup_method", "area")
+# The metadata key under which the channels give the parses of a message's parts
+# (bot/rasa_ext/parts.py PARTS_KEY; a test checks that they agree).
+PARTS_KEY = "parts"
+MAX_PARTS = 3
 # The metadata key under which the WeChat channel names a clicked menu entry's topic
 # (bot/rasa_ext/channels/wechat/handler.py MENU_TOPIC; a test checks that they agree).
 MENU_TOPIC = "menu_topic"
@@ -228,10 +232,59 @@ def respond(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBas
     if text.startswith("/") and intent in specs:
         # A button the assistant offered names its intent exactly; there is nothing to judge.
         return utter_answer(dispatcher, tracker, memory, specs[intent])
-    decided = memory.decide(text, intent, latest.confidence, latest.ranking, tracker.get_slot("last_intent"))
+    previous = tracker.get_slot("last_intent")
+    split = message_parts(tracker)
+    if split is not None:
+        return respond_to_parts(dispatcher, tracker, memory, split, previous)
+    decided = memory.decide(text, intent, latest.confidence, latest.ranking, previous)
     if log.isEnabledFor(logging.DEBUG):  # the decision's JSON is built only for a debug log
         log.debug("answerability for %r: %s", intent, decided.to_json())
     return REPLIES[decided.kind](dispatcher, tracker, memory, decided)
+
+
+def message_parts(tracker: Tracker) -> tuple[bool, list[dict]] | None:
+    """``(corrected, parses)`` the channel found in the latest message, or None for one question.
+
+    Malformed metadata (a client cannot set it: the channels do) is ignored.
+    """
+    metadata = (tracker.latest_message or {}).get("metadata")
+    found = metadata.get(PARTS_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(found, dict) or not isinstance(found.get("parts"), list):
+        return None
+    parses = [p for p in found["parts"][:MAX_PARTS] if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    if not parses or (len(parses) == 1 and not found.get("corrected")):
+        return None
+    return bool(found.get("corrected")), parses
+
+
+def respond_to_parts(
+    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, split: tuple[bool, list[dict]], previous: str | None
+) -> list:
+    """Decide and answer each part in order, each with its own citation; a correction answers what it corrects to.
+
+    A later part may follow up on an earlier one ("居住证要带什么？那要多久？"): each part is decided
+    with the previous part's intent. Every reply carries ``part`` (its place and text) in its payload.
+    """
+    corrected, parses = split
+    events: list = []
+    for index, parse in enumerate(parses, 1):
+        intent = parse.get("intent") if isinstance(parse.get("intent"), dict) else {}
+        ranking = [r for r in parse.get("intent_ranking") or [] if isinstance(r, dict)]
+        name = intent.get("name") if isinstance(intent.get("name"), str) else None
+        confidence = float(intent.get("confidence") or 0.0) if isinstance(intent.get("confidence"), (int, float)) else 0.0
+        decided = memory.decide(parse["text"], name, confidence, ranking, previous)
+        start = len(dispatcher.messages)
+        events += REPLIES[decided.kind](dispatcher, tracker, memory, decided)
+        for position, message in enumerate(dispatcher.messages[start:]):
+            custom = message.get("custom")
+            if isinstance(custom, dict):
+                custom["part"] = {"index": index, "of": len(parses), "text": parse["text"], "corrected": corrected}
+            if position == 0 and len(parses) > 1 and message.get("text"):
+                # which of the resident's questions this reply answers
+                message["text"] = replies.render("part_heading", part=parse["text"])["text"] + message["text"]
+        if decided.spec is not None and decided.kind in (decision.Kind.ANSWER, decision.Kind.NOT_COVERED):
+            previous = decided.spec.intent
+    return events
 
 
 def _answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:

@@ -100,7 +100,9 @@ class KnowledgeCache:
 
     def __init__(self, kb: KnowledgeBase, decision_model: Path | None | bool = True):
         self.kb = kb
-        # True: find it (decision_model_path); None/False: the rules decide alone (unit tests)
+        # True: find it (decision_model_path; its absence is logged); None/False: the rules decide
+        # alone, as asked (training computes the rules' proposals; unit tests)
+        self._expect_model = decision_model is True
         self.decision_model = decision_model_path() if decision_model is True else (decision_model or None)
         self._loaded: Loaded | None = None
         self._checked = 0.0
@@ -163,7 +165,8 @@ class KnowledgeCache:
     def _learned(self) -> Learned | None:
         """The learned decision, or None (logged) when no model file exists; a bad file raises."""
         if self.decision_model is None:
-            log.error("no decision model (run `make train`): the word rules decide alone")
+            if self._expect_model:
+                log.error("no decision model (run `make train`): the word rules decide alone")
             return None
         vocabulary = load_vocabulary()
         return Learned(

@@ -31,8 +31,9 @@ from actions.decision.features import (
 )
 from actions.loaded import Loaded
 from actions.decision.settings import MODEL
-from bot.quality.decision.cases import Conversation
+from bot.quality.decision.cases import Conversation, Turn
 from bot.quality.decision.harness import Parse, decide_turn, next_previous
+from bot.text.normalize import normalize_text
 from knowledge.coverage import ASPECTS
 
 ENTITY = re.compile(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})")
@@ -50,7 +51,8 @@ def nlu_examples(data_dir: Path) -> list[tuple[str, str]]:
                 for line in block["examples"].splitlines():
                     line = line.strip()
                     if line.startswith("- "):
-                        out.append((block["intent"], ENTITY.sub(r"\1", line[2:].strip())))
+                        # as the action reads a message: normalised (simplified, half-width)
+                        out.append((block["intent"], normalize_text(ENTITY.sub(r"\1", line[2:].strip()))))
     return out
 
 
@@ -137,7 +139,11 @@ def examples(
     uniform = np.full(len(learned.bundle.aspects.classes), 1.0 / len(learned.bundle.aspects.classes))
     for conv in conversations:
         previous = None
-        for turn in conv.turns:
+        # a labelled two-question message trains on its parts, each with its own answer
+        turns = [u for t in conv.turns for u in (
+            [Turn(p.text, p.measures, p.aspect) for p in t.parts] if t.parts and t.measures is not None else [t]
+        )]
+        for turn in turns:
             parse = parses[turn.text]
             proposal = decide_turn(rules_only, parse, previous)
             if proposal is not None and turn.measures is not None and proposal.kind in {
@@ -336,5 +342,7 @@ def placeholder(memory: Loaded, examples_: list[tuple[str, str]]) -> model.Bundl
 
 
 def nlu_measures(memory: Loaded, examples_: list[tuple[str, str]]) -> list[tuple[int, str]]:
-    """(measure, text) for the NLU examples of the intents the decision answers."""
-    return [(memory.specs[i].primary, t) for i, t in examples_ if i in memory.specs]
+    """(measure, text) answered for sure: the NLU examples of the intents the decision answers,
+    and every sentence of every measure (a question that quotes a measure is answered by it)."""
+    out = [(memory.specs[i].primary, t) for i, t in examples_ if i in memory.specs]
+    return out + [(m.number, s.text) for m in memory.measures.values() for s in m.sentences]

@@ -20,6 +20,7 @@ from typing import Iterable
 
 from actions.decision import Decision, Kind
 from actions.loaded import Loaded
+from bot.text.split import split
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,32 @@ def decide_turn(memory: Loaded, parse: Parse, previous: str | None) -> Decision 
     if not routed_to_answer(parse.intent):
         return None
     return memory.decide(parse.text, parse.intent, parse.confidence, list(parse.ranking), previous)
+
+
+def decide_message(
+    memory: Loaded, whole: Parse, parses: dict[str, Parse], text: str, previous: str | None
+) -> list[Decision | None]:
+    """The decisions on one message as the server makes them: routed by the whole message's
+    intent, then one per part when :func:`bot.text.split.split` splits it (a correction: the
+    corrected question alone), each part decided with the previous part's intent."""
+    if not routed_to_answer(whole.intent):
+        return [None]
+    found = split(text)
+    if not found.changed or text.startswith("/"):
+        return [decide_turn(memory, whole, previous)]
+    out: list[Decision | None] = []
+    for part in found.parts:
+        parse = parses[part]
+        decision = memory.decide(parse.text, parse.intent, parse.confidence, list(parse.ranking), previous)
+        out.append(decision)
+        previous = next_previous(decision, previous)
+    return out
+
+
+def part_texts(text: str) -> tuple[str, ...]:
+    """The texts the channels parse besides the whole message."""
+    found = split(text)
+    return found.parts if found.changed else ()
 
 
 def next_previous(decision: Decision | None, previous: str | None) -> str | None:

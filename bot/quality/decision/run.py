@@ -24,7 +24,7 @@ from actions import answering
 from bot import config
 from bot.quality.decision import fit
 from bot.quality.decision.cases import Conversation, load_all
-from bot.quality.decision.harness import Parser, cited, decide_turn, next_previous
+from bot.quality.decision.harness import Parser, cited, decide_message, next_previous, part_texts, routed_to_answer
 from knowledge.coverage import load_coverage
 from knowledge.repository import KnowledgeBase
 from knowledge.vocabulary import load_vocabulary
@@ -47,7 +47,10 @@ class Setup:
         kb = KnowledgeBase(settings.database_url)
         self.memory: Loaded = KnowledgeCache(kb, decision_model=None).get()
         parser = Parser(rasa_model, settings.var_dir / "decision")
-        self.parses = parser.parse_all(t.text for c in self.conversations for t in c.turns)
+        texts = [t.text for c in self.conversations for t in c.turns]
+        texts += [p.text for c in self.conversations for t in c.turns for p in t.parts]
+        texts += [p for c in self.conversations for t in c.turns for p in part_texts(t.text)]
+        self.parses = parser.parse_all(texts)
         self.nlu = fit.nlu_examples(config.PROJECT_ROOT / "data")
         self.aspect_pairs = fit.aspect_examples(self.memory, self.nlu)
         self.nlu_measures = fit.nlu_measures(self.memory, self.nlu)
@@ -84,12 +87,21 @@ def replay(memory: Loaded, conversations: Sequence[Conversation], parses) -> lis
     for conv in conversations:
         previous = None
         for turn in conv.turns:
-            parse = parses[turn.text]
-            decision = decide_turn(memory, parse, previous)
-            previous = next_previous(decision, previous)
+            decisions = decide_message(memory, parses[turn.text], parses, turn.text, previous)
+            for decision in decisions:
+                previous = next_previous(decision, previous)
+            decision = decisions[0]
             if turn.measures is None:
                 continue
             got = cited(decision)
+            parts_right = None
+            if turn.parts and len(decisions) == len(turn.parts):
+                parts_right = all(
+                    (bool(cited(d)) and cited(d)[0] in p.measures) if p.measures else not cited(d)
+                    for d, p in zip(decisions, turn.parts)
+                )
+            elif turn.parts:
+                parts_right = False
             right = bool(got) and got[0] in turn.measures if turn.measures else not got
             facts_ok = None
             if turn.facts and right and got:
@@ -109,6 +121,8 @@ def replay(memory: Loaded, conversations: Sequence[Conversation], parses) -> lis
                     "named_aspect": decision.named_aspect if decision is not None else None,
                     "right": right,
                     "facts": facts_ok,
+                    "parts": len(decisions),
+                    "parts_right": parts_right,
                 }
             )
     return out
@@ -120,6 +134,7 @@ def summary(results: Sequence[dict]) -> dict:
     none = [r for r in results if not r["expected"]]
     facts = [r for r in results if r["facts"] is not None]
     claims = [r for r in ins if r["decision"] == "not_covered" and r["named_aspect"]]
+    multi = [r for r in results if r.get("parts_right") is not None]
     return {
         "in_scope": round(sum(r["right"] for r in ins) / len(ins), 3) if ins else None,
         "in_scope_n": len(ins),
@@ -127,6 +142,8 @@ def summary(results: Sequence[dict]) -> dict:
         "no_measure_n": len(none),
         "facts": round(sum(r["facts"] for r in facts) / len(facts), 3) if facts else None,
         "false_claims": round(len(claims) / len(ins), 3) if ins else None,
+        "multi_all_parts": round(sum(r["parts_right"] for r in multi) / len(multi), 3) if multi else None,
+        "multi_n": len(multi),
     }
 
 
@@ -187,3 +204,23 @@ def format_report(report: dict) -> str:
     lines.append("by tag (10 or more turns):")
     lines += [row(f"  {t}", s) for t, s in report["by_tag"].items()]
     return "\n".join(lines)
+
+
+def replay_known(settings: config.Settings, rasa_model: Path, decision_model: Path) -> list[tuple[str, str, dict]]:
+    """``(where, text, decision)`` of every intent's training example and measure sentence refused."""
+    cache = KnowledgeCache(KnowledgeBase(settings.database_url), decision_model=decision_model)
+    memory = cache.get()
+    nlu = fit.nlu_examples(config.PROJECT_ROOT / "data")
+    known = [(f"data/nlu ({intent})", text) for intent, text in nlu if intent in memory.specs]
+    known += [(f"measure {m.number}", s.text) for m in memory.measures.values() for s in m.sentences if s.position > 0]
+    texts = [t for _, t in known] + [p for _, t in known for p in part_texts(t)]
+    parses = Parser(rasa_model, settings.var_dir / "decision").parse_all(texts)
+    out = []
+    for where, text in known:
+        parse = parses[text]
+        if not routed_to_answer(parse.intent):
+            continue
+        for decision in decide_message(memory, parse, parses, text, None):
+            if decision is not None and decision.kind.value == "not_covered":
+                out.append((where, text, decision.to_json()))
+    return out

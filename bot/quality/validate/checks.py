@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from bot.quality.validate.decision import check_decision_data, check_decision_replay
 from bot.quality.validate.inputs import (
     ANSWER_ACTION,
     MEASURES,
@@ -507,6 +508,17 @@ CHECKS: tuple[Check, ...] = (
         "knowledge/answerability.yml and knowledge/topics.yml parse, topics name mapped intents, "
         "every intent is on exactly one topic",
         check_answerability,
+    ),
+    Check(
+        "decision-data",
+        "knowledge/decision.yml and knowledge/coverage.yml parse, every coverage quote is in its measure, "
+        "the labelled case files parse",
+        check_decision_data,
+    ),
+    Check(
+        "decision-replay",
+        "no intent's training example and no measure's sentence is refused by the trained decision",
+        check_decision_replay,
     ),
 )
 

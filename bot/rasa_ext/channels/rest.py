@@ -28,7 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import config
-from bot.rasa_ext import guard
+from bot.rasa_ext import guard, parts
 from bot.security import ratelimit
 from bot.storage import refusals
 from bot.text.jsonlimits import JsonBodyError, loads
@@ -127,7 +127,8 @@ class RestInput(InputChannel):
                 return response.json(guard.reply_messages([prepared.refused], sender))
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(prepared.text, collector, sender, input_channel=self.name()))
+                message = UserMessage(prepared.text, collector, sender, input_channel=self.name())
+                await on_new_message(await parts.annotate(getattr(request.app.ctx, "agent", None), message))
             except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
                 log.exception("%s message from %s failed", self.name(), guard.log_id(sender))
             return response.json(guard.finish(collector.messages, prepared, sender))

@@ -28,6 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import config
+from bot.rasa_ext import parts
 from bot.rasa_ext.channels.wechat.handler import CHANNEL_NAME, OnNewMessage, WeChatChannel
 from bot.rasa_ext.channels.wechat.protocol import NOT_CONFIGURED, HttpReply, error
 from bot.rasa_ext.channels.wechat.store import MessageStore
@@ -83,7 +84,8 @@ class WeChatInput(InputChannel):
         async def webhook(request: Request) -> HTTPResponse:
             if request.method == "GET":
                 return _send(channel.verify(_args(request)))
-            return _send(await channel.receive(_args(request), request.body or b"", on_new_message))
+            handle = parts.annotating(on_new_message, getattr(request.app.ctx, "agent", None))
+            return _send(await channel.receive(_args(request), request.body or b"", handle))
 
         @hook.listener("before_server_stop")
         async def _drain(app, loop) -> None:
