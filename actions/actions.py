@@ -121,9 +121,9 @@ def utter_not_covered(
     if support is not None and support.unknown_object is not None:
         what = replies.render("not_covered_object", object=support.unknown_object.word)["text"]
     elif decided.named_aspect is not None and decided.named_aspect in memory.aspect_labels:
-        what = replies.render(
-            "not_covered_aspect", subject=subject, aspect=memory.aspect_labels[decided.named_aspect]
-        )["text"]
+        what = replies.render("not_covered_aspect", subject=subject, aspect=memory.aspect_labels[decided.named_aspect])[
+            "text"
+        ]
     else:
         what = replies.render("not_covered_subject")["text"]
     related = memory.measures.get(spec.primary) if spec else None
@@ -258,7 +258,11 @@ def message_parts(tracker: Tracker) -> tuple[bool, list[dict]] | None:
 
 
 def respond_to_parts(
-    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, split: tuple[bool, list[dict]], previous: str | None
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    memory: Loaded,
+    split: tuple[bool, list[dict]],
+    previous: str | None,
 ) -> list:
     """Decide and answer each part in order, each with its own citation; a correction answers what it corrects to.
 
@@ -268,10 +272,13 @@ def respond_to_parts(
     corrected, parses = split
     events: list = []
     for index, parse in enumerate(parses, 1):
-        intent = parse.get("intent") if isinstance(parse.get("intent"), dict) else {}
+        given = parse.get("intent")
+        intent: dict = given if isinstance(given, dict) else {}
         ranking = [r for r in parse.get("intent_ranking") or [] if isinstance(r, dict)]
         name = intent.get("name") if isinstance(intent.get("name"), str) else None
-        confidence = float(intent.get("confidence") or 0.0) if isinstance(intent.get("confidence"), (int, float)) else 0.0
+        confidence = (
+            float(intent.get("confidence") or 0.0) if isinstance(intent.get("confidence"), (int, float)) else 0.0
+        )
         decided = memory.decide(parse["text"], name, confidence, ranking, previous)
         start = len(dispatcher.messages)
         events += REPLIES[decided.kind](dispatcher, tracker, memory, decided)
@@ -293,7 +300,9 @@ def _answer(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, 
     return utter_answer(dispatcher, tracker, memory, decided.spec, decided)
 
 
-def _other_region(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:
+def _other_region(
+    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision
+) -> list:
     replies.send(
         dispatcher,
         "other_region",
@@ -309,7 +318,9 @@ def _ask_topic(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loade
     return []
 
 
-def _out_of_scope(dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision) -> list:
+def _out_of_scope(
+    dispatcher: CollectingDispatcher, tracker: Tracker, memory: Loaded, decided: decision.Decision
+) -> list:
     replies.send(dispatcher, "out_of_scope", json_message={"answerability": decided.to_json()})
     return []
 
@@ -329,7 +340,7 @@ REPLIES = {
 class ActionAnswerMeasure(KnowledgeAction):
     """Answer the latest question from the measure(s) its intent maps to, or say what is not covered.
 
-    The measures are cited when they answer what is asked (:mod:`actions.answerability`); else the
+    The measures are cited when they answer what is asked (:mod:`actions.decision`); else the
     action says honestly what the notice does not cover. Out-of-scope questions come here too: they
     may name a topic it covers.
     """

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,7 +61,7 @@ class Loaded:
 
     @property
     def aspect_labels(self) -> dict[str, str]:
-        """aspect → how a reply names it (``knowledge/answerability.yml``)."""
+        """Aspect → how a reply names it (``knowledge/answerability.yml``)."""
         return {a.name: a.label for a in self.analyser.vocabulary.aspects}
 
     def measures_of(self, numbers: Sequence[int]) -> list[MeasureInfo]:

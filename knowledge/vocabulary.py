@@ -4,7 +4,7 @@ They come from ``knowledge/answerability.yml`` and ``knowledge/topics.yml`` and 
 dataclasses.
 
 Both files are data a maintainer edits; nothing here decides anything. The decision is
-:mod:`actions.answerability`.
+:mod:`actions.decision`.
 """
 
 from __future__ import annotations

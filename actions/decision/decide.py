@@ -90,9 +90,19 @@ def decide(
     )
     cands = candidates(reading, ctx.specs, int(MODEL["candidates"]))
     aspect, aspect_p = top_aspect(bundle, probs)
+    broad = aspect in ALWAYS_COVERED and aspect_p >= MODEL["aspect_confident"]
     if not cands:
-        return proposal
-    rows = candidate_rows(reading, cands, analyser, ctx.measures, learned.coverage, bundle, ctx.topic_of_intent, learned.idf)
+        nothing = Scores(0.0, bundle.pair.threshold, aspect, aspect_p, False)
+        if proposal.kind is Kind.OVERVIEW and not broad:
+            # a specific question on a topic no intent answers: the honest reply, not the list
+            reason = analyser.reason("learned_not_covered", probability="0")
+            return _labelled(
+                analyser, Decision(Kind.NOT_COVERED, question, topic=proposal.topic, reason=reason, scores=nothing)
+            )
+        return replace(proposal, scores=nothing)
+    rows = candidate_rows(
+        reading, cands, analyser, ctx.measures, learned.coverage, bundle, ctx.topic_of_intent, learned.idf
+    )
     p = bundle.pair.proba(rows)
     order = sorted(range(len(cands)), key=lambda i: -p[i])
     best, best_p = cands[order[0]], float(p[order[0]])
@@ -106,7 +116,6 @@ def decide(
         uncovered_words=tuple(w for w in reading.words if w not in bundle.intent_text.get(best.intent, "")),
         candidates=tuple((cands[i].intent, float(p[i])) for i in order),
     )
-    broad = aspect in ALWAYS_COVERED and aspect_p >= MODEL["aspect_confident"]
     if proposal.kind is Kind.OVERVIEW and (broad or best_p < threshold):
         if broad:
             return replace(proposal, scores=scores)
@@ -124,7 +133,9 @@ def decide(
                 topic=ctx.topic_of(best),
                 support=found,
                 reason=analyser.reason("learned", probability=f"{best_p:.2f}"),
-                aspect_override=proposal.aspect_override and proposal.spec is not None and proposal.spec.intent == best.intent,
+                aspect_override=proposal.aspect_override
+                and proposal.spec is not None
+                and proposal.spec.intent == best.intent,
                 scores=scores,
             ),
         )

@@ -94,7 +94,7 @@ def salient_words(analyser: Analyser, text: str, bundle: Bundle, idf) -> tuple[s
 
 
 def candidates(reading: Reading, specs: Mapping[str, IntentSpec], limit: int) -> list[IntentSpec]:
-    """The rules' proposal, the previous intent of a follow-up, then NLU's top ``limit`` intents."""
+    """The rules' proposal, the previous intent of a follow-up, NLU's top ``limit`` intents, the topic's primary."""
     out: list[IntentSpec] = []
     if reading.proposal.spec is not None:
         out.append(reading.proposal.spec)
@@ -106,6 +106,9 @@ def candidates(reading: Reading, specs: Mapping[str, IntentSpec], limit: int) ->
             out.append(spec)
         if len(out) >= limit + 2:
             break
+    topic = reading.proposal.topic
+    if topic is not None and topic.primary is not None and topic.primary in specs:
+        out.append(specs[topic.primary])  # an overview's (or a topic's) main question
     unique: dict[str, IntentSpec] = {}
     for spec in out:
         unique.setdefault(spec.intent, spec)
@@ -116,6 +119,7 @@ def neighbour_columns(
     sims: np.ndarray, positive: np.ndarray, measure: np.ndarray, primaries: Sequence[int]
 ) -> np.ndarray:
     """The :data:`NEIGHBOUR_COLUMNS` of each candidate (by its first measure)."""
+
     def top(mask: np.ndarray) -> float:
         return float(sims[mask].max()) if mask.any() else 0.0
 
@@ -149,14 +153,14 @@ def candidate_rows(
     probs = reading.aspect_probabilities
     classes = bundle.aspects.classes
     kind = reading.proposal.kind
-    general = sum(float(p) for c, p in zip(classes, probs) if c == "general")
+    general = sum(float(p) for c, p in zip(classes, probs, strict=False) if c == "general")
     question = reading.question
     rows = []
     for spec in cands:
         c = conf.get(spec.intent, 0.0)
         rank = order.index(spec.intent) if spec.intent in order else len(order)
         found = support(analyser, question, measures(spec.measures), trust_documents=c >= 0.5)
-        covered = sum(float(p) for a, p in zip(classes, probs) if coverage.states(spec.measures, a))
+        covered = sum(float(p) for a, p in zip(classes, probs, strict=False) if coverage.states(spec.measures, a))
         missing = uncovered(reading, spec, bundle, idf)
         topic = topic_of_intent.get(spec.intent)
         is_proposal = reading.proposal.spec is not None and reading.proposal.spec.intent == spec.intent
@@ -205,5 +209,3 @@ def top_aspect(bundle: Bundle, probs: np.ndarray) -> tuple[str, float]:
     """The aspect model's best class and its probability."""
     i = int(np.argmax(probs))
     return bundle.aspects.classes[i], float(probs[i])
-
-

@@ -77,7 +77,7 @@ class Decision:
 
     def to_json(self) -> dict:
         """For the REST payload and the staff console: the decision and its reason."""
-        out = {
+        out: dict = {
             "decision": self.kind.value,
             "decision_label": self.label,
             "intent": self.spec.intent if self.spec else None,

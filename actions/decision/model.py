@@ -96,7 +96,7 @@ class NeighbourIndex:
         """Cosine similarity of ``text`` to every entry."""
         idx, x = tfidf(text, self.vocabulary, self.idf)
         out = np.zeros(len(self.positive))
-        for j, w in zip(idx, x):
+        for j, w in zip(idx, x, strict=False):
             lo, hi = self.indptr[j], self.indptr[j + 1]
             out[self.rows[lo:hi]] += w * self.values[lo:hi]
         return out
@@ -185,7 +185,9 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
     try:
         header = json.loads(str(arrays.pop("header")))
         if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ModelFileError(f"{path}: format {header.get('format') if isinstance(header, dict) else '?'}, expected {FORMAT}")
+            raise ModelFileError(
+                f"{path}: format {header.get('format') if isinstance(header, dict) else '?'}, expected {FORMAT}"
+            )
         if list(header["pair_features"]) != list(features):
             raise ModelFileError(f"{path}: trained for other features; run `make train` again")
         classes = tuple(str(c) for c in header["aspect_classes"])
@@ -195,7 +197,11 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
         threshold = float(header["threshold"])
         ngrams = [str(g) for g in header["neighbour_vocabulary"]]
         nidf, indptr, nrows = arrays["neighbour_idf"], arrays["neighbour_indptr"], arrays["neighbour_rows"]
-        nvalues, positive, measure = arrays["neighbour_values"], arrays["neighbour_positive"], arrays["neighbour_measure"]
+        nvalues, positive, measure = (
+            arrays["neighbour_values"],
+            arrays["neighbour_positive"],
+            arrays["neighbour_measure"],
+        )
         entries = len(positive)
         neighbours_ok = (
             nidf.shape == (len(ngrams),)

@@ -57,7 +57,6 @@ class Support:
     focus: tuple[str, ...] = ()
 
 
-
-
 def compact(text: str) -> str:
+    """The letters and digits of ``text`` (punctuation and spaces dropped)."""
     return "".join(ch for ch in text if ch.isalnum())

@@ -19,9 +19,13 @@ ASKED_MAX_EXTRA = READING["asked_max_extra"]
 MIN_DOCUMENT_CHARS = READING["min_document_chars"]
 REPETITIVE_MIN_CHARS = READING["repetitive_min_chars"]
 REPETITIVE_RATIO = READING["repetitive_ratio"]
-_ARITHMETIC = re.compile(r"\d+(\.\d+)?[+\-*/×÷＋－＊／^=]\d+|\d+[加减乘除]\d+|[0-9]+.{0,3}(等于|得)几")
+_NUMBER = r"(?:\d+(?:\.\d+)?|[零一二三四五六七八九十百千两]+)"
+_ARITHMETIC = re.compile(_NUMBER + r"\s*[+\-*/×÷＋－＊／^=加减乘除]\s*" + _NUMBER)
+# what may remain of an arithmetic message besides the sum ("等于几", "是多少")
+ARITHMETIC_MAX_REST_CJK = 3
 _DIGITS_ONLY = re.compile(r"[\d\W_]+")
 _CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;、\n]+|\s{1,}")
+
 
 class Analyser:
     """Reads questions with the project's vocabulary, topics, gazetteer and knowledge-base words.
@@ -110,7 +114,8 @@ class Analyser:
         Arithmetic ("2+3等于几"), digits and signs only, or at most one Chinese character and no word.
         """
         compact = "".join(text.split())
-        if _ARITHMETIC.search(compact):
+        sum_ = _ARITHMETIC.search(compact)
+        if sum_ and count_cjk(compact[: sum_.start()] + compact[sum_.end() :]) <= ARITHMETIC_MAX_REST_CJK:
             return True
         if not compact or _DIGITS_ONLY.fullmatch(compact):
             return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
-from actions.decision.kinds import Decision
+from actions.decision.kinds import Decision, Kind
 from actions.decision.question import PERSONS, Question, Support, compact
 from actions.decision.reading import Analyser
 from actions.decision.settings import READING, RULES
@@ -28,6 +28,7 @@ OUT_OF_SCOPE_SURE = RULES["out_of_scope_sure"]
 # NLU's reading of a message that asks none of the notice's questions (a fallback is only unsure:
 # many real follow-ups get one).
 NOT_A_QUESTION_INTENTS = frozenset({"out_of_scope"})
+
 
 @dataclass
 class Context:
@@ -73,11 +74,11 @@ def _decide(
     spec = ctx.specs.get(intent or "")
     if question.region:
         return Decision(
-            "other_region", question, spec=spec, reason=analyser.reason("other_region", region=question.region)
+            Kind.OTHER_REGION, question, spec=spec, reason=analyser.reason("other_region", region=question.region)
         )
     if question.noisy:
         named = ctx.topics.get(question.topics[0]) if question.topics else None
-        return Decision("clarify", question, topic=named, reason=analyser.reason("noisy"))
+        return Decision(Kind.CLARIFY, question, topic=named, reason=analyser.reason("noisy"))
     ranked = [(ctx.specs[r["name"]], float(r.get("confidence") or 0.0)) for r in ranking if r.get("name") in ctx.specs]
     continued = False
 
@@ -136,7 +137,7 @@ def _decide(
         if topic is not None and _wants_overview(question, topic, confidence, continued):
             return _overview(analyser, question, topic, first=spec.primary, spec=spec)
         return Decision(
-            "answer",
+            Kind.ANSWER,
             question,
             spec=spec,
             topic=topic,
@@ -154,7 +155,7 @@ def _decide(
         )
         if alternative.supported and (question.aspects or question.objects):
             return Decision(
-                "answer",
+                Kind.ANSWER,
                 question,
                 spec=candidate,
                 topic=ctx.topic_of(candidate),
@@ -165,7 +166,7 @@ def _decide(
     if found_elsewhere is not None:
         candidate, alternative = found_elsewhere
         return Decision(
-            "answer",
+            Kind.ANSWER,
             question,
             spec=candidate,
             topic=ctx.topic_of(candidate),
@@ -173,7 +174,7 @@ def _decide(
             reason=analyser.reason("rescued", original=spec.label, intent=candidate.label),
         )
     return Decision(
-        "not_covered",
+        Kind.NOT_COVERED,
         question,
         spec=spec,
         topic=topic,
@@ -339,7 +340,7 @@ def _overview(
     if first is not None:
         order = [first] + [n for n in order if n != first]
     return Decision(
-        "overview",
+        Kind.OVERVIEW,
         question,
         spec=spec,
         topic=topic,
@@ -355,10 +356,10 @@ def _without_intent(
     names = question.topics or question.story_topics
     if not names:
         if intent == "nlu_fallback":
-            return Decision("clarify", question, reason=analyser.reason("no_topic_unsure"))
+            return Decision(Kind.CLARIFY, question, reason=analyser.reason("no_topic_unsure"))
         if intent and intent.startswith("followup_"):
-            return Decision("ask_topic", question, reason=analyser.reason("followup_without_context"))
-        return Decision("out_of_scope", question, reason=analyser.reason("no_topic"))
+            return Decision(Kind.ASK_TOPIC, question, reason=analyser.reason("followup_without_context"))
+        return Decision(Kind.OUT_OF_SCOPE, question, reason=analyser.reason("no_topic"))
     topic = ctx.topics[names[0]]
     specific = [a for a in question.aspects if not analyser.aspect(a).generic]
     spec = ctx.specs.get(topic.primary or "")
@@ -366,12 +367,12 @@ def _without_intent(
         if intent == "nlu_fallback" and len(topic.intents) > 1 and not topic.overview:
             # "落户" alone: ask which of the topic's questions is meant.
             return Decision(
-                "clarify", question, topic=topic, reason=analyser.reason("topic_clarify", topic=topic.label)
+                Kind.CLARIFY, question, topic=topic, reason=analyser.reason("topic_clarify", topic=topic.label)
             )
         sure_out = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_SURE
         if spec is not None and not sure_out and not topic.overview:
             return Decision(
-                "answer",
+                Kind.ANSWER,
                 question,
                 spec=spec,
                 topic=topic,
@@ -383,7 +384,7 @@ def _without_intent(
     found = support(analyser, question, ctx.measures(topic.measures[:1]))
     if spec is not None and found.supported and not (intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_SURE):
         return Decision(
-            "answer",
+            Kind.ANSWER,
             question,
             spec=spec,
             topic=topic,
@@ -391,7 +392,7 @@ def _without_intent(
             reason=analyser.reason("topic_primary", topic=topic.label),
         )
     return Decision(
-        "not_covered",
+        Kind.NOT_COVERED,
         question,
         spec=related,
         topic=topic,

@@ -75,7 +75,7 @@ def parse(data: Any, where: str) -> dict[str, dict[str, Any]]:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok and kind is int:
                 ok = isinstance(value, int)
-            if not ok or not low <= value <= high:
+            if not ok or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise DecisionSettingsError(
                     f"{where}: {section}.{name} must be {'an integer' if kind is int else 'a number'} "
                     f"from {low} to {high}, not {value!r}"

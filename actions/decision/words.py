@@ -95,6 +95,7 @@ class Cuts:
         self._cut: dict[str, list[str]] = {}
 
     def __call__(self, text: str) -> list[str]:
+        """The words of ``text`` (cut once, then remembered)."""
         words = self._cut.get(text)
         if words is None:
             words = self._cut[text] = self._segment(text)

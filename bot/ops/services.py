@@ -21,8 +21,8 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from bot import config
-from bot.ops.training import decision_model_path
 from bot.ops.process import StopSignals, telemetry_env
+from bot.ops.training import decision_model_path
 
 log = logging.getLogger(__name__)
 

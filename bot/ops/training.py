@@ -35,8 +35,13 @@ def decision_inputs(root: Path = config.PROJECT_ROOT) -> list[Path]:
     from bot.quality.decision.run import case_files
 
     files = case_files(root)
-    files += [root / "knowledge" / n for n in ("coverage.yml", "decision.yml", "intents.yml", "answerability.yml", "topics.yml")]
-    files += sorted((root / "actions" / "decision").glob("*.py")) + sorted((root / "bot" / "quality" / "decision").glob("*.py"))
+    files += [
+        root / "knowledge" / n
+        for n in ("coverage.yml", "decision.yml", "intents.yml", "answerability.yml", "topics.yml")
+    ]
+    files += sorted((root / "actions" / "decision").glob("*.py")) + sorted(
+        (root / "bot" / "quality" / "decision").glob("*.py")
+    )
     return [f for f in files if f.is_file()]
 
 

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,40 @@ def load_cases(path: Path | str) -> list[Case]:
     )
     if not isinstance(data, list) or not data:
         raise CaseFileError(f"{path}: expected a non-empty YAML list of cases")
-    return [_case(item, f"{path}: case {i}") for i, item in enumerate(data, 1)]
+    out: list[Case] = []
+    for i, item in enumerate(data, 1):
+        where = f"{path}: case {i}"
+        out += _labelled_cases(item, where, Path(path).stem) if _is_labelled(item) else [_case(item, where)]
+    return out
+
+
+# the blind writers' layout (bot/quality/decision/cases.py): every turn judged, parts, batches
+LABELLED_KEYS = {"related", "aspect", "batch", "parts"}
+
+
+def _is_labelled(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    turns = item.get("turns")
+    return bool(LABELLED_KEYS & set(item)) or (isinstance(turns, list) and any(isinstance(t, dict) for t in turns))
+
+
+def _labelled_cases(item: Any, where: str, group: str) -> list[Case]:
+    """One case per judged turn of a case in the writers' layout (the turns before it replayed)."""
+    from bot.quality.decision import cases as labelled
+
+    try:
+        conversation = labelled.conversation(item, where, group)
+    except labelled.CaseFileError as exc:
+        raise CaseFileError(str(exc)) from exc
+    texts = [t.text for t in conversation.turns]
+    return [
+        Case(tuple(texts[: k + 1]), tuple(turn.measures), turn.facts, conversation.tags, raw={"turns": texts[: k + 1]})
+        if k
+        else Case((turn.text,), tuple(turn.measures), turn.facts, conversation.tags, raw={"question": turn.text})
+        for k, turn in enumerate(conversation.turns)
+        if turn.measures is not None
+    ]
 
 
 def _case(item: Any, where: str) -> Case:
@@ -205,6 +239,7 @@ def summarise(results: list[dict]) -> dict:
             tags.setdefault(tag, []).append(r)
     return {
         "cases": len(results),
+        "low_confidence_attractors": low_confidence_attractors(results),
         "in_scope_cases": len(in_scope),
         "in_scope_accuracy": ratio(in_scope),
         "no_measure_cases": len(no_measure),
@@ -215,6 +250,39 @@ def summarise(results: list[dict]) -> dict:
         "latency_ms_p95": round(_percentile(latencies, 0.95), 1),
         "by_tag": {t: {"cases": len(rows), "accuracy": ratio(rows)} for t, rows in sorted(tags.items())},
     }
+
+
+# NLU below this confidence is "low"; a measure cited for more than ATTRACTOR_RATIO times its
+# fair share (and at least ATTRACTOR_MIN times) of such answers is reported: it attracts guesses.
+LOW_CONFIDENCE = 0.5
+ATTRACTOR_RATIO = 3.0
+ATTRACTOR_MIN = 5
+
+
+def low_confidence_attractors(results: list[dict]) -> list[dict]:
+    """Measures that win a disproportionate share of the low-confidence questions that cite one."""
+    cited = [r["cited"][0] for r in results if r["cited"] and (r.get("confidence") or 0) < LOW_CONFIDENCE]
+    if not cited:
+        return []
+    counts = Counter(cited)
+    fair = len(cited) / EXPECTED_MEASURES
+    return [
+        {
+            "measure": m,
+            "cited": n,
+            "share": round(n / len(cited), 3),
+            "wrong": sum(
+                1
+                for r in results
+                if r["cited"]
+                and r["cited"][0] == m
+                and (r.get("confidence") or 0) < LOW_CONFIDENCE
+                and not r["correct"]
+            ),
+        }
+        for m, n in counts.most_common()
+        if n >= ATTRACTOR_MIN and n > ATTRACTOR_RATIO * fair
+    ]
 
 
 def evaluate(cases: list[Case], url: str | None = None, token: str | None = None) -> dict:
@@ -265,4 +333,9 @@ def format_summary(summary: dict) -> str:
     ]
     for tag, row in summary["by_tag"].items():
         lines.append(f"  tag {tag:<14} {row['accuracy']}  ({row['cases']})")
+    for row in summary.get("low_confidence_attractors") or []:
+        lines.append(
+            f"  attractor: measure {row['measure']} answers {row['cited']} low-confidence questions "
+            f"({row['share']:.0%} of them; {row['wrong']} wrong)"
+        )
     return "\n".join(lines)

@@ -18,7 +18,23 @@ from bot.text.cjk import count_cjk
 MAX_PARTS = 3
 MIN_PART_CJK = 4
 # "另外"/"还有"/"顺便问一下"/"再问一下"/"还想问" … at the start of a new question
-CONNECTORS = ("另外", "还有就是", "还有", "顺便问一下", "顺便问下", "顺便问问", "再问一下", "再问下", "还想问一下", "还想问", "以及", "此外", "另一个问题", "第二个问题", "第二")
+CONNECTORS = (
+    "另外",
+    "还有就是",
+    "还有",
+    "顺便问一下",
+    "顺便问下",
+    "顺便问问",
+    "再问一下",
+    "再问下",
+    "还想问一下",
+    "还想问",
+    "以及",
+    "此外",
+    "另一个问题",
+    "第二个问题",
+    "第二",
+)
 _BOUNDARY = re.compile(r"(?<=[？?])\s*|[。；;！!\s，,]\s*(?=(?:" + "|".join(map(re.escape, CONNECTORS)) + r"))")
 _LEADING = re.compile(r"^[\s，,。；;：:、]*(?:" + "|".join(map(re.escape, CONNECTORS)) + r")[\s，,：:、]*")
 # "我不是问身份证，是问驾驶证……", "不是要问户口，我想问的是……", "问错了，应该是……"
@@ -44,11 +60,10 @@ class Split:
 
 def correction(text: str) -> str | None:
     """What a correction asks instead ("不是问X，是问Y" → Y), or None."""
-    found = None
-    for found in _CORRECTION.finditer(text):
-        pass
-    if found is None:
+    matches = list(_CORRECTION.finditer(text))
+    if not matches:
         return None
+    found = matches[-1]  # the last correction is what is meant
     rest = text[found.end() :].strip(" ，,。：:")
     return rest if count_cjk(rest) >= MIN_PART_CJK else None
 

@@ -513,3 +513,56 @@ def test_other_regions_are_not_answered_from_a_guangxi_notice(
 def test_text_without_chinese_is_not_answered_from_a_measure(use_kb, dispatcher, make_tracker, domain, text):
     run(ActionAnswerMeasure(use_kb), dispatcher, make_tracker(text, "ask_service_weekend"), domain)
     assert names(dispatcher) == ["default"]
+
+
+def _parse(text, intent, confidence=0.95):
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": intent, "confidence": confidence}],
+    }
+
+
+def _with_parts(make_tracker, text, parses, corrected=False):
+    tracker = make_tracker(text, parses[0]["intent"]["name"])
+    tracker.latest_message["metadata"] = {actions_module.PARTS_KEY: {"corrected": corrected, "parts": parses}}
+    return tracker
+
+
+def test_two_questions_get_two_answers_each_with_its_citation(use_kb, dispatcher, make_tracker, domain):
+    parses = [_parse("身份证要几天", "ask_id_card_issue_time"), _parse("刻章要多久", "ask_seal_engraving")]
+    events = run(
+        ActionAnswerMeasure(use_kb), dispatcher, _with_parts(make_tracker, "身份证要几天？刻章要多久？", parses), domain
+    )
+    answers = [m for m in dispatcher.messages if (m.get("custom") or {}).get("reply") == "measure_answer"]
+    assert [m["custom"]["measures"][0] for m in answers] == [26, 25]
+    assert [m["custom"]["part"]["index"] for m in answers] == [1, 2] and answers[0]["custom"]["part"]["of"] == 2
+    assert answers[0]["text"].startswith("关于“身份证要几天”") and answers[1]["text"].startswith("关于“刻章要多久”")
+    assert slots_of(events)["last_intent"] == "ask_seal_engraving"  # the last part is what a follow-up continues
+
+
+def test_a_correction_answers_what_it_corrects_to(use_kb, dispatcher, make_tracker, domain):
+    parses = [_parse("刻章要多久", "ask_seal_engraving")]
+    tracker = _with_parts(make_tracker, "我不是问身份证，是问刻章要多久", parses, corrected=True)
+    tracker.latest_message["intent"] = {"name": "ask_id_card_issue_time", "confidence": 0.9}
+    run(ActionAnswerMeasure(use_kb), dispatcher, tracker, domain)
+    [message] = [m for m in dispatcher.messages if (m.get("custom") or {}).get("reply") == "measure_answer"]
+    assert message["custom"]["measures"][0] == 25 and message["custom"]["part"]["corrected"] is True
+    assert not message["text"].startswith("关于")  # one question: no heading
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"parts": "x"}, {"parts": {"parts": [1, 2]}}, {"parts": {"parts": []}}, {"parts": {"parts": [{"text": 3}]}}, "x"],
+)
+def test_malformed_parts_are_ignored(use_kb, dispatcher, make_tracker, domain, metadata):
+    tracker = make_tracker("身份证要几天", "ask_id_card_issue_time")
+    tracker.latest_message["metadata"] = metadata
+    run(ActionAnswerMeasure(use_kb), dispatcher, tracker, domain)
+    assert names(dispatcher) == ["measure_answer"]
+
+
+def test_the_parts_key_is_the_channels():
+    from bot.rasa_ext import parts
+
+    assert parts.PARTS_KEY == actions_module.PARTS_KEY

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from actions.decision import words as A
 from actions import loaded as loaded_module
 from actions.actions import ActionAnswerMeasure, ActionShowMeasureText
 from actions.base import loaded
+from actions.decision import words as A
 from bot.quality.evaluate import load_cases
 from knowledge import db
 from knowledge import intent_map as intent_map_module

@@ -1,4 +1,4 @@
-"""The word rules of the decision (actions/decision/rules.py: the proposal the learned model judges), in both directions.
+"""The word rules of the decision (actions/decision/rules.py: what the learned model judges), both ways.
 
 It runs on the real knowledge base, vocabulary, topics and gazetteer, with NLU's choice given;
 both directions, so a check that refused too much fails as surely as one that let a wrong

@@ -347,11 +347,33 @@
       const d = r.answerability;
       $("decision").textContent = d ? d.decision_label + "：" + d.reason +
         (r.related.length ? t("related", { measures: measureList(r.related) }) : "") : t("none");
+      showModel(d && d.model, d && d.named_aspect);
       $("measure-text").textContent = r.measures.map(function (m) {
         return m.label + m.title + "（" + m.section + "）\n" + m.text;
       }).join("\n\n") || t("none");
     }).catch(showError);
   });
+
+  /** The learned decision's inputs and probability, in Chinese (wording.yml ui.model_*). */
+  function showModel(m, named) {
+    const box = clear($("decision-model"));
+    if (!m) { box.textContent = t("model_none"); return; }
+    const pct = function (x) { return Number(x).toFixed(2); };
+    const aspect = function (code) { return (W.ui.aspects || {})[code] || t("unknown_code"); };
+    const lines = [
+      t("model_probability", { p: pct(m.probability), threshold: pct(m.threshold) }),
+      t("model_aspect", { aspect: aspect(m.aspect), p: pct(m.aspect_probability),
+        covered: t(m.covered ? "model_covered_yes" : "model_covered_no") })
+    ];
+    if (m.uncovered_words && m.uncovered_words.length) lines.push(t("model_uncovered", { words: m.uncovered_words.join("、") }));
+    if (m.candidates && m.candidates.length) {
+      lines.push(t("model_candidates", { list: m.candidates.map(function (c) {
+        return t("model_candidate", { intent: intentLabel(c.intent), p: pct(c.probability) });
+      }).join("；") }));
+    }
+    if (named) lines.push(t("model_named", { aspect: aspect(named) }));
+    lines.forEach(function (line) { box.appendChild(el("div", {}, line)); });
+  }
 
   function saveReview(verdict) {
     if (!last) return;

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import yaml
@@ -29,8 +29,8 @@ from actions.decision.features import (
     neighbour_columns,
     salient_words,
 )
-from actions.loaded import Loaded
 from actions.decision.settings import MODEL
+from actions.loaded import Loaded
 from bot.quality.decision.cases import Conversation, Turn
 from bot.quality.decision.harness import Parse, decide_turn, next_previous
 from bot.text.normalize import normalize_text
@@ -67,7 +67,7 @@ def aspect_examples(memory: Loaded, examples: list[tuple[str, str]]) -> list[tup
 
 
 def intent_texts(memory: Loaded, examples: list[tuple[str, str]]) -> dict[str, str]:
-    """intent → the text of its measures, their facts, the aliases and its training examples."""
+    """Intent → the text of its measures, their facts, the aliases and its training examples."""
     aliases = " ".join(f"{k} {v}" for k, v in memory.analyser.aliases.items())
     by_intent: dict[str, list[str]] = {}
     for intent, text in examples:
@@ -94,7 +94,7 @@ def fit_aspects(pairs: Sequence[tuple[str, str]], c: float) -> model.AspectModel
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    texts, labels = zip(*pairs)
+    texts, labels = zip(*pairs, strict=False)
     vectorizer = TfidfVectorizer(analyzer=model.char_grams, sublinear_tf=True, min_df=2, norm="l2")
     x = vectorizer.fit_transform(texts)
     lr = LogisticRegression(C=c * 10, max_iter=3000)
@@ -140,33 +140,62 @@ def examples(
     for conv in conversations:
         previous = None
         # a labelled two-question message trains on its parts, each with its own answer
-        turns = [u for t in conv.turns for u in (
-            [Turn(p.text, p.measures, p.aspect) for p in t.parts] if t.parts and t.measures is not None else [t]
-        )]
+        turns = [
+            u
+            for t in conv.turns
+            for u in (
+                [Turn(p.text, p.measures, p.aspect) for p in t.parts] if t.parts and t.measures is not None else [t]
+            )
+        ]
         for turn in turns:
             parse = parses[turn.text]
             proposal = decide_turn(rules_only, parse, previous)
-            if proposal is not None and turn.measures is not None and proposal.kind in {
-                Kind.ANSWER, Kind.NOT_COVERED, Kind.OVERVIEW, Kind.OUT_OF_SCOPE, Kind.CLARIFY
-            } and not analyser.is_attractor(proposal.question.text):
+            if (
+                proposal is not None
+                and turn.measures is not None
+                and proposal.kind in {Kind.ANSWER, Kind.NOT_COVERED, Kind.OVERVIEW, Kind.OUT_OF_SCOPE, Kind.CLARIFY}
+                and not analyser.is_attractor(proposal.question.text)
+            ):
                 question = proposal.question
                 reading = Reading(
-                    question, parse.intent, parse.confidence, parse.ranking, proposal,
-                    memory.specs.get(previous or ""), uniform,
+                    question,
+                    parse.intent,
+                    parse.confidence,
+                    parse.ranking,
+                    proposal,
+                    memory.specs.get(previous or ""),
+                    uniform,
                     salient_words(analyser, question.asked, learned.bundle, learned.idf),
                 )
                 cands = candidates(reading, memory.specs, int(MODEL["candidates"]))
                 if cands:
                     rows = candidate_rows(
-                        reading, cands, analyser, memory.measures_of, learned.coverage, learned.bundle,
-                        memory.topic_of_intent, learned.idf,
+                        reading,
+                        cands,
+                        analyser,
+                        memory.measures_of,
+                        learned.coverage,
+                        learned.bundle,
+                        memory.topic_of_intent,
+                        learned.idf,
                     )
                     rows[:, [column[c] for c in ASPECT_COLUMNS]] = np.nan
                     cov = np.array([[learned.coverage.states(s.measures, a) for a in ASPECTS] for s in cands], float)
-                    out.append(Example(
-                        conv.group, conv.tags, parse.text, question.asked, tuple(turn.measures), turn.aspect,
-                        [s.intent for s in cands], [s.primary for s in cands], rows, cov, turn.related,
-                    ))
+                    out.append(
+                        Example(
+                            conv.group,
+                            conv.tags,
+                            parse.text,
+                            question.asked,
+                            tuple(turn.measures),
+                            turn.aspect,
+                            [s.intent for s in cands],
+                            [s.primary for s in cands],
+                            rows,
+                            cov,
+                            turn.related,
+                        )
+                    )
             previous = next_previous(proposal, previous)
     return out
 
@@ -174,7 +203,7 @@ def examples(
 def fill_aspects(example: Example, aspects: model.AspectModel) -> np.ndarray:
     """The example's rows with the aspect model's columns."""
     probs = aspects.proba(example.asked)
-    by_class = dict(zip(aspects.classes, probs))
+    by_class = dict(zip(aspects.classes, probs, strict=False))
     p = np.array([by_class.get(a, 0.0) for a in ASPECTS])
     rows = example.rows.copy()
     rows[:, FEATURES.index("aspect_general")] = by_class.get("general", 0.0)
@@ -189,19 +218,17 @@ class Index:
 
     index: model.NeighbourIndex
     groups: np.ndarray
-    vectorizer: object
+    vectorizer: Any  # scikit-learn's TfidfVectorizer, fitted
 
 
 def build_index(nlu: Sequence[tuple[int, str]], exs: Sequence[Example]) -> Index:
     """The neighbour index of the NLU examples (answered by their intent's measure) and ``exs``."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    texts, positive, measure, groups = [], [], [], []
-    for number, text in nlu:
-        texts.append(text), positive.append(True), measure.append(number), groups.append("nlu")
+    entries = [(text, True, number, "nlu") for number, text in nlu]
     for e in exs:
-        for m in e.expected[:1] if e.expected else (e.related or (0,)):
-            texts.append(e.text), positive.append(bool(e.expected)), measure.append(m), groups.append(e.group)
+        entries += [(e.text, bool(e.expected), m, e.group) for m in (e.expected[:1] or e.related or (0,))]
+    texts, positive, measure, groups = (list(column) for column in zip(*entries, strict=True))
     vectorizer = TfidfVectorizer(analyzer=model.char_grams, sublinear_tf=True, min_df=1, norm="l2")
     matrix = vectorizer.fit_transform(texts).tocsc()
     matrix.sort_indices()
@@ -217,14 +244,16 @@ def build_index(nlu: Sequence[tuple[int, str]], exs: Sequence[Example]) -> Index
     return Index(index, np.array(groups), vectorizer)
 
 
-def full_rows(exs: Sequence[Example], aspects: model.AspectModel, idx: Index, leave_own_group: bool) -> list[np.ndarray]:
+def full_rows(
+    exs: Sequence[Example], aspects: model.AspectModel, idx: Index, leave_own_group: bool
+) -> list[np.ndarray]:
     """Each example's rows with the aspect and neighbour columns (its own batch left out if asked)."""
     matrix = idx.vectorizer.transform([e.text for e in exs])
     stored = sparse_entries(idx.index)
     out = []
     for start in range(0, len(exs), 512):
         sims = (matrix[start : start + 512] @ stored.T).toarray()
-        for e, row in zip(exs[start : start + 512], sims):
+        for e, row in zip(exs[start : start + 512], sims, strict=False):
             if leave_own_group:
                 row[idx.groups == e.group] = 0.0
             rows = fill_aspects(e, aspects)
@@ -239,12 +268,12 @@ def sparse_entries(index: model.NeighbourIndex):
     """The index as a SciPy matrix (entries × grams) for batch similarities in training."""
     from scipy.sparse import csc_matrix
 
-    return csc_matrix(
-        (index.values, index.rows, index.indptr), shape=(len(index.positive), len(index.idf))
-    ).tocsr()
+    return csc_matrix((index.values, index.rows, index.indptr), shape=(len(index.positive), len(index.idf))).tocsr()
 
 
-def fit_pair(rows: list[np.ndarray], labels: list[np.ndarray], c: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def fit_pair(
+    rows: list[np.ndarray], labels: list[np.ndarray], c: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(mean, scale, coef, intercept) of the pair model."""
     from sklearn.linear_model import LogisticRegression
 
@@ -279,7 +308,11 @@ class Trained:
 
 
 def train_models(
-    exs: Sequence[Example], aspect_pairs: Sequence[tuple[str, str]], nlu: Sequence[tuple[int, str]], c: float, threshold: float
+    exs: Sequence[Example],
+    aspect_pairs: Sequence[tuple[str, str]],
+    nlu: Sequence[tuple[int, str]],
+    c: float,
+    threshold: float,
 ) -> Trained:
     """Aspect model, neighbour index and pair model on ``exs``."""
     aspects = fit_aspects([*aspect_pairs, *((e.asked, e.aspect) for e in exs if e.aspect)], c)
@@ -290,7 +323,11 @@ def train_models(
 
 
 def choose_threshold(
-    exs: Sequence[Example], aspect_pairs: Sequence[tuple[str, str]], nlu: Sequence[tuple[int, str]], c: float, folds: int
+    exs: Sequence[Example],
+    aspect_pairs: Sequence[tuple[str, str]],
+    nlu: Sequence[tuple[int, str]],
+    c: float,
+    folds: int,
 ) -> float:
     """The threshold maximising :func:`score_at` on grouped cross-validation within ``exs``."""
     groups = sorted({e.group for e in exs})
@@ -302,10 +339,12 @@ def choose_threshold(
         test_groups = set(groups[f::k])
         trained = train_models([e for e in exs if e.group not in test_groups], aspect_pairs, nlu, c, 0.5)
         test = [e for e in exs if e.group in test_groups]
-        for e, rows in zip(test, full_rows(test, trained.aspects, trained.index, leave_own_group=False)):
+        for e, rows in zip(test, full_rows(test, trained.aspects, trained.index, leave_own_group=False), strict=False):
             p = trained.pair.proba(rows)
             i = int(np.argmax(p))
-            best_p.append(p[i]), best_right.append(e.primaries[i] in e.expected), in_scope.append(bool(e.expected))
+            best_p.append(p[i])
+            best_right.append(e.primaries[i] in e.expected)
+            in_scope.append(bool(e.expected))
     bp, br, ins = np.array(best_p), np.array(best_right), np.array(in_scope)
     scores = [score_at(bp, br, ins, t) for t in THRESHOLDS]
     return float(THRESHOLDS[int(np.argmax(scores))])
@@ -337,12 +376,19 @@ def placeholder(memory: Loaded, examples_: list[tuple[str, str]]) -> model.Bundl
     aspects = model.AspectModel(tuple(ASPECTS), {}, np.zeros(0), np.zeros((len(ASPECTS), 0)), np.zeros(len(ASPECTS)))
     pair = model.PairModel(FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 0.0, 0.5)
     empty = np.zeros(0, dtype=np.int64)
-    neighbours = model.NeighbourIndex({}, np.zeros(0), np.zeros(1, dtype=np.int64), empty, np.zeros(0), empty.astype(bool), empty)
-    return model.Bundle(aspects, pair, neighbours, intent_texts(memory, examples_), generic_words(memory, examples_), {})
+    neighbours = model.NeighbourIndex(
+        {}, np.zeros(0), np.zeros(1, dtype=np.int64), empty, np.zeros(0), empty.astype(bool), empty
+    )
+    return model.Bundle(
+        aspects, pair, neighbours, intent_texts(memory, examples_), generic_words(memory, examples_), {}
+    )
 
 
 def nlu_measures(memory: Loaded, examples_: list[tuple[str, str]]) -> list[tuple[int, str]]:
-    """(measure, text) answered for sure: the NLU examples of the intents the decision answers,
-    and every sentence of every measure (a question that quotes a measure is answered by it)."""
+    """(measure, text) pairs that are answered for sure.
+
+    They are the NLU examples of the intents the decision answers, and every sentence of every
+    measure (a question that quotes a measure is answered by it).
+    """
     out = [(memory.specs[i].primary, t) for i, t in examples_ if i in memory.specs]
     return out + [(m.number, s.text) for m in memory.measures.values() for s in m.sentences]

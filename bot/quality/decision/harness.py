@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from actions.decision import Decision, Kind
 from actions.loaded import Loaded
@@ -54,7 +54,7 @@ class Parse:
 
 def routed_to_answer(intent: str | None) -> bool:
     """True when the server's rules send this intent to an answering action."""
-    return bool(intent) and (intent in ANSWERING_INTENTS or intent.startswith(ANSWERING_PREFIXES))
+    return intent is not None and (intent in ANSWERING_INTENTS or intent.startswith(ANSWERING_PREFIXES))
 
 
 def cited(decision: Decision | None) -> tuple[int, ...]:
@@ -81,7 +81,7 @@ class Parser:
                 self._cache = json.loads(self.cache_file.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 log.warning("ignoring an unreadable parse cache %s", self.cache_file)
-        self._agent = None
+        self._agent: Any = None
 
     def parse_all(self, texts: Iterable[str]) -> dict[str, Parse]:
         """Parses of ``texts`` (new ones through Rasa, then cached)."""
@@ -94,10 +94,11 @@ class Parser:
             configure_structlog(logging.WARNING)  # not a debug line per parsed message
             if self._agent is None:
                 self._agent = Agent.load(str(self.model))
+            agent = self._agent
 
             async def run() -> None:
                 for text in missing:
-                    self._cache[text] = await self._agent.parse_message(text)
+                    self._cache[text] = await agent.parse_message(text)
 
             asyncio.run(run())
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -117,9 +118,12 @@ def decide_turn(memory: Loaded, parse: Parse, previous: str | None) -> Decision 
 def decide_message(
     memory: Loaded, whole: Parse, parses: dict[str, Parse], text: str, previous: str | None
 ) -> list[Decision | None]:
-    """The decisions on one message as the server makes them: routed by the whole message's
-    intent, then one per part when :func:`bot.text.split.split` splits it (a correction: the
-    corrected question alone), each part decided with the previous part's intent."""
+    """The decisions on one message as the server makes them.
+
+    Routed by the whole message's intent, then one per part when :func:`bot.text.split.split`
+    splits it (a correction: the corrected question alone), each part decided with the previous
+    part's intent.
+    """
     if not routed_to_answer(whole.intent):
         return [None]
     found = split(text)

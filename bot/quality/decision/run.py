@@ -16,11 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from actions import answering
 from actions.decision import Learned, jieba_idf, model
-from actions.loaded import KnowledgeCache, Loaded
 from actions.decision.features import FEATURES
 from actions.decision.settings import MODEL
-from actions import answering
+from actions.loaded import KnowledgeCache, Loaded
 from bot import config
 from bot.quality.decision import fit
 from bot.quality.decision.cases import Conversation, load_all
@@ -98,7 +98,7 @@ def replay(memory: Loaded, conversations: Sequence[Conversation], parses) -> lis
             if turn.parts and len(decisions) == len(turn.parts):
                 parts_right = all(
                     (bool(cited(d)) and cited(d)[0] in p.measures) if p.measures else not cited(d)
-                    for d, p in zip(decisions, turn.parts)
+                    for d, p in zip(decisions, turn.parts, strict=False)
                 )
             elif turn.parts:
                 parts_right = False

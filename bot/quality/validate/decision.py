@@ -29,13 +29,23 @@ def check_decision_data(inputs: Inputs) -> Iterator[Problem]:
     from knowledge.parser import SourceError, parse_file
 
     try:
-        load_settings.__wrapped__(SETTINGS_FILE)  # type: ignore[attr-defined]
+        load_settings.__wrapped__(SETTINGS_FILE)
     except DecisionSettingsError as exc:
-        yield Problem("decision-data", show(SETTINGS_FILE), str(exc).removeprefix(f"{SETTINGS_FILE}: "), "see the comments at the top of the file")
+        yield Problem(
+            "decision-data",
+            show(SETTINGS_FILE),
+            str(exc).removeprefix(f"{SETTINGS_FILE}: "),
+            "see the comments at the top of the file",
+        )
     try:
         coverage = load_coverage(COVERAGE_FILE)
     except CoverageError as exc:
-        yield Problem("decision-data", show(COVERAGE_FILE), str(exc).removeprefix(f"{COVERAGE_FILE}: "), "see the comments at the top of the file")
+        yield Problem(
+            "decision-data",
+            show(COVERAGE_FILE),
+            str(exc).removeprefix(f"{COVERAGE_FILE}: "),
+            "see the comments at the top of the file",
+        )
         coverage = None
     try:
         document = parse_file(inputs.paths.source)
@@ -45,12 +55,16 @@ def check_decision_data(inputs: Inputs) -> Iterator[Problem]:
         sentences = {m.number: [s for s in SENTENCE_END.split(m.text) if s] for m in document.measures}
         for problem in check_quotes(coverage, sentences, show(COVERAGE_FILE)):
             where, _, what = problem.partition(": ")
-            yield Problem("decision-data", where, what, "quote words of one sentence of the measure, or remove the entry")
+            yield Problem(
+                "decision-data", where, what, "quote words of one sentence of the measure, or remove the entry"
+            )
     for path in case_files():
         try:
             load_cases(path)
         except CaseFileError as exc:
-            yield Problem("decision-data", show(path), str(exc).removeprefix(f"{path}: "), "see bot/quality/decision/cases.py")
+            yield Problem(
+                "decision-data", show(path), str(exc).removeprefix(f"{path}: "), "see bot/quality/decision/cases.py"
+            )
 
 
 def check_decision_replay(inputs: Inputs) -> Iterator[Problem]:
@@ -62,7 +76,12 @@ def check_decision_replay(inputs: Inputs) -> Iterator[Problem]:
     settings = config.load()
     rasa_model, decision_model = model_path(settings), decision_model_path(settings)
     if not rasa_model.is_file() or not decision_model.is_file():
-        yield Problem("decision-replay", show(settings.models_dir), "no trained model for the current data", "run `make train` (make validate does)")
+        yield Problem(
+            "decision-replay",
+            show(settings.models_dir),
+            "no trained model for the current data",
+            "run `make train` (make validate does)",
+        )
         return
     for where, text, decision in replay_known(settings, rasa_model, decision_model):
         yield Problem(

@@ -63,7 +63,7 @@ async def ask(request: web.Request) -> web.Response:
         return error_response(503, "rasa_unavailable")
     # Measure numbers, as the action's citation payload lists them (actions/base.py).
     cited: list[int] = next((m["custom"]["measures"] for m in replies if "measures" in (m.get("custom") or {})), [])
-    # The action's answerability decision and its reason (actions/answerability.py), and the
+    # The action's answerability decision and its reason (actions/decision/), and the
     # measure offered only as related when the notice does not answer.
     decision = next((m["custom"]["answerability"] for m in replies if "answerability" in (m.get("custom") or {})), None)
     related: list[int] = next((m["custom"]["related"] for m in replies if "related" in (m.get("custom") or {})), [])

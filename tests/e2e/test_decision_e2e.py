@@ -1,0 +1,52 @@
+"""The learned decision through the running stack: parts, corrections, attractors, other regions.
+
+And the trained decision's named refusals, checked against the coverage table over the dev sets.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_rest_e2e import cited, rest, texts
+
+pytestmark = pytest.mark.e2e
+
+
+def payloads(replies) -> list[dict]:
+    return [r["custom"] for r in replies if isinstance(r.get("custom"), dict) and "measures" in r["custom"]]
+
+
+def test_two_questions_in_one_message_get_two_cited_answers(running_bot):
+    replies = rest(running_bot, "身份证要几天能拿到？另外刻章要多久？")
+    parts = [p for p in payloads(replies) if p.get("part")]
+    assert [p["part"]["index"] for p in parts] == [1, 2], replies
+    assert parts[0]["measures"][:1] == [26] and parts[1]["measures"][:1] == [25], replies
+
+
+def test_a_correction_answers_what_the_resident_meant(running_bot):
+    replies = rest(running_bot, "我不是问身份证，是问刻章要多久")
+    assert cited(replies)[:1] == [25], texts(replies)
+
+
+@pytest.mark.parametrize("text", ["2+3等于几", "123456", "啊"])
+def test_attractors_cite_nothing(running_bot, text):
+    assert cited(rest(running_bot, text)) == []
+
+
+@pytest.mark.parametrize("text", ["上海户口怎么落", "在长沙办居住证要什么"])
+def test_another_regions_rules_are_not_guangxis(running_bot, text):
+    replies = rest(running_bot, text)
+    assert cited(replies) == [] and any((r.get("custom") or {}).get("reply") == "other_region" for r in replies), texts(
+        replies
+    )
+
+
+def test_a_resident_from_elsewhere_asking_about_guangxi_is_answered(running_bot):
+    assert cited(rest(running_bot, "我老家湖南的，在南宁读完大专想落户，要准备什么材料"))[:1] == [22]
+
+
+def test_the_payload_shows_the_models_inputs(running_bot):
+    [payload] = payloads(rest(running_bot, "毕业生落户需要什么材料"))[:1]
+    model = payload["answerability"]["model"]
+    assert 0 <= model["probability"] <= 1 and 0 < model["threshold"] < 1
+    assert model["candidates"][0]["intent"] == payload["intent"]
