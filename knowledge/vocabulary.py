@@ -65,6 +65,7 @@ class Vocabulary:
     origin_before: tuple[str, ...] = ()
     origin_after: tuple[str, ...] = ()
     origin_alone: tuple[str, ...] = ()
+    target_after: tuple[str, ...] = ()
     guangxi_words: tuple[str, ...] = ()
     refer_back: tuple[str, ...] = ()
     topic_shift: tuple[str, ...] = ()
@@ -192,6 +193,7 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
             "origin_before",
             "origin_after",
             "origin_alone",
+            "target_after",
             "guangxi_words",
             "refer_back",
             "topic_shift",
@@ -207,6 +209,7 @@ def parse_vocabulary(data: object, path: Path | str = ANSWERABILITY_PATH) -> Voc
         origin_before=words["origin_before"],
         origin_after=words["origin_after"],
         origin_alone=words["origin_alone"],
+        target_after=words["target_after"],
         guangxi_words=words["guangxi_words"],
         refer_back=words["refer_back"],
         topic_shift=words["topic_shift"],

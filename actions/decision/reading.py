@@ -191,6 +191,8 @@ class Analyser:
         As in "老家湖南", "湖南人", "从广东来"; not where the service is asked for.
         """
         before, after = text[max(0, start - 4) : start], text[end : end + 4]
+        if text[end:].startswith(self.vocabulary.target_after):
+            return False
         return (
             any(before.endswith(m) for m in self.vocabulary.origin_before)
             or after.startswith(self.vocabulary.origin_after)

@@ -50,3 +50,28 @@ def test_the_payload_shows_the_models_inputs(running_bot):
     model = payload["answerability"]["model"]
     assert 0 <= model["probability"] <= 1 and 0 < model["threshold"] < 1
     assert model["candidates"][0]["intent"] == payload["intent"]
+
+
+def test_the_offline_replay_is_the_stack(running_bot, trained_model):
+    """make eval-cv replays the action's own decision in one process: it cites what the stack cites."""
+    from actions.loaded import KnowledgeCache
+    from bot import config
+    from bot.ops.training import decision_model_path
+    from bot.quality.decision.cases import load
+    from bot.quality.decision.harness import Parser, part_texts
+    from bot.quality.decision.run import replay
+    from bot.quality.evaluate import evaluate, load_cases
+    from knowledge.repository import KnowledgeBase
+    from tests.support.paths import ROOT
+
+    settings = config.load()
+    path = ROOT / "tests" / "data" / "heldout3_cases.yml"
+    conversations = load(path)
+    memory = KnowledgeCache(KnowledgeBase(settings.database_url), decision_model=decision_model_path(settings)).get()
+    texts = [t.text for c in conversations for t in c.turns]
+    parses = Parser(trained_model, settings.var_dir / "decision").parse_all(texts + [p for t in texts for p in part_texts(t)])
+    offline = [r["cited"][:1] for r in replay(memory, conversations, parses)]
+    stack = [c["cited"][:1] for c in evaluate(load_cases(path), url=running_bot["url"], token=running_bot["token"])["cases"]]
+    assert len(offline) == len(stack)
+    differ = [i for i, (a, b) in enumerate(zip(offline, stack, strict=True)) if a != b]
+    assert not differ, [(conversations[i].turns[-1].text, offline[i], stack[i]) for i in differ]
