@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 from actions.decision.features import Reading, candidate_rows, candidates, salient_words, top_aspect
-from actions.decision.kinds import Decision, Kind, Scores
+from actions.decision.kinds import Decision, Kind, Scores, labelled
 from actions.decision.model import Bundle
 from actions.decision.question import Question
 from actions.decision.reading import Analyser
@@ -166,4 +166,4 @@ def decide(
 
 
 def _labelled(analyser: Analyser, decision: Decision) -> Decision:
-    return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind.value, decision.kind.value))
+    return labelled(decision, analyser.vocabulary.decision_labels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from actions.decision.question import Question, Support
 from knowledge.intent_map import IntentSpec
@@ -97,3 +97,8 @@ class Decision:
         if self.scores is not None:
             out["model"] = self.scores.to_json()
         return out
+
+
+def labelled(decision: Decision, labels: dict[str, str]) -> Decision:
+    """``decision`` with the staff-facing name of its kind (``knowledge/answerability.yml``)."""
+    return replace(decision, label=labels.get(decision.kind.value, decision.kind.value))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from actions.decision.kinds import Decision, Kind
+from actions.decision.kinds import Decision, Kind, labelled
+from actions.decision.overview import overview as _overview
+from actions.decision.overview import topic_overview  # noqa: F401 - re-exported
 from actions.decision.question import PERSONS, Question, Support, compact
 from actions.decision.reading import Analyser
 from actions.decision.settings import READING, RULES
@@ -60,7 +62,7 @@ def decide(
 ) -> Decision:
     """The reply for ``question`` given NLU's ``intent`` and ``ranking``; see the module doc."""
     decision = _decide(analyser, question, intent, confidence, ranking, ctx)
-    return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind, decision.kind))
+    return labelled(decision, analyser.vocabulary.decision_labels)
 
 
 def _decide(
@@ -321,32 +323,6 @@ def _wants_overview(question: Question, topic: Topic | None, confidence: float, 
     if any(a != "process" for a in question.aspects) or question.objects:
         return False
     return confidence < OVERVIEW_MAX_CONFIDENCE
-
-
-def topic_overview(analyser: Analyser, question: Question, topic: Topic) -> Decision:
-    """The overview of ``topic``, asked for by name (a WeChat menu entry): one line per measure.
-
-    No NLU reading is judged: the resident chose the topic, so every topic, with or without a
-    primary intent or ``overview: true``, gets its overview.
-    """
-    decision = _overview(analyser, question, topic)
-    return replace(decision, label=analyser.vocabulary.decision_labels.get(decision.kind, decision.kind))
-
-
-def _overview(
-    analyser: Analyser, question: Question, topic: Topic, first: int | None = None, spec: IntentSpec | None = None
-) -> Decision:
-    order = list(topic.measures)
-    if first is not None:
-        order = [first] + [n for n in order if n != first]
-    return Decision(
-        Kind.OVERVIEW,
-        question,
-        spec=spec,
-        topic=topic,
-        overview_measures=tuple(order),
-        reason=analyser.reason("overview", topic=topic.label),
-    )
 
 
 def _without_intent(

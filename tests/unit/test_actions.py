@@ -417,7 +417,9 @@ def test_every_reply_the_actions_use_exists(domain):
 
     from bot.replies import load_replies
 
-    source = Path(actions_module.__file__).read_text(encoding="utf-8")
+    from actions import replying
+
+    source = "".join(Path(m.__file__).read_text(encoding="utf-8") for m in (actions_module, replying))
     from bot.quality.validate import REPLY_USE
 
     responses = set(re.findall(r'response="(utter_[a-z_]+)"', source))

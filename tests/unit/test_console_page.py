@@ -18,7 +18,7 @@ from tests.support.paths import ROOT
 SCRIPT = (ROOT / "web" / "static" / "console.js").read_text(encoding="utf-8")
 PAGE = (ROOT / "web" / "console.html").read_text(encoding="utf-8")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-NESTED = ("entities",)  # ui mappings the script reads as W.ui.<name>[code]
+NESTED = ("entities", "aspects")  # ui mappings the script reads as W.ui.<name>[code]
 
 
 def _used_words() -> set[str]:

@@ -363,7 +363,7 @@
     const lines = [
       t("model_probability", { p: pct(m.probability), threshold: pct(m.threshold) }),
       t("model_aspect", { aspect: aspect(m.aspect), p: pct(m.aspect_probability),
-        covered: t(m.covered ? "model_covered_yes" : "model_covered_no") })
+        covered: m.covered ? t("model_covered_yes") : t("model_covered_no") })
     ];
     if (m.uncovered_words && m.uncovered_words.length) lines.push(t("model_uncovered", { words: m.uncovered_words.join("、") }));
     if (m.candidates && m.candidates.length) {
