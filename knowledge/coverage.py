@@ -7,11 +7,12 @@ checks every quote against the measures' sentences (``make validate``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from knowledge.yamlfile import read_yaml
+from knowledge.yamlfile import entry_lines, read_yaml
 
 COVERAGE_FILE = Path(__file__).with_name("coverage.yml")
 
@@ -80,8 +81,15 @@ def parse(data: object, where: str) -> Coverage:
 
 
 def load_coverage(path: Path = COVERAGE_FILE) -> Coverage:
-    """Read and check ``path``."""
-    return parse(read_yaml(path, CoverageError), str(path))
+    """Read and check ``path`` (an error names the line of the measure's entry)."""
+    data = read_yaml(path, CoverageError)
+    try:
+        return parse(data, str(path))
+    except CoverageError as exc:
+        lines = entry_lines(path, "measures")
+        found = re.search(r": measure (\d+)", str(exc))
+        line = lines.get(int(found.group(1))) if found else None
+        raise CoverageError(f"{exc} (line {line})" if line else str(exc)) from None
 
 
 def check_quotes(coverage: Coverage, sentences: Mapping[int, list[str]], where: str = str(COVERAGE_FILE)) -> list[str]:

@@ -81,3 +81,26 @@ def read_yaml(
     if not isinstance(data, expect):
         raise error(f"{path}: expected {_kind(expect)} at the top level")
     return data
+
+
+def entry_lines(path: Path | str, key: str | None = None) -> dict[Any, int]:
+    """The line (1-based) where each entry of the top level starts: list index → line, or mapping key → line.
+
+    With ``key``, the entries of the top-level mapping's ``key`` instead. For error messages of a
+    file that :func:`read_yaml` already read; an unreadable file gives no lines.
+    """
+    try:
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    if key is not None and isinstance(node, yaml.MappingNode):
+        node = next((v for k, v in node.value if k.value == key), None)
+    if isinstance(node, yaml.SequenceNode):
+        return {i: item.start_mark.line + 1 for i, item in enumerate(node.value, 1)}
+    if isinstance(node, yaml.MappingNode):
+        return {_scalar(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    return {}
+
+
+def _scalar(value: str) -> Any:
+    return int(value) if value.isdigit() else value

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.coverage import ASPECTS
-from knowledge.yamlfile import read_yaml
+from knowledge.yamlfile import entry_lines, read_yaml
 
 SETTINGS_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "decision.yml"
 
@@ -91,8 +91,15 @@ def parse(data: Any, where: str) -> dict[str, dict[str, Any]]:
 
 @functools.lru_cache(maxsize=4)
 def load(path: Path = SETTINGS_FILE) -> dict[str, dict[str, Any]]:
-    """The settings of ``path`` (read once per process)."""
-    return parse(read_yaml(path, DecisionSettingsError), str(path))
+    """The settings of ``path`` (read once per process; an error names the section's line)."""
+    data = read_yaml(path, DecisionSettingsError)
+    try:
+        return parse(data, str(path))
+    except DecisionSettingsError as exc:
+        lines = entry_lines(path)
+        section = next((s for s in SCHEMA if f": {s}" in str(exc)), None)
+        line = lines.get(section) if section else None
+        raise DecisionSettingsError(f"{exc} (section at line {line})" if line else str(exc)) from None
 
 
 READING = load()["reading"]

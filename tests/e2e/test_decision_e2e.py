@@ -69,9 +69,13 @@ def test_the_offline_replay_is_the_stack(running_bot, trained_model):
     conversations = load(path)
     memory = KnowledgeCache(KnowledgeBase(settings.database_url), decision_model=decision_model_path(settings)).get()
     texts = [t.text for c in conversations for t in c.turns]
-    parses = Parser(trained_model, settings.var_dir / "decision").parse_all(texts + [p for t in texts for p in part_texts(t)])
+    parses = Parser(trained_model, settings.var_dir / "decision").parse_all(
+        texts + [p for t in texts for p in part_texts(t)]
+    )
     offline = [r["cited"][:1] for r in replay(memory, conversations, parses)]
-    stack = [c["cited"][:1] for c in evaluate(load_cases(path), url=running_bot["url"], token=running_bot["token"])["cases"]]
+    stack = [
+        c["cited"][:1] for c in evaluate(load_cases(path), url=running_bot["url"], token=running_bot["token"])["cases"]
+    ]
     assert len(offline) == len(stack)
     differ = [i for i, (a, b) in enumerate(zip(offline, stack, strict=True)) if a != b]
     assert not differ, [(conversations[i].turns[-1].text, offline[i], stack[i]) for i in differ]

@@ -21,7 +21,7 @@ from typing import Any
 
 from knowledge.coverage import ASPECTS
 from knowledge.parser import EXPECTED_MEASURES
-from knowledge.yamlfile import read_yaml
+from knowledge.yamlfile import entry_lines, read_yaml
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 400_000
@@ -171,7 +171,8 @@ def load(path: Path) -> list[Conversation]:
     if not data:
         raise CaseFileError(f"{path}: no cases")
     group = path.stem.removesuffix("_cases")
-    return [conversation(item, f"{path}: case {i}", group) for i, item in enumerate(data, 1)]
+    lines = entry_lines(path)
+    return [conversation(item, f"{path}: case {i} (line {lines.get(i, '?')})", group) for i, item in enumerate(data, 1)]
 
 
 def load_all(paths: list[Path]) -> list[Conversation]:
