@@ -53,7 +53,7 @@ def test_the_payload_shows_the_models_inputs(running_bot):
 
 
 def test_the_offline_replay_is_the_stack(running_bot, trained_model):
-    """make eval-cv replays the action's own decision in one process: it cites what the stack cites."""
+    """Make eval-cv replays the action's own decision in one process: it cites what the stack cites."""
     from actions.loaded import KnowledgeCache
     from bot import config
     from bot.ops.training import decision_model_path

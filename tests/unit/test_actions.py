@@ -415,9 +415,8 @@ def test_every_reply_the_actions_use_exists(domain):
     import re
     from pathlib import Path
 
-    from bot.replies import load_replies
-
     from actions import replying
+    from bot.replies import load_replies
 
     source = "".join(Path(m.__file__).read_text(encoding="utf-8") for m in (actions_module, replying))
     from bot.quality.validate import REPLY_USE
