@@ -102,7 +102,8 @@ def test_coverage_quotes_are_checked_against_the_measures():
         ("- question: ''\n  measures: []\n", "non-empty text"),
         ("- question: 身份证要几天\n  turns: [a, b]\n  measures: []\n", "exactly one of"),
         (
-            "- question: 身份证要几天？刻章呢？\n  measures: [26]\n  parts: [{text: 不在里面, measures: [26]}, {text: 刻章呢, measures: [25]}]\n",
+            "- question: 身份证要几天？刻章呢？\n  measures: [26]\n"
+            "  parts: [{text: 不在里面, measures: [26]}, {text: 刻章呢, measures: [25]}]\n",
             "a piece of the question",
         ),
         ("- question: 身份证要几天\n  measures: [26]\n  batch: 7\n", "'batch' must be a text"),
