@@ -79,3 +79,38 @@ def test_the_offline_replay_is_the_stack(running_bot, trained_model):
     assert len(offline) == len(stack)
     differ = [i for i, (a, b) in enumerate(zip(offline, stack, strict=True)) if a != b]
     assert not differ, [(conversations[i].turns[-1].text, offline[i], stack[i]) for i in differ]
+
+
+def test_every_named_refusal_names_an_aspect_the_measure_does_not_state(trained_model):
+    """Over the public sets, with the trained decision: "没有规定X" is said only where coverage.yml lacks X."""
+    from actions.decision import Kind
+    from actions.loaded import KnowledgeCache
+    from bot import config
+    from bot.ops.training import decision_model_path
+    from bot.quality.decision.cases import load_all
+    from bot.quality.decision.harness import Parser, decide_message, next_previous, part_texts
+    from knowledge.coverage import load_coverage
+    from knowledge.repository import KnowledgeBase
+    from tests.support.paths import ROOT
+
+    settings = config.load()
+    conversations = load_all(sorted((ROOT / "tests" / "data").glob("*_cases.yml")))
+    memory = KnowledgeCache(KnowledgeBase(settings.database_url), decision_model=decision_model_path(settings)).get()
+    texts = [t.text for c in conversations for t in c.turns]
+    parses = Parser(trained_model, settings.var_dir / "decision").parse_all(
+        texts + [p for t in texts for p in part_texts(t)]
+    )
+    coverage, named = load_coverage(), 0
+    for conv in conversations:
+        previous = None
+        for turn in conv.turns:
+            for decision in decide_message(memory, parses[turn.text], parses, turn.text, previous):
+                previous = next_previous(decision, previous)
+                if decision is not None and decision.kind is Kind.NOT_COVERED and decision.named_aspect:
+                    named += 1
+                    assert decision.spec is not None, turn.text
+                    assert not coverage.states(decision.spec.measures, decision.named_aspect), (
+                        turn.text,
+                        decision.to_json(),
+                    )
+    assert named > 0  # the check saw named refusals
