@@ -240,6 +240,9 @@ def read_inputs(paths: Paths) -> Inputs:
     if paths.cases.name == "eval_cases.yml":
         # the dev sets beside it (near-scope, dialogue, held-out) must stay unseen too
         case_files += sorted(p for p in paths.cases.parent.glob("*_cases.yml") if p != paths.cases)
+        # and the first-look set (bot/quality/decision/cases.py layout); the blind batches train
+        # the decision and are measured by cross-validation only (tests/data/blind/README.md)
+        case_files += sorted(paths.cases.parent.glob("firstlook/*.yml"))
     inputs.cases = []
     for path in case_files:
         try:
