@@ -97,10 +97,15 @@ def ensure_decision_model(settings: config.Settings, rasa_model: Path, root: Pat
     if target.is_file():
         log.info("decision model up to date: %s", target)
         return target
-    from bot.quality.decision.run import write_bundle
-
+    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("training the decision model from the labelled cases (about a minute)")
-    return write_bundle(settings, rasa_model, target)
+    # in a process of its own, as rasa train: the caller's jieba state must not change the words
+    cmd = [sys.executable, "-m", "bot.quality.decision", "--rasa-model", str(rasa_model), "--out", str(target)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **telemetry_env()}
+    result = subprocess.run(cmd, cwd=root, env=env)
+    if result.returncode != 0 or not target.is_file():
+        raise RuntimeError(f"training the decision model failed (exit {result.returncode}); see its output above")
+    return target
 
 
 def _train_rasa(target: Path, root: Path) -> None:

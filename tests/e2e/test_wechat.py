@@ -426,7 +426,7 @@ def test_button_choice(typed, number):
 
 def test_every_reply_is_used_by_the_actions_or_the_wechat_channel():
     root = config.PROJECT_ROOT
-    actions_source = (root / "actions" / "actions.py").read_text(encoding="utf-8")
+    actions_source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((root / "actions").glob("*.py")))
     channel_source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(Path(wechat.__file__).parent.glob("*.py")))
     from bot.quality.validate import REPLY_USE
 
