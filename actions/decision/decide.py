@@ -10,7 +10,7 @@
    measure. It names what is not stated only when the aspect model is sure
    (``knowledge/decision.yml`` ``aspect_confident``) and the coverage table says the measure does
    not state that aspect; else it says the notice does not answer directly.
-4. An overview stays only for a broad question (the aspect model reads ``general``); a specific
+4. An overview stays unless the aspect model is sure of a specific aspect asked; a specific
    question the topic's measures do not answer gets the honest reply instead.
 """
 
@@ -30,8 +30,10 @@ from actions.decision.rules import Context
 from actions.decision.rules import decide as propose
 from actions.decision.settings import MODEL
 from actions.decision.support import support
-from knowledge.coverage import ALWAYS_COVERED, Coverage
+from knowledge.coverage import Coverage
 
+# What a broad question on a topic asks ("出入境证件怎么办"): it keeps the rules' overview.
+BROAD_ASPECTS = frozenset({"general", "process", "other"})
 # Proposals the pair model may overturn into an answer, and those it leaves as they are.
 GATED = frozenset({Kind.ANSWER, Kind.NOT_COVERED, Kind.OVERVIEW, Kind.OUT_OF_SCOPE, Kind.CLARIFY})
 
@@ -73,7 +75,8 @@ def decide(
     if analyser.is_attractor(question.text):
         return _labelled(analyser, Decision(Kind.OUT_OF_SCOPE, question, reason=analyser.reason("no_topic")))
     proposal = propose(analyser, question, intent, confidence, ranking, ctx)
-    if learned is None or proposal.kind not in GATED:
+    if learned is None or proposal.kind not in GATED or question.noisy:
+        # code-like or repetitive text: NLU's reading is not to be trusted, the rules clarify
         return proposal
     bundle = learned.bundle
     probs = bundle.aspects.proba(question.asked)
@@ -90,7 +93,9 @@ def decide(
     )
     cands = candidates(reading, ctx.specs, int(MODEL["candidates"]))
     aspect, aspect_p = top_aspect(bundle, probs)
-    broad = aspect in ALWAYS_COVERED and aspect_p >= MODEL["aspect_confident"]
+    # a specific aspect asked, for sure (费用, 有效期 …): then never an overview, the honest reply
+    specific = aspect not in BROAD_ASPECTS and aspect_p >= MODEL["aspect_confident"]
+    broad = not specific
     if not cands:
         nothing = Scores(0.0, bundle.pair.threshold, aspect, aspect_p, False)
         if proposal.kind is Kind.OVERVIEW and not broad:
@@ -117,7 +122,7 @@ def decide(
         candidates=tuple((cands[i].intent, float(p[i])) for i in order),
     )
     if proposal.kind is Kind.OVERVIEW and (broad or best_p < threshold):
-        if broad:
+        if broad:  # the topic's list, not one measure
             return replace(proposal, scores=scores)
     elif best_p >= threshold:
         same = proposal.kind is Kind.ANSWER and proposal.spec is not None and proposal.spec.intent == best.intent
@@ -158,7 +163,8 @@ def decide(
             spec=related,
             topic=ctx.topic_of(related) or proposal.topic,
             support=support(analyser, question, ctx.measures(related.measures)),
-            reason=analyser.reason("learned_not_covered", probability=f"{best_p:.2f}"),
+            reason=analyser.reason("learned_not_covered", probability=f"{best_p:.2f}")
+            + (analyser.reason("named_aspect", aspect=learned.aspect_labels[named]) if named else ""),
             scores=scores,
             named_aspect=named,
         ),

@@ -51,6 +51,10 @@ FEATURES = (
     "topic_other",
     "is_story",
     "log_length",
+    # a follow-up ("那办好了能干什么"): NLU's confidence in its follow-up intent, for the intent the
+    # rules say it continues
+    "followup_confidence",
+    "is_continued",
     # nearest labelled questions (model.NeighbourIndex): answered by the candidate's measure,
     # near-scope beside it, and any answered / any near-scope one
     "near_answered_here",
@@ -155,6 +159,7 @@ def candidate_rows(
     kind = reading.proposal.kind
     general = sum(float(p) for c, p in zip(classes, probs, strict=False) if c == "general")
     question = reading.question
+    followup = reading.confidence if (reading.intent or "").startswith("followup_") else 0.0
     rows = []
     for spec in cands:
         c = conf.get(spec.intent, 0.0)
@@ -164,6 +169,7 @@ def candidate_rows(
         missing = uncovered(reading, spec, bundle, idf)
         topic = topic_of_intent.get(spec.intent)
         is_proposal = reading.proposal.spec is not None and reading.proposal.spec.intent == spec.intent
+        continued = is_proposal and reading.proposal.aspect_override
         rows.append(
             [
                 c,
@@ -194,6 +200,8 @@ def candidate_rows(
                 float(bool(question.topics) and topic not in question.topics),
                 float(question.is_story),
                 math.log(1 + len(question.text)),
+                followup if continued else 0.0,
+                float(continued),
             ]
         )
     out = np.array(rows, dtype=np.float64).reshape(len(cands), len(FEATURES) - len(NEIGHBOUR_COLUMNS))
