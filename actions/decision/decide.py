@@ -30,6 +30,7 @@ from actions.decision.rules import Context
 from actions.decision.rules import decide as propose
 from actions.decision.settings import MODEL
 from actions.decision.support import support
+from bot.text.privacy import load_placeholders
 from knowledge.coverage import Coverage
 
 # What a broad question on a topic asks ("出入境证件怎么办"): it keeps the rules' overview.
@@ -79,7 +80,9 @@ def decide(
         # code-like or repetitive text: NLU's reading is not to be trusted, the rules clarify
         return proposal
     bundle = learned.bundle
-    probs = bundle.aspects.proba(question.asked)
+    # what the models read: the question without the placeholders of redacted numbers ([身份证号] …)
+    asked, whole = without_placeholders(question.asked), without_placeholders(question.text)
+    probs = bundle.aspects.proba(asked)
     reading = Reading(
         question=question,
         intent=intent,
@@ -88,8 +91,8 @@ def decide(
         proposal=proposal,
         previous=ctx.previous,
         aspect_probabilities=probs,
-        words=salient_words(analyser, question.asked, bundle, learned.idf),
-        similarities=bundle.neighbours.similarities(question.text),
+        words=salient_words(analyser, asked, bundle, learned.idf),
+        similarities=bundle.neighbours.similarities(whole),
     )
     cands = candidates(reading, ctx.specs, int(MODEL["candidates"]))
     aspect, aspect_p = top_aspect(bundle, probs)
@@ -169,6 +172,18 @@ def decide(
             named_aspect=named,
         ),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _placeholders() -> tuple[str, ...]:
+    return tuple(load_placeholders().values())
+
+
+def without_placeholders(text: str) -> str:
+    """``text`` without the placeholders that stand for redacted personal numbers."""
+    for placeholder in _placeholders():
+        text = text.replace(placeholder, "")
+    return text
 
 
 def _labelled(analyser: Analyser, decision: Decision) -> Decision:

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from actions.decision import Kind, Learned, model
+from actions.decision.decide import without_placeholders
 from actions.decision.features import (
     FEATURES,
     NEIGHBOUR_COLUMNS,
@@ -165,7 +166,7 @@ def examples(
                     proposal,
                     memory.specs.get(previous or ""),
                     uniform,
-                    salient_words(analyser, question.asked, learned.bundle, learned.idf),
+                    salient_words(analyser, without_placeholders(question.asked), learned.bundle, learned.idf),
                 )
                 cands = candidates(reading, memory.specs, int(MODEL["candidates"]))
                 if cands:
@@ -185,8 +186,8 @@ def examples(
                         Example(
                             conv.group,
                             conv.tags,
-                            parse.text,
-                            question.asked,
+                            without_placeholders(parse.text),
+                            without_placeholders(question.asked),
                             tuple(turn.measures),
                             turn.aspect,
                             [s.intent for s in cands],
