@@ -56,11 +56,11 @@ FEATURES = (
     "followup_confidence",
     "is_continued",
     # nearest labelled questions (model.NeighbourIndex): answered by the candidate's measure,
-    # near-scope beside it, and any answered / any near-scope one
+    # near-scope beside it, any answered one, and near-scope ones beside other measures
     "near_answered_here",
     "near_unanswered_here",
     "near_answered_any",
-    "near_unanswered_any",
+    "near_unanswered_elsewhere",
 )
 NEIGHBOUR_COLUMNS = FEATURES[-4:]
 # A word is salient when its inverse frequency in jieba's dictionary is at least this, and at
@@ -128,9 +128,12 @@ def neighbour_columns(
         return float(sims[mask].max()) if mask.any() else 0.0
 
     negative = ~positive
-    any_pos, any_neg = top(positive), top(negative)
+    any_pos = top(positive)
     return np.array(
-        [[top(positive & (measure == m)), top(negative & (measure == m)), any_pos, any_neg] for m in primaries]
+        [
+            [top(positive & (measure == m)), top(negative & (measure == m)), any_pos, top(negative & (measure != m))]
+            for m in primaries
+        ]
     ).reshape(len(primaries), len(NEIGHBOUR_COLUMNS))
 
 
