@@ -166,6 +166,11 @@ def measures_of(messages: list[dict]) -> list[int]:
     return next((m["custom"]["measures"] for m in messages if "measures" in (m.get("custom") or {})), [])
 
 
+def decided(messages: list[dict]) -> bool:
+    """True when the answering action decided the reply (an answer, 文件未规定, an overview …), not an apology."""
+    return any("answerability" in (m.get("custom") or {}) for m in messages)
+
+
 def replica_running(cluster, index: int) -> bool:
     return cluster.replica_services[index].processes["rasa"].poll() is None
 
@@ -261,7 +266,9 @@ def test_simultaneous_messages_of_one_conversation_on_both_replicas_are_all_stor
 
             with ThreadPoolExecutor(max_workers=len(questions)) as pool:
                 outcomes = list(pool.map(send, range(len(questions))))
-            assert all(resp.status_code == 200 and measures_of(messages) for resp, messages in outcomes), outcomes
+            # every one reached the action server and was decided (whether a measure answers it is
+            # the decision's business, tests/e2e/test_decision_e2e.py)
+            assert all(resp.status_code == 200 and decided(messages) for resp, messages in outcomes), outcomes
             with engine.connect() as conn:
                 stored = (
                     conn.execute(
@@ -320,9 +327,17 @@ def test_load_through_nginx_survives_a_replica_stopping(cluster):
                     "upstream": resp.headers.get("X-Upstream", ""),
                     "text": text_of(messages),
                     "measures": measures_of(messages),
+                    "decided": decided(messages),
                 }
             except requests.RequestException as exc:
-                outcome = {"status": None, "error": repr(exc), "upstream": "", "text": "", "measures": []}
+                outcome = {
+                    "status": None,
+                    "error": repr(exc),
+                    "upstream": "",
+                    "text": "",
+                    "measures": [],
+                    "decided": False,
+                }
             outcome.update(turn=turn, started=started, ended=time.monotonic())
             with lock:
                 results.append(outcome)
@@ -351,5 +366,5 @@ def test_load_through_nginx_survives_a_replica_stopping(cluster):
     assert after, "no request was sent after replica B stopped"
     assert {r["upstream"].split(", ")[-1] for r in after} == {a_addr}
     answered = [r for r in after if r["turn"] != "谢谢"]
-    assert sum(bool(r["measures"]) for r in answered) >= 0.9 * len(answered), answered
+    assert sum(r["decided"] for r in answered) >= 0.9 * len(answered), answered
     assert not replica_running(cluster, 1)
