@@ -60,9 +60,9 @@ def check_decision_data(inputs: Inputs) -> Iterator[Problem]:
                 "decision-data", where, what, "quote words of one sentence of the measure, or remove the entry"
             )
     for path in case_files():
-        problem = _case_file_problem(path, path.stat().st_mtime_ns)
-        if problem is not None:
-            yield Problem("decision-data", show(path), problem, "see bot/quality/decision/cases.py")
+        wrong = _case_file_problem(path, path.stat().st_mtime_ns)
+        if wrong is not None:
+            yield Problem("decision-data", show(path), wrong, "see bot/quality/decision/cases.py")
 
 
 @functools.lru_cache(maxsize=64)
