@@ -26,28 +26,26 @@ def check_decision_data(inputs: Inputs) -> Iterator[Problem]:
     from actions.decision.settings import SETTINGS_FILE, DecisionSettingsError
     from actions.decision.settings import load as load_settings
     from bot.quality.decision.run import case_files
-    from knowledge.coverage import COVERAGE_FILE, CoverageError, check_quotes, load_coverage
+    from knowledge.coverage import COVERAGE_FILE, Coverage, CoverageError, check_quotes, load_coverage
     from knowledge.parser import SourceError, parse_file
 
-    try:
-        load_settings.__wrapped__(SETTINGS_FILE)
-    except DecisionSettingsError as exc:
-        yield Problem(
-            "decision-data",
-            show(SETTINGS_FILE),
-            str(exc).removeprefix(f"{SETTINGS_FILE}: "),
-            "see the comments at the top of the file",
-        )
-    try:
-        coverage = load_coverage(COVERAGE_FILE)
-    except CoverageError as exc:
-        yield Problem(
-            "decision-data",
-            show(COVERAGE_FILE),
-            str(exc).removeprefix(f"{COVERAGE_FILE}: "),
-            "see the comments at the top of the file",
-        )
-        coverage = None
+    coverage = None
+    for path, read, error in (
+        (SETTINGS_FILE, load_settings.__wrapped__, DecisionSettingsError),
+        (COVERAGE_FILE, load_coverage, CoverageError),
+    ):
+        try:
+            loaded = read(path)
+        except error as exc:
+            yield Problem(
+                "decision-data",
+                show(path),
+                str(exc).removeprefix(f"{path}: "),
+                "see the comments at the top of the file",
+            )
+            continue
+        if isinstance(loaded, Coverage):
+            coverage = loaded
     try:
         document = parse_file(inputs.paths.source)
     except SourceError:
