@@ -22,7 +22,7 @@ cluster: venv web-deps system-deps kb train ## BOT_ENV=production on this machin
 test: venv web-deps system-deps kb ## set everything up and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: venv kb ## the unit tests only (tests/unit: no servers, under a minute)
+test-unit: venv kb ## the unit tests only (tests/unit: no servers, about a minute)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: venv system-deps kb ## the integration tests only (tests/integration: real PostgreSQL and Redis)

@@ -98,10 +98,9 @@ def decide(
     aspect, aspect_p = top_aspect(bundle, probs)
     # a specific aspect asked, for sure (费用, 有效期 …): then never an overview, the honest reply
     specific = aspect not in BROAD_ASPECTS and aspect_p >= MODEL["aspect_confident"]
-    broad = not specific
     if not cands:
         nothing = Scores(0.0, bundle.pair.threshold, aspect, aspect_p, False)
-        if proposal.kind is Kind.OVERVIEW and not broad:
+        if proposal.kind is Kind.OVERVIEW and specific:
             # a specific question on a topic no intent answers: the honest reply, not the list
             reason = analyser.reason("learned_not_covered", probability="0")
             return _labelled(
@@ -124,10 +123,9 @@ def decide(
         uncovered_words=tuple(w for w in reading.words if w not in bundle.intent_text.get(best.intent, "")),
         candidates=tuple((cands[i].intent, float(p[i])) for i in order),
     )
-    if proposal.kind is Kind.OVERVIEW and (broad or best_p < threshold):
-        if broad:  # the topic's list, not one measure
-            return replace(proposal, scores=scores)
-    elif best_p >= threshold:
+    if proposal.kind is Kind.OVERVIEW and not specific:
+        return replace(proposal, scores=scores)  # the topic's list, not one measure
+    if best_p >= threshold:
         same = proposal.kind is Kind.ANSWER and proposal.spec is not None and proposal.spec.intent == best.intent
         if same:
             return replace(proposal, scores=scores)

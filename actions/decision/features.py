@@ -19,6 +19,7 @@ from actions.decision.model import Bundle
 from actions.decision.question import Question
 from actions.decision.reading import Analyser
 from actions.decision.support import support
+from bot.text.cjk import has_cjk
 from knowledge.coverage import Coverage
 from knowledge.intent_map import IntentSpec
 
@@ -90,7 +91,7 @@ def salient_words(analyser: Analyser, text: str, bundle: Bundle, idf) -> tuple[s
     for word in analyser.segment(text):
         if len(word) < SALIENT_MIN_CHARS or word in bundle.generic_words or word in seen:
             continue
-        if not any("\u4e00" <= ch <= "\u9fff" for ch in word):
+        if not has_cjk(word):
             continue
         if idf(word) >= SALIENT_MIN_IDF:
             seen.append(word)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from actions.decision.question import Question, Support
 from knowledge.intent_map import IntentSpec
@@ -70,7 +70,6 @@ class Decision:
     # the aspect a not_covered reply may name: only when the aspect model is sure and the coverage
     # table says the measure does not state it (else the reply says the notice does not answer)
     named_aspect: str | None = None
-    parts: tuple[Decision, ...] = field(default=(), compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "kind", Kind(self.kind))

@@ -18,7 +18,6 @@ a threshold in (0, 1).
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,8 +243,3 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
         generic_words=generic,
         meta=meta,
     )
-
-
-def log_frequency_idf(freq: Mapping[str, int], total: int, word: str) -> float:
-    """The inverse document frequency of ``word`` from a frequency list (jieba's dictionary)."""
-    return math.log(total / (freq.get(word) or 1))

@@ -88,12 +88,32 @@ def test_every_kind_has_a_reply():
 
 
 def test_a_broad_question_keeps_its_overview_and_a_specific_one_does_not(rules_only):
+    from bot.quality.decision import fit
+
+    question = ("出入境证件怎么办", "out_of_scope", 0.6, ranking("out_of_scope", 0.6), None)
+    assert rules_only.decide(*question).kind is Kind.OVERVIEW  # what the rules propose
+    # the tiny aspect model reads "materials" (0.74, over aspect_confident): a specific aspect, so
+    # the honest reply on the topic, never its list
+    specific = with_model(rules_only).decide(*question)
+    assert specific.scores.aspect == "materials" and specific.kind is Kind.NOT_COVERED
+    assert specific.topic is not None and specific.topic.name == "exit_entry"
+    # an aspect model that knows broad questions keeps the overview
+    broad_aspects = fit.fit_aspects(
+        [
+            ("怎么办", "general"),
+            ("怎么办理", "general"),
+            ("有什么规定", "general"),
+            ("要多少钱", "fee"),
+            ("收费吗", "fee"),
+        ],
+        1.0,
+    )
     memory = with_model(rules_only)
-    broad = memory.decide("出入境证件怎么办", "out_of_scope", 0.6, ranking("out_of_scope", 0.6), None)
-    rules = rules_only.decide("出入境证件怎么办", "out_of_scope", 0.6, ranking("out_of_scope", 0.6), None)
-    assert rules.kind is Kind.OVERVIEW
-    # the tiny aspect model knows only fee and materials: it is never sure the question is broad
-    assert broad.kind is not Kind.OVERVIEW or broad.scores.aspect == "general"
+    memory = replace(
+        memory, learned=replace(memory.learned, bundle=replace(memory.learned.bundle, aspects=broad_aspects))
+    )
+    broad = memory.decide(*question)
+    assert broad.kind is Kind.OVERVIEW and broad.scores.aspect == "general"
 
 
 @pytest.mark.parametrize("text", ["驾照扣十二分得多少钱", "罚款200元加扣3分吗", "身份证15个工作日能拿到吗"])
