@@ -93,6 +93,7 @@ def decide(
         aspect_probabilities=probs,
         words=salient_words(analyser, asked, bundle, learned.idf),
         similarities=bundle.neighbours.similarities(whole),
+        answerable=bundle.answerable_probability(whole),
     )
     cands = candidates(reading, ctx.specs, int(MODEL["candidates"]))
     aspect, aspect_p = top_aspect(bundle, probs)

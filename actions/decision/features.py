@@ -56,6 +56,9 @@ FEATURES = (
     # rules say it continues
     "followup_confidence",
     "is_continued",
+    # the answerable model (model.Bundle.answerable): is a question worded like this one answered
+    # by the notice at all, whichever measure
+    "text_answerable",
     # nearest labelled questions (model.NeighbourIndex): answered by the candidate's measure,
     # near-scope beside it, any answered one, and near-scope ones beside other measures
     "near_answered_here",
@@ -83,6 +86,7 @@ class Reading:
     aspect_probabilities: np.ndarray
     words: tuple[str, ...]  # the salient words of the asked part
     similarities: np.ndarray | None = None  # to the bundle's neighbour index (None: filled later)
+    answerable: float = float("nan")  # the answerable model's P(yes) (nan: filled later)
 
 
 def salient_words(analyser: Analyser, text: str, bundle: Bundle, idf) -> tuple[str, ...]:
@@ -206,6 +210,7 @@ def candidate_rows(
                 math.log(1 + len(question.text)),
                 followup if continued else 0.0,
                 float(continued),
+                reading.answerable,
             ]
         )
     out = np.array(rows, dtype=np.float64).reshape(len(cands), len(FEATURES) - len(NEIGHBOUR_COLUMNS))

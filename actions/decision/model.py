@@ -1,11 +1,14 @@
 """The learned parts of the decision, as the action server runs them: NumPy only, no scikit-learn.
 
-Two models, trained by :mod:`bot.quality.decision` (``python -m bot train``) and stored together
+The models, trained by :mod:`bot.quality.decision` (``python -m bot train``) and stored together
 in one ``.npz`` bundle that is read with ``allow_pickle=False`` (no code in a model file):
 
-* :class:`AspectModel`, what is asked (费用, 有效期, 条件 … or ``general``): character 1–3-grams,
-  TF-IDF with sublinear counts and L2 norm, multinomial logistic regression. :func:`char_grams`
-  is the analyser training uses too, so both sides see the same features.
+* two :class:`TextModel` s, character 1–3-grams, TF-IDF with sublinear counts and L2 norm,
+  logistic regression: the aspect model (what is asked: 费用, 有效期, 条件 … or ``general``) and
+  the answerable model (does the notice answer a question worded like this at all: ``yes`` /
+  ``no``, learned from the labelled near-scope and answered questions). :func:`char_grams` is
+  the analyser training uses too, so both sides see the same features.
+* :class:`NeighbourIndex`, the labelled questions nearest to the message.
 * :class:`PairModel`, P(candidate intent answers the question), a logistic regression over
   standardised features (:mod:`actions.decision.features`), with the threshold chosen by
   grouped cross-validation.
@@ -25,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2
 NGRAMS = (1, 3)
 
 
@@ -41,8 +44,8 @@ def char_grams(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class AspectModel:
-    """What a question asks, as probabilities over :attr:`classes`."""
+class TextModel:
+    """A question's class (its aspect; whether it is answerable), as probabilities over :attr:`classes`."""
 
     classes: tuple[str, ...]
     vocabulary: Mapping[str, int]
@@ -122,7 +125,8 @@ class PairModel:
 class Bundle:
     """The decision's models and what training derived with them."""
 
-    aspects: AspectModel
+    aspects: TextModel
+    answerable: TextModel  # classes ("no", "yes")
     pair: PairModel
     neighbours: NeighbourIndex
     # intent → the words of its measures, facts, aliases and training examples, one text
@@ -131,15 +135,18 @@ class Bundle:
     generic_words: frozenset[str]
     meta: Mapping[str, object]
 
+    def answerable_probability(self, text: str) -> float:
+        """P(the notice answers a question worded as ``text``), from the answerable model."""
+        return float(self.answerable.proba(text)[self.answerable.classes.index("yes")])
+
 
 def save(path: Path, bundle: Bundle) -> None:
     """Write ``bundle`` to ``path`` (an ``.npz``; written whole, then renamed into place)."""
-    a, p, n = bundle.aspects, bundle.pair, bundle.neighbours
-    grams = sorted(a.vocabulary, key=a.vocabulary.__getitem__)
+    p, n = bundle.pair, bundle.neighbours
     header = {
         "format": FORMAT,
-        "aspect_classes": list(a.classes),
-        "aspect_vocabulary": grams,
+        **_text_header("aspect", bundle.aspects),
+        **_text_header("answerable", bundle.answerable),
         "neighbour_vocabulary": sorted(n.vocabulary, key=n.vocabulary.__getitem__),
         "pair_features": list(p.features),
         "pair_intercept": p.intercept,
@@ -152,9 +159,8 @@ def save(path: Path, bundle: Bundle) -> None:
     np.savez_compressed(
         tmp,
         header=np.array(json.dumps(header, ensure_ascii=False)),
-        aspect_idf=a.idf,
-        aspect_coef=a.coef,
-        aspect_intercept=a.intercept,
+        **_text_arrays("aspect", bundle.aspects),
+        **_text_arrays("answerable", bundle.answerable),
         pair_mean=p.mean,
         pair_scale=p.scale,
         pair_coef=p.coef,
@@ -189,9 +195,10 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
             )
         if list(header["pair_features"]) != list(features):
             raise ModelFileError(f"{path}: trained for other features; run `make train` again")
-        classes = tuple(str(c) for c in header["aspect_classes"])
-        grams = [str(g) for g in header["aspect_vocabulary"]]
-        idf, coef, intercept = arrays["aspect_idf"], arrays["aspect_coef"], arrays["aspect_intercept"]
+        aspects = _text_model(path, "aspect", header, arrays)
+        answerable = _text_model(path, "answerable", header, arrays)
+        if answerable.classes != ANSWERABLE_CLASSES:
+            raise ModelFileError(f"{path}: the answerable model's classes are not {ANSWERABLE_CLASSES}")
         mean, scale, pcoef = arrays["pair_mean"], arrays["pair_scale"], arrays["pair_coef"]
         threshold = float(header["threshold"])
         ngrams = [str(g) for g in header["neighbour_vocabulary"]]
@@ -212,15 +219,9 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
         )
         if not neighbours_ok:
             raise ModelFileError(f"{path}: the neighbour index is inconsistent")
-        shapes_ok = (
-            idf.shape == (len(grams),)
-            and coef.shape == (len(classes), len(grams))
-            and intercept.shape == (len(classes),)
-            and mean.shape == scale.shape == pcoef.shape == (len(features),)
-        )
-        if not shapes_ok:
+        if not mean.shape == scale.shape == pcoef.shape == (len(features),):
             raise ModelFileError(f"{path}: array shapes disagree with the header")
-        numbers = [idf, coef, intercept, mean, scale, pcoef, nidf, nvalues]
+        numbers = [mean, scale, pcoef, nidf, nvalues]
         numbers.append(np.array([threshold, float(header["pair_intercept"])]))
         if not all(np.isfinite(x).all() for x in numbers) or not (scale > 0).all():
             raise ModelFileError(f"{path}: numbers that are not finite (or a zero scale)")
@@ -234,7 +235,8 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: malformed decision model ({exc!r})") from exc
     return Bundle(
-        aspects=AspectModel(classes, {g: i for i, g in enumerate(grams)}, idf, coef, intercept),
+        aspects=aspects,
+        answerable=answerable,
         pair=PairModel(tuple(features), mean, scale, pcoef, float(header["pair_intercept"]), threshold),
         neighbours=NeighbourIndex(
             {g: i for i, g in enumerate(ngrams)}, nidf, indptr, nrows, nvalues, positive.astype(bool), measure
@@ -243,3 +245,31 @@ def load(path: Path, features: Sequence[str]) -> Bundle:
         generic_words=generic,
         meta=meta,
     )
+
+
+ANSWERABLE_CLASSES = ("no", "yes")
+
+
+def _text_header(prefix: str, m: TextModel) -> dict:
+    return {
+        f"{prefix}_classes": list(m.classes),
+        f"{prefix}_vocabulary": sorted(m.vocabulary, key=m.vocabulary.__getitem__),
+    }
+
+
+def _text_arrays(prefix: str, m: TextModel) -> dict[str, np.ndarray]:
+    return {f"{prefix}_idf": m.idf, f"{prefix}_coef": m.coef, f"{prefix}_intercept": m.intercept}
+
+
+def _text_model(path: Path, prefix: str, header: dict, arrays: dict[str, np.ndarray]) -> TextModel:
+    """The :class:`TextModel` stored under ``prefix``, its shapes and numbers checked."""
+    classes = tuple(str(c) for c in header[f"{prefix}_classes"])
+    grams = [str(g) for g in header[f"{prefix}_vocabulary"]]
+    idf, coef, intercept = (arrays[f"{prefix}_{k}"] for k in ("idf", "coef", "intercept"))
+    if not (
+        idf.shape == (len(grams),) and coef.shape == (len(classes), len(grams)) and intercept.shape == (len(classes),)
+    ):
+        raise ModelFileError(f"{path}: array shapes disagree with the header ({prefix} model)")
+    if not all(np.isfinite(x).all() for x in (idf, coef, intercept)):
+        raise ModelFileError(f"{path}: numbers that are not finite ({prefix} model)")
+    return TextModel(classes, {g: i for i, g in enumerate(grams)}, idf, coef, intercept)

@@ -43,6 +43,7 @@ SCHEMA: dict[str, dict[str, tuple[type, float, float]]] = {
         "folds": (int, 2, 50),
         "regularisation": (float, 1e-6, 1e6),
         "aspect_confident": (float, 0, 1),
+        "answerable_known_weight": (float, 0, 1),
     },
 }
 # list entries: section → entry → the values allowed

@@ -37,13 +37,22 @@ def tiny_bundle(threshold: float = 0.5) -> model.Bundle:
         )
         for i, t in enumerate(TEXTS)
     ]
-    index = fit.build_index([(26, "身份证办理时限"), (24, "居住证申领条件")], exs).index
+    known = [(26, "身份证办理时限"), (24, "居住证申领条件")]
+    index = fit.build_index(known, exs).index
+    # answered: the odd TEXTS (身份证要几天 is not among them); unanswered: the even ones
+    answerable = fit.fit_answerable(known, exs, 1.0)
     n = len(FEATURES)
     coef = np.zeros(n)
     coef[FEATURES.index("nlu_confidence")] = 8.0
     pair = model.PairModel(FEATURES, np.zeros(n), np.ones(n), coef, -4.0, threshold)
     return model.Bundle(
-        aspects, pair, index, {"ask_id_card_issue_time": "身份证 工作日"}, frozenset({"怎么"}), {"note": "test"}
+        aspects,
+        answerable,
+        pair,
+        index,
+        {"ask_id_card_issue_time": "身份证 工作日"},
+        frozenset({"怎么"}),
+        {"note": "test"},
     )
 
 
@@ -68,6 +77,23 @@ def test_the_aspect_model_reads_what_is_asked_both_ways():
     assert np.isclose(fee.sum(), 1.0) and np.isclose(materials.sum(), 1.0)
 
 
+def test_the_answerable_model_learns_both_sides():
+    bundle = tiny_bundle()
+    assert bundle.answerable.classes == ("no", "yes")
+    answered = [bundle.answerable_probability(t) for t in TEXTS[1::2]]
+    unanswered = [bundle.answerable_probability(t) for t in TEXTS[::2]]
+    assert min(answered) > 0.5 > max(unanswered)
+    assert 0.0 < bundle.answerable_probability("") < 1.0  # no gram known: the prior, not an error
+
+
+def test_the_answerable_model_needs_both_kinds_of_turn():
+    exs = [
+        fit.Example("g", (), t, t, (26,), None, [], [], np.zeros((0, len(FEATURES))), np.zeros((0, 20))) for t in TEXTS
+    ]
+    with pytest.raises(ValueError, match="answered and unanswered"):
+        fit.fit_answerable([], exs, 1.0)
+
+
 def test_neighbour_similarities_are_cosines():
     index = tiny_bundle().neighbours
     sims = index.similarities("身份证要几天")
@@ -85,6 +111,9 @@ def test_a_bundle_reads_back_what_was_written(tmp_path):
     assert back.pair.threshold == 0.37 and back.meta == {"note": "test"}
     assert back.aspects.classes == bundle.aspects.classes
     assert np.allclose(back.aspects.proba("要多少钱"), bundle.aspects.proba("要多少钱"))
+    assert np.isclose(
+        back.answerable_probability("办身份证要多少钱"), bundle.answerable_probability("办身份证要多少钱")
+    )
     assert np.allclose(back.neighbours.similarities("居住证"), bundle.neighbours.similarities("居住证"))
     rows = np.random.default_rng(1).random((3, len(FEATURES)))
     assert np.allclose(back.pair.proba(rows), bundle.pair.proba(rows))
@@ -108,6 +137,9 @@ def _rewrite(path, change):
         (lambda h, a: h.update(threshold=1.5), "threshold"),
         (lambda h, a: a.update(pair_coef=np.full_like(a["pair_coef"], np.nan)), "not finite"),
         (lambda h, a: a.update(aspect_idf=a["aspect_idf"][:-1]), "shapes"),
+        (lambda h, a: a.update(answerable_coef=a["answerable_coef"][:1]), "answerable model"),
+        (lambda h, a: a.update(answerable_intercept=np.array([np.inf, 0.0])), "not finite"),
+        (lambda h, a: h.update(answerable_classes=["yes", "no"]), "classes"),
         (lambda h, a: a.update(neighbour_rows=a["neighbour_rows"] + 10_000), "neighbour index"),
         (lambda h, a: h.pop("aspect_classes"), "malformed"),
         (lambda h, a: a.pop("pair_scale"), "malformed"),

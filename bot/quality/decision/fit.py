@@ -3,6 +3,9 @@
 * The aspect model learns from every NLU training example (its intent's ``aspect`` in
   ``knowledge/intents.yml``; ``overview`` reads as ``general``) and from the labelled turns that
   name an aspect.
+* The answerable model learns from the same turns' texts whether the notice answers them at all
+  (NLU examples and measure sentences count as answered, with a lower weight); the pair model's
+  rows get its out-of-fold probability, so the pair model learns how far to trust it.
 * The pair model learns, over every judged turn's candidates, whether the candidate's first
   measure is one the turn expects.
 * The threshold maximises the mean of "right measure, in scope" and "nothing cited where nothing
@@ -90,21 +93,38 @@ def generic_words(memory: Loaded, examples: list[tuple[str, str]]) -> frozenset[
     return frozenset(w for w, intents in seen.items() if len(intents) >= GENERIC_MIN_INTENTS)
 
 
-def fit_aspects(pairs: Sequence[tuple[str, str]], c: float) -> model.AspectModel:
+def fit_aspects(pairs: Sequence[tuple[str, str]], c: float) -> model.TextModel:
     """The aspect model on (text, aspect) pairs."""
+    texts, labels = zip(*pairs, strict=False)
+    return fit_text(texts, labels, c)
+
+
+def fit_answerable(nlu: Sequence[tuple[int, str]], exs: Sequence["Example"], c: float) -> model.TextModel:
+    """The answerable model: NLU examples and measure sentences, and the judged turns."""
+    texts = [t for _, t in nlu] + [e.text for e in exs]
+    labels = ["yes"] * len(nlu) + ["yes" if e.expected else "no" for e in exs]
+    weights = [float(MODEL["answerable_known_weight"])] * len(nlu) + [1.0] * len(exs)
+    if set(labels) != set(model.ANSWERABLE_CLASSES):
+        raise ValueError(f"the answerable model needs answered and unanswered turns, got only {sorted(set(labels))}")
+    return fit_text(texts, labels, c, weights)
+
+
+def fit_text(
+    texts: Sequence[str], labels: Sequence[str], c: float, weights: Sequence[float] | None = None
+) -> model.TextModel:
+    """A :class:`model.TextModel` on ``texts`` and their ``labels``."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    texts, labels = zip(*pairs, strict=False)
     vectorizer = TfidfVectorizer(analyzer=model.char_grams, sublinear_tf=True, min_df=2, norm="l2")
     x = vectorizer.fit_transform(texts)
     lr = LogisticRegression(C=c * 10, max_iter=3000)
-    lr.fit(x, labels)
+    lr.fit(x, labels, sample_weight=weights)
     classes = tuple(str(k) for k in lr.classes_)
     coef, intercept = lr.coef_, lr.intercept_
     if len(classes) == 2:  # scikit-learn keeps one row for two classes
         coef, intercept = np.vstack([-coef[0], coef[0]]) / 2, np.array([-intercept[0], intercept[0]]) / 2
-    return model.AspectModel(
+    return model.TextModel(
         classes=classes,
         vocabulary={str(k): int(v) for k, v in vectorizer.vocabulary_.items()},
         idf=vectorizer.idf_.astype(np.float64),
@@ -180,7 +200,7 @@ def examples(
                         memory.topic_of_intent,
                         learned.idf,
                     )
-                    rows[:, [column[c] for c in ASPECT_COLUMNS]] = np.nan
+                    rows[:, [column[c] for c in ASPECT_COLUMNS]] = np.nan  # per fold: fill_aspects
                     cov = np.array([[learned.coverage.states(s.measures, a) for a in ASPECTS] for s in cands], float)
                     out.append(
                         Example(
@@ -201,7 +221,7 @@ def examples(
     return out
 
 
-def fill_aspects(example: Example, aspects: model.AspectModel) -> np.ndarray:
+def fill_aspects(example: Example, aspects: model.TextModel) -> np.ndarray:
     """The example's rows with the aspect model's columns."""
     probs = aspects.proba(example.asked)
     by_class = dict(zip(aspects.classes, probs, strict=False))
@@ -246,18 +266,20 @@ def build_index(nlu: Sequence[tuple[int, str]], exs: Sequence[Example]) -> Index
 
 
 def full_rows(
-    exs: Sequence[Example], aspects: model.AspectModel, idx: Index, leave_own_group: bool
+    exs: Sequence[Example], aspects: model.TextModel, idx: Index, leave_own_group: bool, answerable: Sequence[float]
 ) -> list[np.ndarray]:
-    """Each example's rows with the aspect and neighbour columns (its own batch left out if asked)."""
+    """Each example's rows with the aspect, answerable and neighbour columns (its own batch left out if asked)."""
     matrix = idx.vectorizer.transform([e.text for e in exs])
     stored = sparse_entries(idx.index)
+    column = FEATURES.index("text_answerable")
     out = []
     for start in range(0, len(exs), 512):
         sims = (matrix[start : start + 512] @ stored.T).toarray()
-        for e, row in zip(exs[start : start + 512], sims, strict=False):
+        for k, (e, row) in enumerate(zip(exs[start : start + 512], sims, strict=False)):
             if leave_own_group:
                 row[idx.groups == e.group] = 0.0
             rows = fill_aspects(e, aspects)
+            rows[:, column] = answerable[start + k]
             rows[:, -len(NEIGHBOUR_COLUMNS) :] = neighbour_columns(
                 row, idx.index.positive, idx.index.measure, e.primaries
             )
@@ -303,9 +325,15 @@ def score_at(best_p: np.ndarray, best_right: np.ndarray, in_scope: np.ndarray, t
 class Trained:
     """The models trained on one set of examples."""
 
-    aspects: model.AspectModel
+    aspects: model.TextModel
+    answerable: model.TextModel
     index: Index
     pair: model.PairModel
+
+    def answerable_of(self, exs: Sequence[Example]) -> list[float]:
+        """The answerable model's P(yes) for each of ``exs`` (held-out examples)."""
+        yes = self.answerable.classes.index("yes")
+        return [float(self.answerable.proba(e.text)[yes]) for e in exs]
 
 
 def train_models(
@@ -318,9 +346,34 @@ def train_models(
     """Aspect model, neighbour index and pair model on ``exs``."""
     aspects = fit_aspects([*aspect_pairs, *((e.asked, e.aspect) for e in exs if e.aspect)], c)
     idx = build_index(nlu, exs)
-    rows = full_rows(exs, aspects, idx, leave_own_group=True)
+    rows = full_rows(exs, aspects, idx, True, out_of_fold_answerable(exs, nlu, c, int(MODEL["folds"])))
     mean, scale, coef, b = fit_pair(rows, [labels_of(e) for e in exs], c)
-    return Trained(aspects, idx, model.PairModel(FEATURES, mean, scale, coef, b, threshold))
+    answerable = fit_answerable(nlu, exs, c)
+    return Trained(aspects, answerable, idx, model.PairModel(FEATURES, mean, scale, coef, b, threshold))
+
+
+def out_of_fold_answerable(exs: Sequence[Example], nlu: Sequence[tuple[int, str]], c: float, folds: int) -> list[float]:
+    """Each example's P(answerable) from a model trained without its author batch's fold.
+
+    The pair model trains on these, so it learns how far the answerable model is to be trusted
+    on batches it has not seen (as at run time), not on texts it learned by heart.
+    """
+    groups = sorted({e.group for e in exs})
+    k = min(folds, len(groups))
+    out = np.full(len(exs), 0.5)
+    if k < 2:
+        return list(out)
+    for f in range(k):
+        held = set(groups[f::k])
+        inside = [e for e in exs if e.group not in held]
+        if not any(e.expected for e in inside) or all(e.expected for e in inside):
+            continue
+        m = fit_answerable(nlu, inside, c)
+        yes = m.classes.index("yes")
+        for i, e in enumerate(exs):
+            if e.group in held:
+                out[i] = m.proba(e.text)[yes]
+    return [float(p) for p in out]
 
 
 def choose_threshold(
@@ -340,7 +393,8 @@ def choose_threshold(
         test_groups = set(groups[f::k])
         trained = train_models([e for e in exs if e.group not in test_groups], aspect_pairs, nlu, c, 0.5)
         test = [e for e in exs if e.group in test_groups]
-        for e, rows in zip(test, full_rows(test, trained.aspects, trained.index, leave_own_group=False), strict=False):
+        held = full_rows(test, trained.aspects, trained.index, False, trained.answerable_of(test))
+        for e, rows in zip(test, held, strict=False):
             p = trained.pair.proba(rows)
             i = int(np.argmax(p))
             best_p.append(p[i])
@@ -365,6 +419,7 @@ def train_bundle(
     return replace(
         base,
         aspects=trained.aspects,
+        answerable=trained.answerable,
         pair=trained.pair,
         neighbours=trained.index.index,
         meta={**meta, "threshold": threshold, "examples": len(exs)},
@@ -374,14 +429,15 @@ def train_bundle(
 def placeholder(memory: Loaded, examples_: list[tuple[str, str]]) -> model.Bundle:
     """A bundle with the data-derived parts and untrained models (to compute rows before fitting)."""
     n = len(FEATURES)
-    aspects = model.AspectModel(tuple(ASPECTS), {}, np.zeros(0), np.zeros((len(ASPECTS), 0)), np.zeros(len(ASPECTS)))
+    aspects = model.TextModel(tuple(ASPECTS), {}, np.zeros(0), np.zeros((len(ASPECTS), 0)), np.zeros(len(ASPECTS)))
+    answerable = model.TextModel(model.ANSWERABLE_CLASSES, {}, np.zeros(0), np.zeros((2, 0)), np.zeros(2))
     pair = model.PairModel(FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 0.0, 0.5)
     empty = np.zeros(0, dtype=np.int64)
     neighbours = model.NeighbourIndex(
         {}, np.zeros(0), np.zeros(1, dtype=np.int64), empty, np.zeros(0), empty.astype(bool), empty
     )
     return model.Bundle(
-        aspects, pair, neighbours, intent_texts(memory, examples_), generic_words(memory, examples_), {}
+        aspects, answerable, pair, neighbours, intent_texts(memory, examples_), generic_words(memory, examples_), {}
     )
 
 
