@@ -26,7 +26,9 @@ def training_inputs(root: Path = config.PROJECT_ROOT) -> list[Path]:
     files += sorted((root / "data").rglob("*.yml"))
     files += sorted((root / "var" / "jieba").glob("*"))
     # Our NLU components and the normalisation rules they apply are part of the model too.
-    files += sorted((root / "bot" / "rasa_ext" / "nlu").glob("*.py")) + [root / "bot" / "text" / "normalize.py"]
+    files += sorted((root / "bot" / "rasa_ext" / "nlu").glob("*.py"))
+    files += [root / "bot" / "text" / "normalize.py", root / "bot" / "text" / "english.py"]
+    files += [root / "knowledge" / "english.yml"]
     return [f for f in files if f.is_file()]
 
 

@@ -1,8 +1,9 @@
 """Normalise what residents type, the same way on every channel, before NLU sees it.
 
 Traditional → simplified (OpenCC's t2s tables), full-width → half-width (NFKC), control and
-zero-width characters removed, runs of whitespace and repeated punctuation collapsed, and the
-length capped so a 5,000-character paste cannot slow the pipeline down.
+zero-width characters removed, English terms read as the notice's Chinese ones
+(:mod:`bot.text.english`, "ID card" → 身份证), runs of whitespace and repeated punctuation
+collapsed, and the length capped so a 5,000-character paste cannot slow the pipeline down.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+
+from bot.text.english import translate
 
 MAX_CHARS = 300
 
@@ -40,6 +43,7 @@ def normalize_text(text: object, max_chars: int = MAX_CHARS) -> str:
     result = "".join(ch for ch in text[: max_chars * 4] if _keep(ch))
     result = unicodedata.normalize("NFKC", result)
     result = _t2s().convert(result)
+    result = translate(result)
     result = _SPACES.sub(" ", result).strip()
     result = _REPEATED_PUNCT.sub(r"\1", result)
     return result[:max_chars].strip()

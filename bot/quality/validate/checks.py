@@ -371,6 +371,21 @@ def check_privacy(inputs: Inputs) -> Iterator[Problem]:
         )
 
 
+def check_english(inputs: Inputs) -> Iterator[Problem]:
+    """knowledge/english.yml maps lower-case English terms to Chinese ones (read before NLU)."""
+    from bot.text.english import GLOSSARY_FILE, GlossaryError, glossary
+
+    try:
+        glossary.__wrapped__(GLOSSARY_FILE)
+    except GlossaryError as exc:
+        yield Problem(
+            "english",
+            show(GLOSSARY_FILE),
+            str(exc).removeprefix(f"{GLOSSARY_FILE}"),
+            "write each entry as `english words: 中文` under `terms:`",
+        )
+
+
 def check_answerability(inputs: Inputs) -> Iterator[Problem]:
     """knowledge/answerability.yml and knowledge/topics.yml parse and agree with the intents.
 
@@ -503,6 +518,7 @@ CHECKS: tuple[Check, ...] = (
         "bot/replies/privacy.yml has a placeholder without digits for each kind of personal number",
         check_privacy,
     ),
+    Check("english", "knowledge/english.yml maps lower-case English terms to Chinese terms", check_english),
     Check(
         "answerability",
         "knowledge/answerability.yml and knowledge/topics.yml parse, topics name mapped intents, "

@@ -17,6 +17,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.rasa_ext.nlu.rewriting import MessageRewriter
+from bot.text.english import glossary
 from bot.text.normalize import MAX_CHARS, normalize_text
 
 
@@ -50,6 +51,7 @@ class TextNormalizer(MessageRewriter, GraphComponent):
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._max_chars = int(config.get("max_chars", MAX_CHARS))
+        glossary()  # a malformed knowledge/english.yml stops training and start-up, not a message
 
     @classmethod
     def create(
