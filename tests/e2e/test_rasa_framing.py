@@ -16,6 +16,7 @@ from tests.support.webapp import request
 
 pytestmark = pytest.mark.e2e
 BODY = b'{"sender": "framing", "message": "\xe4\xbd\xa0\xe5\xa5\xbd"}'
+CHUNKED = b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
 
 
 def _exchange(port: int, data: bytes, timeout: float = 30.0) -> tuple[bytes, bool]:
@@ -46,8 +47,12 @@ PIPELINED = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 @pytest.mark.parametrize(
     "name, headers, body, status",
     [
-        ("cl-and-te", f"Content-Length: {len(BODY)}\r\nTransfer-Encoding: chunked\r\n", BODY, 400),
-        ("te-and-cl", f"Transfer-Encoding: chunked\r\nContent-Length: {len(BODY)}\r\n", BODY, 400),
+        # a valid chunked body whose Content-Length matches too: Sanic 21.12 answered it and then the
+        # pipelined request (the attack's finding)
+        ("cl-and-te", f"Content-Length: {len(CHUNKED)}\r\nTransfer-Encoding: chunked\r\n", CHUNKED, 400),
+        ("te-and-cl", f"Transfer-Encoding: chunked\r\nContent-Length: {len(CHUNKED)}\r\n", CHUNKED, 400),
+        # a Content-Length shorter than the chunked body: the rest would be read as another request
+        ("cl-short-te", "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", CHUNKED, 400),
         (
             "chunked-identity",
             "Transfer-Encoding: chunked, identity\r\n",
@@ -64,6 +69,20 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(running_bot, nam
     answer, closed = _exchange(running_bot["rasa_port"], _post("/webhooks/rest/webhook", headers, body) + PIPELINED)
     assert answer.startswith(f"HTTP/1.1 {status} ".encode()), (name, answer[:200])
     assert answer.count(b"HTTP/1.1 ") == 1 and closed, (name, answer)
+
+
+def test_chunked_bodies_count_against_the_size_limit(running_bot):
+    """Sanic counts a chunked body against SANIC_REQUEST_MAX_SIZE (1 MiB) as it reads: 413 once past it.
+
+    17 chunks of 64 KiB are sent (just past the limit, no final chunk), then the answer is read.
+    """
+    piece = b"a" * 65536
+    with socket.create_connection(("127.0.0.1", running_bot["rasa_port"]), timeout=30) as sock:
+        sock.sendall(_post("/webhooks/rest/webhook", "Transfer-Encoding: chunked\r\n", b""))
+        for _ in range(17):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
 
 
 def test_plain_requests_still_work(running_bot):
