@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import sys
@@ -119,6 +120,29 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(x.strip() for x in raw.split(",") if x.strip()) if raw else default
 
 
+def _env_networks(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses and CIDR networks (``10.244.0.0/16``, ``::1``) from variable ``name``, normalised.
+
+    Each entry is read with :func:`ipaddress.ip_network` (a bare address is a /32 or /128 network);
+    the result holds their canonical text (``10.244.0.0/16``), which
+    :func:`bot.security.ratelimit.client_ip` turns back into networks.
+
+    Raises:
+        ConfigError: an entry is not an address or network (naming the entry); host bits set
+            (``10.244.1.7/16``) count as malformed, since such an entry usually means a typo.
+    """
+    entries = _env_list(name, default)
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=True)))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}: {entry!r} is not an IP address or network (e.g. 10.244.0.0/16, 127.0.0.1, ::1): {exc}"
+            ) from exc
+    return tuple(networks)
+
+
 _HOST_SOURCE = re.compile(
     r"(?:https?://)?(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
     r"(?::(?P<port>\d{1,5}|\*))?(?:/[a-z0-9._~%/-]*)?",
@@ -220,6 +244,12 @@ class Settings:
     # WEB_FRAME_ANCESTORS: who may embed the resident page in a frame (CSP frame-ancestors sources,
     # space-separated); the staff console may never be framed.
     web_frame_ancestors: str = "'self'"
+    # WEB_HEADER_TIMEOUT / WEB_BODY_TIMEOUT / WEB_KEEPALIVE_TIMEOUT / WEB_MAX_CONNECTIONS_PER_IP: the web
+    # server's connection limits (bot/webapp/connections.py).
+    web_header_timeout: float = 10.0
+    web_body_timeout: float = 10.0
+    web_keepalive_timeout: float = 15.0
+    web_max_connections_per_ip: int = 32
 
     @property
     def production(self) -> bool:
@@ -338,13 +368,17 @@ def load() -> Settings:
         web_host=os.environ.get("WEB_HOST", "").strip() or "0.0.0.0",
         web_port=_env_port("WEB_PORT", 8080),
         web_frame_ancestors=_env_frame_ancestors("WEB_FRAME_ANCESTORS"),
+        web_header_timeout=_env_seconds("WEB_HEADER_TIMEOUT", 10.0, upper=600.0),
+        web_body_timeout=_env_seconds("WEB_BODY_TIMEOUT", 10.0, upper=600.0),
+        web_keepalive_timeout=_env_seconds("WEB_KEEPALIVE_TIMEOUT", 15.0, upper=600.0),
+        web_max_connections_per_ip=_env_int("WEB_MAX_CONNECTIONS_PER_IP", 32),
         console_session_hours=_env_seconds("CONSOLE_SESSION_HOURS", 8.0, upper=24 * 30),
         # Set CONSOLE_SECURE_COOKIE=1 when the console is served over HTTPS (behind a proxy).
         console_secure_cookie=os.environ.get("CONSOLE_SECURE_COOKIE", "").strip().lower() in ("1", "true", "yes"),
         rate_limit_sender=_env_int("RATE_LIMIT_SENDER_PER_MIN", 20),
         rate_limit_ip=_env_int("RATE_LIMIT_IP_PER_MIN", 120),
         max_message_chars=_env_int("MAX_MESSAGE_CHARS", 1000),
-        trusted_proxies=_env_list("TRUSTED_PROXIES", ("127.0.0.1", "::1")),
+        trusted_proxies=_env_networks("TRUSTED_PROXIES", ("127.0.0.1", "::1")),
         cors_origins=_env_list("CORS_ORIGINS", ()),
     )
 

@@ -1,7 +1,7 @@
 """Read the project's YAML data files with errors that name the file.
 
 Files that come from outside (a case file uploaded to the console's 批量评测) are read with
-limits: a size in bytes, a number of YAML nodes, and no aliases (``&a [*b, *b, …]`` expands a
+limits: a size in bytes, a number of YAML nodes, a nesting depth, and no aliases (``&a [*b, *b, …]`` expands a
 few hundred bytes into millions of entries for whoever walks the result).
 """
 
@@ -19,20 +19,32 @@ class YamlLimitError(yaml.YAMLError):
     """The document is over a limit of :func:`read_yaml`."""
 
 
-def _loader(max_nodes: int | None, aliases: bool) -> type[yaml.SafeLoader]:
+def _loader(max_nodes: int | None, aliases: bool, max_depth: int | None = None) -> type[yaml.SafeLoader]:
     class Limited(yaml.SafeLoader):
-        """SafeLoader that counts nodes and may refuse aliases."""
+        """SafeLoader that counts nodes, bounds their nesting and may refuse aliases.
+
+        PyYAML's composer is recursive (``compose_node`` → ``compose_sequence_node`` → ``compose_node``),
+        so a document nested a few thousand levels deep raises RecursionError; the depth is refused
+        here, on the way down, long before that (the parser and scanner below it are iterative).
+        """
 
         nodes = 0
+        depth = 0
 
         def compose_node(self, parent, index):
-            """Compose the next node as PyYAML does, after refusing an alias and counting the node."""
+            """Compose the next node as PyYAML does, after refusing an alias, counting it and checking its depth."""
             if not aliases and self.check_event(yaml.AliasEvent):
                 raise YamlLimitError("aliases (*name) are not allowed in this file")
             self.nodes += 1
             if max_nodes is not None and self.nodes > max_nodes:
                 raise YamlLimitError(f"more than {max_nodes} YAML nodes")
-            return super().compose_node(parent, index)
+            self.depth += 1
+            try:
+                if max_depth is not None and self.depth > max_depth:
+                    raise YamlLimitError(f"nested more than {max_depth} levels deep")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
     return Limited
 
@@ -49,6 +61,7 @@ def read_yaml(
     max_bytes: int | None = None,
     max_nodes: int | None = None,
     aliases: bool = True,
+    max_depth: int | None = None,
 ) -> Any:
     """Parse ``path`` as UTF-8 YAML whose top level is an ``expect`` (dict by default).
 
@@ -59,6 +72,8 @@ def read_yaml(
         max_bytes: refuse a larger file.
         max_nodes: refuse a document of more YAML nodes (scalars, lists and mappings).
         aliases: False refuses ``*alias`` references.
+        max_depth: refuse lists and mappings nested deeper than this (checked before PyYAML's
+            recursive composer could overflow the stack).
 
     Raises:
         error: the file is missing, unreadable, over a limit, not UTF-8 YAML, or of the wrong
@@ -68,10 +83,10 @@ def read_yaml(
         if max_bytes is not None and Path(path).stat().st_size > max_bytes:
             raise error(f"{path}: larger than {max_bytes} bytes")
         text = Path(path).read_text(encoding="utf-8")
-        if max_nodes is None and aliases:
+        if max_nodes is None and aliases and max_depth is None:
             data = yaml.safe_load(text)
         else:
-            data = yaml.load(text, Loader=_loader(max_nodes, aliases))  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(text, Loader=_loader(max_nodes, aliases, max_depth))  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as exc:
         raise error(f"{path}: file not found") from exc
     except YamlLimitError as exc:

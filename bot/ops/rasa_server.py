@@ -14,6 +14,9 @@ The API token comes from the environment instead of the command line; requests a
   :data:`RESPONSE_TIMEOUT` instead of Rasa's hour. The limits are ``SANIC_REQUEST_MAX_SIZE`` and
   ``SANIC_REQUEST_TIMEOUT`` in the environment (Sanic 21.12 reads ``SANIC_*`` when Rasa creates its
   app), so an operator can still set them; ``--response-timeout`` on the command line wins too.
+- A request whose body framing is ambiguous or unsupported (``Content-Length`` with
+  ``Transfer-Encoding``, a transfer coding other than ``chunked``) gets 400 and the connection is
+  closed; a compressed body (``Content-Encoding``) gets 415 (:mod:`bot.rasa_ext.http_guard`).
 - Every log record is redacted (:mod:`bot.text.logredact`), Rasa's tracker dumps included.
 - ``run`` does not import what serving our model never uses (TensorFlow, matplotlib …:
   :mod:`bot.rasa_ext.lean_imports`), which more than halves the server's memory; the other
@@ -88,9 +91,10 @@ def main() -> int:
 
     sys.argv = [sys.argv[0], *argv_with_limits(argv_with_token(sys.argv[1:]))]
     if serves(sys.argv[1:]):
-        from bot.rasa_ext import rasa_patches
+        from bot.rasa_ext import http_guard, rasa_patches
 
         rasa_patches.apply_serving()
+        http_guard.install()  # framing and Content-Encoding checked before a body is read
     rasa_main()
     return 0
 

@@ -42,6 +42,8 @@ class CaseFileError(ValueError):
 # Case files may be uploaded by staff: read within limits (no YAML aliases).
 MAX_CASE_FILE_BYTES = 2 * 1024 * 1024
 MAX_CASE_FILE_NODES = 200_000
+MAX_CASE_FILE_DEPTH = 32  # a case nests 4 levels (list, case, turns, turn); PyYAML recurses per level
+MAX_TEXT_CHARS = 2000  # a question, turn, fact or tag: the web page's own cap on a message
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,40 @@ def load_cases(path: Path | str) -> list[Case]:
         max_bytes=MAX_CASE_FILE_BYTES,
         max_nodes=MAX_CASE_FILE_NODES,
         aliases=False,
+        max_depth=MAX_CASE_FILE_DEPTH,
     )
     if not isinstance(data, list) or not data:
         raise CaseFileError(f"{path}: expected a non-empty YAML list of cases")
+    _check_shape(data, path)
     out: list[Case] = []
     for i, item in enumerate(data, 1):
         where = f"{path}: case {i}"
         out += _labelled_cases(item, where, Path(path).stem) if _is_labelled(item) else [_case(item, where)]
     return out
+
+
+def _check_shape(data: list, path: Path | str) -> None:
+    """Refuse, before either layout reads the file, what they would not expect of YAML.
+
+    Walked iteratively: every mapping key must be text (``1: x`` beside ``question:`` would make
+    sorting the keys fail), every text at most :data:`MAX_TEXT_CHARS` characters.
+
+    Raises:
+        CaseFileError: naming the case and what is wrong.
+    """
+    for number, case in enumerate(data, 1):
+        stack: list[Any] = [case]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                bad = [k for k in value if not isinstance(k, str)]
+                if bad:
+                    raise CaseFileError(f"{path}: case {number}: keys must be text, not {bad[0]!r:.40}")
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+                raise CaseFileError(f"{path}: case {number}: a text is over {MAX_TEXT_CHARS} characters")
 
 
 # the blind writers' layout (bot/quality/decision/cases.py): every turn judged, parts, batches

@@ -8,6 +8,7 @@ resident's address behind trusted proxies only.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -22,6 +23,10 @@ from knowledge.db import safe_url
 log = logging.getLogger(__name__)
 
 WINDOW_S = 60.0
+# The web server (bot/webapp/server.py) tells the Rasa server's web channel which resident a message
+# comes from in this header, with the Rasa API token as its bearer; the channel believes it only
+# with that token (bot/rasa_ext/channels/web.py), wherever the request comes from.
+RESIDENT_ADDRESS_HEADER = "X-Resident-Address"
 RECORD_WINDOW_S = 3600.0  # how long record() keeps an event
 
 
@@ -319,21 +324,65 @@ def limiter_for(settings: config.Settings, namespace: str = "chat") -> RateLimit
         return shared
 
 
+@functools.lru_cache(maxsize=64)
+def trusted_networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``TRUSTED_PROXIES`` entries (addresses or CIDRs, as :func:`bot.config.load` checked them) as networks.
+
+    An entry that is not an address or network is skipped with a warning (settings made in code
+    bypass :func:`bot.config.load`'s check; from the environment a bad entry stops start-up).
+    """
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            log.warning("TRUSTED_PROXIES entry %r is not an address or network: ignored", entry)
+    return tuple(networks)
+
+
+def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an address (an IPv4-mapped IPv6 address as its IPv4 one), or None."""
+    try:
+        address = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_address(text: str | None) -> str | None:
+    """``text`` as an address in canonical form (IPv4-mapped IPv6 as IPv4), or None when it is not one."""
+    address = _address(text)
+    return None if address is None else str(address)
+
+
+def is_trusted(address: str | None, settings: config.Settings) -> bool:
+    """Whether ``address`` lies in one of the ``TRUSTED_PROXIES`` networks."""
+    parsed = _address(address)
+    return parsed is not None and any(parsed in net for net in trusted_networks(tuple(settings.trusted_proxies)))
+
+
 def client_ip(peer: str | None, forwarded_for: str | None, settings: config.Settings) -> str | None:
     """The resident's address, or None for our own local tools.
 
-    The address is the peer, or, behind a trusted proxy, the last untrusted hop of
-    ``X-Forwarded-For``. None for our own local tools (a trusted peer with no forwarded address).
+    The address is the peer, unless the peer lies in a ``TRUSTED_PROXIES`` network (addresses and
+    CIDRs, :func:`trusted_networks`); then it is the right-most ``X-Forwarded-For`` entry that is
+    not in one, since each trusted proxy appends the address it received the request from and
+    everything to the left of the first untrusted hop was written by the client. An entry that is
+    not an address stops the walk (only the client can have written it): the client is then the
+    nearest trusted hop already walked, i.e. a client inside a trusted network. None for our own
+    local tools (a trusted peer with no forwarded address, or with only trusted or unreadable ones).
     """
-    trusted = set(settings.trusted_proxies)
-    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
-    if peer and peer not in trusted:
+    if peer and not is_trusted(peer, settings):
         return peer
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    nearest: str | None = None
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            continue
-        if hop not in trusted:
-            return hop
+        address = _address(hop)
+        if address is None:
+            return nearest
+        if not is_trusted(hop, settings):
+            return str(address)
+        nearest = str(address)
     return None

@@ -280,6 +280,10 @@ class ReviewRecord:
 USERNAME_RE = re.compile(r"\A[A-Za-z0-9_.-]{2,64}\Z")  # \Z: no newline may follow the name
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256  # what the login form reads of a password
+# bcrypt reads only the first 72 bytes of a password: a longer one is refused when it is set
+# (never cut silently, which would make everything after byte 72 meaningless). Passwords set
+# before this rule still log in: login() checks their first 72 bytes, as bcrypt always did.
+MAX_PASSWORD_BYTES = 72
 BCRYPT_ROUNDS = 12
 _DUMMY_LOCK = threading.Lock()
 _dummy_hash: bytes | None = None
@@ -343,8 +347,8 @@ def _check_username(username: object) -> str:
 def _check_password(password: object) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
         raise AccountError("password_short", f"password: at least {MIN_PASSWORD_CHARS} characters")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise AccountError("password_long", f"password: at most {MAX_PASSWORD_CHARS} characters")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise AccountError("password_long", f"password: at most {MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt's limit)")
     return password
 
 
@@ -425,7 +429,8 @@ def add_staff_user(username: str, password: str, url: str | None = None, role: s
 
     Args:
         username: matches :data:`USERNAME_RE`.
-        password: :data:`MIN_PASSWORD_CHARS` to :data:`MAX_PASSWORD_CHARS` characters.
+        password: at least :data:`MIN_PASSWORD_CHARS` characters and at most :data:`MAX_PASSWORD_BYTES`
+            bytes of UTF-8.
         url: the application database (default ``APP_DATABASE_URL``).
         role: :data:`ADMIN` or :data:`STAFF`; None (the command line's default) makes the account
             an administrator when there is no active one (the first account of an install), a

@@ -13,6 +13,9 @@ allowing scripts, styles and requests from this origin only (the pages have noth
 resident page may be framed by the origins of ``WEB_FRAME_ANCESTORS`` (it is meant to be
 embedded in a government portal); the staff console by none (``frame-ancestors 'none'`` and
 ``X-Frame-Options: DENY``).
+
+Serve it with :class:`bot.webapp.connections.GuardedRunner` (``python -m bot.ops.webserver`` does):
+aiohttp's own runner would decompress bodies and bound neither header nor body reads.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from bot import config
 from bot.replies import as_messages
-from bot.security import senders
+from bot.security import ratelimit, senders
+from bot.security.staff import bearer_header
 from bot.text.jsonlimits import JsonBodyError, loads
+from bot.webapp.bodies import BodyError, read_bounded
+from bot.webapp.connections import refuse_encoded_bodies
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +144,11 @@ async def message(request: web.Request) -> web.Response:
     refuse the message, 503 when the Rasa server cannot be reached (the page then shows its own
     apology).
     """
-    max_chars, max_bytes = message_limits(request.app["settings"])
-    if request.content_length and request.content_length > max_bytes:
-        return _json_error(413, "request too large")
-    raw = await request.read()
-    if len(raw) > max_bytes:
+    settings: config.Settings = request.app["settings"]
+    max_chars, max_bytes = message_limits(settings)
+    try:
+        raw = await read_bounded(request, max_bytes)  # chunked bodies counted as they arrive
+    except BodyError:
         return _json_error(413, "request too large")
     try:
         body = loads(raw, max_bytes=max_bytes)
@@ -160,13 +166,10 @@ async def message(request: web.Request) -> web.Response:
         return _json_error(413, f"message over {max_chars} characters")
     session: ClientSession = request.app["rasa_session"]
     try:
-        # The REST channel limits per client IP: tell it who the resident is.
-        forwarded = request.headers.get("X-Forwarded-For")
-        hops = f"{forwarded}, {request.remote}" if forwarded else (request.remote or "")
         async with session.post(
             request.app["rasa_rest_url"],
             json={"sender": SENDER_PREFIX + sender, "message": text},
-            headers={"X-Forwarded-For": hops},
+            headers=resident_headers(request, settings),
         ) as resp:
             if resp.status == 429:
                 return await _rate_limited(resp)
@@ -177,6 +180,23 @@ async def message(request: web.Request) -> web.Response:
     except (ClientError, asyncio.TimeoutError) as exc:
         log.warning("Rasa unreachable: %s", exc)
         return _json_error(503, "the assistant is unavailable")
+
+
+def resident_headers(request: web.Request, settings: config.Settings) -> dict[str, str]:
+    """What tells the Rasa server's web channel who the resident is (it limits per client address).
+
+    The address is resolved here (:func:`bot.security.ratelimit.client_ip`: the peer, or the
+    right-most ``X-Forwarded-For`` entry outside the ``TRUSTED_PROXIES`` networks) and sent as
+    ``X-Resident-Address`` with the API token as bearer, which the web channel alone believes
+    (:mod:`bot.rasa_ext.channels.web`); ``X-Forwarded-For`` carries it too, for a Rasa server with
+    no token that trusts this server as a proxy. Nothing the client wrote is passed on unresolved.
+    """
+    address = ratelimit.client_ip(request.remote, request.headers.get("X-Forwarded-For"), settings) or request.remote
+    headers = {"X-Forwarded-For": address} if address else {}
+    if address and settings.rasa_api_token:
+        headers[ratelimit.RESIDENT_ADDRESS_HEADER] = address
+        headers.update(bearer_header(settings.rasa_api_token))
+    return headers
 
 
 def security_headers(path: str, settings: config.Settings) -> dict[str, str]:
@@ -217,7 +237,9 @@ def make_app(rasa_url: str, settings: config.Settings | None = None, evaluator: 
     from bot.webapp import console, topics
     from knowledge.repository import KnowledgeBase
 
-    app = web.Application(client_max_size=console.MAX_CASE_BYTES + 4096)
+    # Every body is bounded where it is read (bot.webapp.bodies); compressed ones are refused (415)
+    # before that, and the connections themselves are bounded by bot.webapp.connections.GuardedRunner.
+    app = web.Application(client_max_size=console.MAX_CASE_BYTES + 4096, middlewares=[refuse_encoded_bodies])
     app["settings"] = settings or config.load()
     app["kb"] = KnowledgeBase(app["settings"].database_url)
     app["rasa_url"] = rasa_url.rstrip("/")

@@ -48,9 +48,19 @@ def running_bot(trained_model, tmp_path_factory, fake_wechat):
     The WeChat channel is on (against the fake WeChat API) with the in-process message store.
     Its teardown is itself a test of Ctrl-C: SIGINT must stop every server cleanly.
     """
-    # 4.5 s (WeChat's limit is 5) so that a slow test machine still gets passive replies.
+    # 4.5 s (WeChat's limit is 5) so that a slow test machine still gets passive replies; the web
+    # server's header and body deadlines short, so tests/e2e/test_web_hardening.py sees them act;
+    # TRUSTED_PROXIES as networks, as the Kubernetes manifests set them.
     yield from run_bot(
-        tmp_path_factory.mktemp("run"), {**wechat_env(fake_wechat), "WECHAT_REPLY_TIMEOUT": "4.5", "REDIS_URL": ""}
+        tmp_path_factory.mktemp("run"),
+        {
+            **wechat_env(fake_wechat),
+            "WECHAT_REPLY_TIMEOUT": "4.5",
+            "REDIS_URL": "",
+            "WEB_HEADER_TIMEOUT": "1.5",
+            "WEB_BODY_TIMEOUT": "2",
+            "TRUSTED_PROXIES": "127.0.0.0/8, ::1/128",
+        },
     )
 
 

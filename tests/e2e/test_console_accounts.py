@@ -241,7 +241,10 @@ HOSTILE_NAMES = [
         ({"username": "hall05", "password": None}, wording.error("field_text", field="password")),
         ({"username": "hall05", "password": 1234567890123}, wording.error("field_text", field="password")),
         ({"username": "hall05", "password": "short"}, wording.error("password_short", min=appdb.MIN_PASSWORD_CHARS)),
-        ({"username": "hall05", "password": "x" * 300}, wording.error("password_long", max=appdb.MAX_PASSWORD_CHARS)),
+        ({"username": "hall05", "password": "x" * 300}, wording.error("password_long", max=appdb.MAX_PASSWORD_BYTES)),
+        # bcrypt would read only the first 72 bytes: 73 ASCII bytes, or 25 Chinese characters (75 bytes)
+        ({"username": "hall05", "password": "x" * 73}, wording.error("password_long", max=appdb.MAX_PASSWORD_BYTES)),
+        ({"username": "hall05", "password": "密" * 25}, wording.error("password_long", max=appdb.MAX_PASSWORD_BYTES)),
         ({"username": "hall05", "password": PASSWORD, "role": "root"}, wording.error("role_invalid")),
         ({"username": "hall05", "password": PASSWORD, "role": "Admin"}, wording.error("role_invalid")),
         ({"username": "hall05", "password": PASSWORD, "role": ["admin"]}, wording.error("field_text", field="role")),
@@ -280,7 +283,11 @@ def test_bodies_that_are_no_json_object_get_400(app, raw):
         ),
         (
             {"action": "reset_password", "password": "p" * 1000},
-            wording.error("password_long", max=appdb.MAX_PASSWORD_CHARS),
+            wording.error("password_long", max=appdb.MAX_PASSWORD_BYTES),
+        ),
+        (
+            {"action": "reset_password", "password": "p" * 73},
+            wording.error("password_long", max=appdb.MAX_PASSWORD_BYTES),
         ),
         ({"action": "set_role"}, wording.error("field_text", field="role")),
         ({"action": "set_role", "role": "superuser"}, wording.error("role_invalid")),

@@ -48,6 +48,7 @@ def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) 
     from aiohttp import web as aioweb
 
     from bot.webapp import console
+    from bot.webapp.connections import GuardedRunner
     from bot.webapp.server import make_app
 
     app = make_app(rasa_url, settings)
@@ -55,7 +56,7 @@ def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    runner = aioweb.AppRunner(app, access_log=None)
+    runner = GuardedRunner(app, access_log=None)  # as python -m bot.ops.webserver serves it
     port = free_port()
 
     async def start():

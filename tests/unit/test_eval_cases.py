@@ -89,6 +89,12 @@ def test_facts_are_in_the_expected_measures(sqlite_kb_url):
         ),
         ("- &q 落户\n- *q\n", "aliases"),
         ("- question: 落户\n  measures: []\n" + "#" * (3 * 1024 * 1024), "larger than"),
+        # the console attack's 500s: nested 3,000 deep (RecursionError), mixed key types, a long question
+        ("- " + "[" * 3000 + "]" * 3000 + "\n", "nested more than 32 levels"),
+        ("- " + "{a: " * 3000 + "x" + "}" * 3000 + "\n", "nested more than 32 levels"),
+        ("- question: 落户\n  measures: [22]\n  1: x\n", "keys must be text"),
+        ("- turns: [{text: 落户, measures: [22]}]\n  7: x\n", "keys must be text"),
+        (f"- question: {'问' * 70_000}\n  measures: [22]\n", "over 2000 characters"),
     ],
 )
 def test_malformed_case_files(tmp_path, content, message):

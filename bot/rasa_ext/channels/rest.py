@@ -69,6 +69,14 @@ class RestInput(InputChannel):
         """The response for a caller who may not post here, or None (anyone may, on REST)."""
         return None
 
+    def client_address(self, request: Request) -> str | None:
+        """The address the per-address rate limit counts: the peer, or the client behind a trusted proxy.
+
+        :func:`bot.security.ratelimit.client_ip` (``TRUSTED_PROXIES`` networks, the right-most
+        untrusted ``X-Forwarded-For`` entry); None for a local tool.
+        """
+        return ratelimit.client_ip(request.ip, request.headers.get("X-Forwarded-For"), self.settings)
+
     @staticmethod
     def parse_body(request: Request) -> tuple[str, str] | HTTPResponse:
         """``(sender, text)`` from the request, or the error response to send."""
@@ -113,7 +121,7 @@ class RestInput(InputChannel):
                 log.error("redaction unavailable, message refused: %s", exc)
                 refusals.COUNTER.count(self.name(), "unavailable")
                 return response.json(guard.reply_messages(["unavailable"], "-"))
-            ip = ratelimit.client_ip(request.ip, request.headers.get("X-Forwarded-For"), self.settings)
+            ip = self.client_address(request)
             prepared = guard.prepare(text, sender, ip, self.settings, limited=self.limited)
             if prepared.refused:
                 refusals.COUNTER.count(self.name(), prepared.refused)

@@ -3,8 +3,12 @@
 Without a session every console page redirects to the login page and every ``/console/api/``
 call answers 401 (:func:`require_staff`); a POST there must also carry the CSRF token. Each
 request reads the account's role afresh, so a role change or a disabled account takes effect on
-the next request; :func:`require_admin` guards what only administrators may do. Logins and
-logouts are written to the audit log (:mod:`bot.storage.audit`).
+the next request; :func:`require_admin` guards what only administrators may do. Logins, failed
+logins (the account tried and the address, never the password) and logouts are written to the
+audit log (:mod:`bot.storage.audit`). The forms are read by :func:`bot.webapp.bodies.read_form`: a
+malformed one gets 400 (413 when too large) with the console's Chinese wording, never a 500.
+
+Actor of a failed login's audit entry: :data:`FAILED_LOGIN_ACTOR` (no one is logged in).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from aiohttp import web
 
 from bot import config
 from bot.storage import appdb, audit
+from bot.webapp.bodies import BodyError, read_form
 from bot.webapp.console import wording
 from bot.webapp.console.common import page, settings_of
 
@@ -45,6 +50,21 @@ LIMITER_KEY: web.AppKey[RateLimiter | RedisRateLimiter] = web.AppKey("console_lo
 # is opaque (a float in process, a str or float from Redis) and only goes back to the same
 # limiter's ``release``.
 Slot = tuple[str, Any]
+# The audit log's actor for failed logins ('@' is not allowed in usernames).
+FAILED_LOGIN_ACTOR = "@login"
+
+
+async def _form(request: web.Request):
+    """The login or logout form, or a plain-text 400/413 in Chinese (:func:`bot.webapp.bodies.read_form`)."""
+    try:
+        return await read_form(request)
+    except BodyError as exc:
+        text = wording.error(exc.code, limit=exc.limit)
+        if exc.status == 413:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=exc.limit, actual_size=request.content_length or exc.limit + 1, text=text
+            ) from exc
+        raise web.HTTPBadRequest(text=text) from exc
 
 
 def current_account(request: web.Request) -> appdb.StaffAccount | None:
@@ -151,7 +171,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     The attempt takes its throttle slots (:func:`_reserve_attempt`) before the one bcrypt check
     of :func:`bot.storage.appdb.login`, and gives them back when the password was right.
     """
-    form = await request.post()
+    form = await _form(request)
     if not _csrf_ok(request, str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text=wording.error("csrf"))
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
@@ -170,6 +190,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         raise
     if token is None:
         log.warning("console login failed for %r from %s", username, address)
+        audit.record(FAILED_LOGIN_ACTOR, "login_failed", target=username, detail=address, url=settings.app_database_url)
         raise web.HTTPFound("/console/login?failed=1")
     _release(request, slots)  # a right password: only wrong ones (and a dropped request) keep theirs
     audit.record(username, "login", target=username, detail=address, url=settings.app_database_url)
@@ -188,7 +209,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """End the session (the form carries the CSRF token)."""
-    form = await request.post()
+    form = await _form(request)
     if not _csrf_ok(request, str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text=wording.error("csrf"))
     url = settings_of(request).app_database_url

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot import config
 from bot.text.jsonlimits import MAX_DEPTH, JsonBodyError, loads, nesting_depth
+from bot.webapp.bodies import BodyError, read_bounded
 from bot.webapp.console import wording
 
 MAX_JSON_BYTES = 16 * 1024
@@ -46,15 +47,15 @@ async def json_body(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict:
     """The request's JSON object, parsed within :mod:`bot.text.jsonlimits` limits.
 
     Raises:
-        web.HTTPRequestEntityTooLarge: over ``limit`` bytes (refused from ``Content-Length`` first).
+        web.HTTPRequestEntityTooLarge: over ``limit`` bytes (refused from ``Content-Length`` first, and
+            while a chunked body is read).
         web.HTTPBadRequest: not UTF-8, not JSON, nested too deep, a number out of range, or not an
             object (a JSON ``{"error": ...}`` body saying which, in Chinese).
     """
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(limit, request.content_length)
-    raw = await request.read()
-    if len(raw) > limit:
-        raise _too_large(limit, len(raw))
+    try:
+        raw = await read_bounded(request, limit)  # chunked bodies counted as they arrive
+    except BodyError as exc:
+        raise _too_large(limit, request.content_length or limit + 1) from exc
     # UTF-8 and the nesting are checked here too, so the message can say which it was.
     try:
         text = raw.decode("utf-8")

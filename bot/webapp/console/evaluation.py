@@ -11,6 +11,7 @@ from functools import partial
 
 from aiohttp import web
 
+from bot.webapp.bodies import BodyError, read_bounded, read_form
 from bot.webapp.console import wording
 from bot.webapp.console.common import error_response, settings_of
 
@@ -19,7 +20,13 @@ MAX_CASES = 1000
 
 
 async def run_eval(request: web.Request) -> web.Response:
-    """Run the eval command on an uploaded case file (multipart field ``cases`` or a raw body)."""
+    """Run the eval command on an uploaded case file (multipart field ``cases`` or a raw body).
+
+    400 in Chinese for a multipart body without a valid boundary or that does not match it, and for
+    a case file the evaluator refuses (:func:`bot.quality.evaluate.load_cases`: too deep, keys that
+    are not text, a question over its length, …); 413 over :data:`MAX_CASE_BYTES` or
+    :data:`MAX_CASES`.
+    """
     import tempfile
     from pathlib import Path
 
@@ -28,14 +35,15 @@ async def run_eval(request: web.Request) -> web.Response:
         return error_response(503, "eval_unavailable")
     try:
         if request.content_type.startswith("multipart/"):
-            form = await request.post()
+            form = await read_form(request)
             field = form.get("cases")
             raw = field.file.read(MAX_CASE_BYTES + 1) if isinstance(field, web.FileField) else str(field or "").encode()
         else:
-            raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        # over the application's client_max_size: aiohttp's own refusal, in English, replaced
-        return error_response(413, "case_file_too_large", limit=MAX_CASE_BYTES)
+            raw = await read_bounded(request, MAX_CASE_BYTES)
+    except BodyError as exc:
+        if exc.status == 413:
+            return error_response(413, "case_file_too_large", limit=MAX_CASE_BYTES)
+        return error_response(exc.status, exc.code)
     if len(raw) > MAX_CASE_BYTES:
         return error_response(413, "case_file_too_large", limit=MAX_CASE_BYTES)
     with tempfile.NamedTemporaryFile("wb", suffix=".yml", delete=False) as tmp:

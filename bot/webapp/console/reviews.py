@@ -270,9 +270,10 @@ async def reopen_group(request: web.Request) -> web.Response:
 
 
 async def conversation(request: web.Request) -> web.Response:
-    """One resident conversation from the tracker store."""
+    """One resident conversation from the tracker store; each read is written to the audit log (who, whose)."""
     settings = settings_of(request)
     sender = request.match_info["sender"][:255]
+    audit.record(request["staff"], "conversation_read", target=sender, url=settings.app_database_url)
     tracker_url = review.tracker_url_for(settings)
     try:
         turns = review.conversation(tracker_url, sender) if tracker_url else []

@@ -159,7 +159,7 @@ async def change_user(request: web.Request) -> web.Response:
 def _account_error(exc: appdb.AccountError, username: str) -> web.Response:
     """The answer to a refused change: 404 unknown account, 409 name taken or last administrator, else 400."""
     status = {"unknown_user": 404, "username_exists": 409, "last_admin": 409}.get(exc.code, 400)
-    message = wording.error(exc.code, min=appdb.MIN_PASSWORD_CHARS, max=appdb.MAX_PASSWORD_CHARS, username=username)
+    message = wording.error(exc.code, min=appdb.MIN_PASSWORD_CHARS, max=appdb.MAX_PASSWORD_BYTES, username=username)
     return _error(status, message)
 
 
