@@ -39,8 +39,8 @@ def tiny_bundle(threshold: float = 0.5) -> model.Bundle:
     ]
     known = [(26, "身份证办理时限"), (24, "居住证申领条件")]
     index = fit.build_index(known, exs).index
-    # answered: the odd TEXTS (身份证要几天 is not among them); unanswered: the even ones
-    answerable = fit.fit_answerable(known, exs, 1.0)
+    # answered: the odd TEXTS and one known answered text; unanswered: the even ones
+    answerable = fit.fit_answerable([(25, "刻章要多少钱")], exs, 1.0)
     n = len(FEATURES)
     coef = np.zeros(n)
     coef[FEATURES.index("nlu_confidence")] = 8.0
