@@ -44,7 +44,7 @@ def glossary(path: Path = GLOSSARY_FILE) -> tuple[re.Pattern[str], dict[str, str
     terms = parse(read_yaml(path, GlossaryError), str(path), entry_lines(path, "terms"))
     ordered = sorted(terms, key=len, reverse=True)
     alternatives = "|".join(r"[\s-]*".join(re.escape(w) for w in re.split(r"[\s-]+", t)) for t in ordered)
-    pattern = re.compile(rf"(?<![A-Za-z])(?:{alternatives})(?![A-Za-z])", re.IGNORECASE)
+    pattern = re.compile(rf"(?<![A-Za-z_])(?:{alternatives})(?![A-Za-z_])", re.IGNORECASE)
     return pattern, {_key(t): c for t, c in terms.items()}
 
 

@@ -16,7 +16,8 @@ inflates a ``Content-Encoding: gzip`` body as it arrives, before any handler cou
   that sends no complete request in time), fails a body not complete within ``WEB_BODY_TIMEOUT``
   seconds of its headers with 408 (the handler's read raises ``HTTPRequestTimeout``, which aiohttp
   answers as such), and refuses a connection beyond ``WEB_MAX_CONNECTIONS_PER_IP`` from one peer
-  address with 503 (peers in ``TRUSTED_PROXIES`` are exempt: a proxy carries everyone's
+  address with 503 (written, then the connection half-closed and drained for a second, so the
+  peer reads the answer instead of a reset; peers in ``TRUSTED_PROXIES`` are exempt: a proxy carries everyone's
   connections; the Ingress bounds connections per client there, ``deploy/ingress.yaml``).
 
 Body sizes are bounded where they are read (``client_max_size``, :mod:`bot.webapp.bodies`), chunked or not.
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 AIOHTTP_VERSION = "3.9.5"
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+REFUSED_LINGER = 1.0  # seconds a refused connection is read (and dropped) after its 503, before it is closed
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -69,6 +71,7 @@ class GuardedRequestHandler(RequestHandler):
         self._body_timer: asyncio.TimerHandle | None = None
         self._body: Any = None
         self._bytes_seen = False
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Count the peer's connection (refusing one over the cap) and arm the header deadline."""
@@ -79,7 +82,7 @@ class GuardedRequestHandler(RequestHandler):
         if peer and cap and not ratelimit.is_trusted(peer, self._settings):
             if self._open_counts[peer] >= cap:
                 log.warning("connection from %s refused: %d open already", peer, cap)
-                self._close_with(transport, BUSY)
+                self._refuse(transport)
                 return
             self._open_counts[peer] += 1
             self._peer = peer
@@ -98,7 +101,12 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """Parse as aiohttp does, then disarm the header deadline and arm or disarm the body's."""
+        """Parse as aiohttp does, then disarm the header deadline and arm or disarm the body's.
+
+        A refused connection's data is read and dropped, unparsed.
+        """
+        if self._refused:
+            return
         before = self._request_count
         self._bytes_seen = self._bytes_seen or bool(data)
         super().data_received(data)
@@ -140,6 +148,20 @@ class GuardedRequestHandler(RequestHandler):
             payload.set_exception(web.HTTPRequestTimeout(text="request body not received in time"))
             self._body = None
             self.close()  # no keep-alive after it: the rest of the body would be read as a request
+
+    def _refuse(self, transport: asyncio.BaseTransport) -> None:
+        """503, then half-close and read (and drop) what the peer sends until it closes or ``REFUSED_LINGER`` s pass.
+
+        Closing at once would lose the answer: the request the peer sends next reaches a closed
+        socket, the kernel answers it with a reset, and a reset discards the 503 still unread in
+        the peer's buffer.
+        """
+        self._refused = True  # aiohttp's force_close() would close the transport at once
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(BUSY)
+            if transport.can_write_eof():
+                transport.write_eof()
+        self._header_timer = self._loop.call_later(REFUSED_LINGER, self.force_close)
 
     def _close_with(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
         try:

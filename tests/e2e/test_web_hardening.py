@@ -283,6 +283,13 @@ def test_connections_per_address_are_capped(tmp_path):
         held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
         time.sleep(0.2)
         assert _status(_raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)) == 503
+        # a request already waiting, unread, when the server refuses (closed at once, the socket
+        # answered with a reset that lost the 503), and one sent after the refusal: both read it
+        for delay in (0.0, 0.0, 0.0, 0.3):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as late:
+                time.sleep(delay)
+                late.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 65536)
+                assert _status(late.recv(65536)) == 503, delay
         held.pop().close()
         time.sleep(0.2)
         assert _status(_raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200

@@ -76,3 +76,9 @@ def test_the_project_glossary_loads_and_maps_to_chinese():
     assert terms["id card"] == "身份证" and terms["residence permit"] == "居住证"
     assert all(not any("a" <= c <= "z" for c in v.lower()) for v in terms.values())
     assert pattern.search("x ID CARD y")
+
+
+def test_a_term_inside_an_identifier_is_not_a_word():
+    assert english.translate("ask_enforcement_case_progress_query") == "ask_enforcement_case_progress_query"
+    assert english.translate("ask_business_environment") == "ask_business_environment"
+    assert english.translate("progress 怎么查") != "progress 怎么查"

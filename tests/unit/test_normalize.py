@@ -56,3 +56,24 @@ def test_nlu_component_blanks_privacy_placeholders(raw, expected):
     message = Message(data={"text": raw})
     TextNormalizer({}).process([message])
     assert message.get("text") == expected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "/ask_enforcement_case_progress_query",
+        "/ask_business_environment_publicity",
+        '/show_measure{"measure_number":"37"}',
+        "/ask_id_card_ＦＵＬＬＷＩＤＴＨ",
+    ],
+)
+def test_a_button_payload_reaches_rasa_as_sent(payload):
+    # Rasa reads the intent name from the text after the pipeline; the glossary once turned
+    # "progress" into 进度 here and the button got "您是想问" instead of its answer.
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.rasa_ext.nlu.normalizer import TextNormalizer
+
+    message = Message(data={"text": payload})
+    TextNormalizer({}).process([message])
+    assert message.get("text") == payload

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import List
 
+from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -12,7 +14,9 @@ class MessageRewriter:
     """Mixin for a component that rewrites ``message.text`` in place.
 
     It rewrites the training examples and incoming messages alike, so the model is trained on what
-    it will see.
+    it will see. A button payload (``/intent{...}``) is left exactly as sent: Rasa's
+    RegexMessageHandler reads the intent name from the same text after the pipeline, and a
+    rewritten name ("/ask_enforcement_case_进度_query") is no intent at all.
     """
 
     def _rewrite(self, message: Message) -> None:
@@ -27,5 +31,12 @@ class MessageRewriter:
     def process(self, messages: List[Message]) -> List[Message]:
         """Rewrite incoming messages."""
         for message in messages:
-            self._rewrite(message)
+            if not is_payload(message):
+                self._rewrite(message)
         return messages
+
+
+def is_payload(message: Message) -> bool:
+    """Whether ``message`` is an intent payload, which Rasa handles without NLU."""
+    text = message.get(TEXT)
+    return isinstance(text, str) and text.startswith(INTENT_MESSAGE_PREFIX)
