@@ -282,11 +282,15 @@ def test_connections_per_address_are_capped(tmp_path):
         port = int(server["url"].rsplit(":", 1)[1])
         held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
         time.sleep(0.2)
-        assert _status(_raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)) == 503
+        # generous timeouts: in the whole suite this process is busy and the server thread may
+        # be slow to accept (a 5 s read timeout gave b"" there); a wrong answer still fails fast
+        started = time.monotonic()
+        answer = _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=30)
+        assert _status(answer) == 503, (answer, time.monotonic() - started)
         # a request already waiting, unread, when the server refuses (closed at once, the socket
         # answered with a reset that lost the 503), and one sent after the refusal: both read it
         for delay in (0.0, 0.0, 0.0, 0.3):
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as late:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as late:
                 time.sleep(delay)
                 late.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 65536)
                 assert _status(late.recv(65536)) == 503, delay
