@@ -135,8 +135,10 @@ def prepare(
     text = payload.sanitize(text)
     try:
         tail = TAILS.take(sender, settings)
-        cleaned = redact(redact_continuation(tail, text) if tail else text)
-        TAILS.keep(sender, number_tail(cleaned), settings)
+        continued = redact_continuation(tail, text) if tail else text
+        cleaned = redact(continued)
+        # no number completed: the digits so far go on, so a number split over more messages is caught
+        TAILS.keep(sender, number_tail(tail + cleaned if continued == text else cleaned), settings)
     except PrivacyDataError as exc:
         # nothing may be stored unredacted: refuse politely until the data file is mended
         log.error("redaction unavailable, message refused: %s", exc)

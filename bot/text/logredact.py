@@ -48,7 +48,7 @@ ACCESS_LOGGERS = ("sanic.access", "sanic.root", "sanic.error", "aiohttp.access",
 REDACTED = "[redacted]"
 MASK = "*"
 
-_CHINESE_DIGITS = "〇零一二三四五六七八九幺"
+_CHINESE_DIGITS = privacy.NUMERAL_DIGITS
 # Characters that fold to one digit (Unicode decimal digits, Chinese numerals) ...
 _ONE_DIGIT = re.compile(rf"[\d{_CHINESE_DIGITS}]")
 # ... and the "other numbers" (⑬, ⒇, superscripts …), which fold to at most two digits (⑬ → 13;
@@ -69,12 +69,11 @@ def _ends_a_number(ch: str) -> bool:
     It does when ``ch`` is visible and assigned, neither a space nor a separator, and folds to no
     digit.
     """
-    category = unicodedata.category(ch)
-    if ch.isspace() or ch in privacy._CHINESE_DIGITS or category in privacy._INVISIBLE:
+    if ch in privacy.NUMERAL_DIGITS:
         return False
-    if category[0] == "L" and unicodedata.is_normalized("NFKC", ch):
+    if unicodedata.category(ch)[0] == "L" and unicodedata.is_normalized("NFKC", ch):
         return True  # a letter that folds to itself (most of the candidates: quick)
-    return not any(c in privacy._SEPARATORS or c.isdigit() for c in privacy._fold(ch))
+    return not privacy.continues_a_number(ch)
 
 
 def _breakers() -> str:

@@ -214,3 +214,93 @@ def test_any_mobile_number_with_any_separators_and_digit_forms_is_redacted(prefi
     out = redact(before + typed + after)
     assert PHONE_PLACEHOLDER in out and out.endswith(after) and out.startswith(before)
     assert not any(ch.isdigit() for ch in normalize_text(out))
+
+
+# Forms the attack run of issue 22 found stored raw: other numerals, marks, prefixes, brackets,
+# more separators, the ID's X after a separator or as 叉, the old 15-digit ID, a 17-digit ID.
+OLD_ID = "110105491231002"  # the 15-digit form: region, YYMMDD, sequence
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("手机壹叁玖壹贰叁肆伍陆柒捌", f"手机{PHONE_PLACEHOLDER}"),
+        ("手机壹參玖壹貳參肆伍陸柒捌", f"手机{PHONE_PLACEHOLDER}"),
+        ("幺三九○一二三四五六七", PHONE_PLACEHOLDER),
+        ("幺三九◯一二三四五六七", PHONE_PLACEHOLDER),
+        ("一三九零两三四五六七八", PHONE_PLACEHOLDER),
+        ("一三九零兩三四五六七八好", f"{PHONE_PLACEHOLDER}好"),
+        ("1️⃣3️⃣9️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣谢谢", f"{PHONE_PLACEHOLDER}谢谢"),
+        ("1\u03323\u03329\u03321\u03322\u03323\u03324\u03325\u03326\u03327\u03328\u0332", PHONE_PLACEHOLDER),
+        ("1\ufe0e39123\ufe0f45678", PHONE_PLACEHOLDER),
+        ("⒈⒊⒐⒈⒉⒊⒋⒌⒍⒎⒏", PHONE_PLACEHOLDER),
+        ("⑴⑶⑼⑴⑵⑶⑷⑸⑹⑺⑻", PHONE_PLACEHOLDER),
+        ("电话+86 139 1234 5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话+8613912345678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话＋８６ １３９１２３４５６７８", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话0086 13912345678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话008613912345678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话013912345678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话(139)1234-5678", f"电话({PHONE_PLACEHOLDER}"),
+        ("电话（139）1234-5678", f"电话（{PHONE_PLACEHOLDER}"),
+        ("电话139―1234―5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话139~1234~5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话139～1234～5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话139。1234。5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话139：1234：5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("电话139*1234*5678", f"电话{PHONE_PLACEHOLDER}"),
+        ("身份证11010519491231002 X", f"身份证{ID_PLACEHOLDER}"),
+        ("身份证11010519491231002-x", f"身份证{ID_PLACEHOLDER}"),
+        ("身份证11010519491231002叉", f"身份证{ID_PLACEHOLDER}"),
+        ("身份证11010519491231002 叉 丢了", f"身份证{ID_PLACEHOLDER} 丢了"),
+        ("身份证11010519491231002×", f"身份证{ID_PLACEHOLDER}"),
+        ("身份证一一零一零五一九四九一二三一零零二叉", f"身份证{ID_PLACEHOLDER}"),
+        (f"老身份证{OLD_ID}还能用吗", f"老身份证{ID_PLACEHOLDER}还能用吗"),
+        ("身份证11010519491231002", f"身份证{ID_PLACEHOLDER}"),  # the check character still to come
+        ("身份证110105194912310021", f"身份证{ID_PLACEHOLDER}"),  # a wrong check digit is still an ID
+    ],
+)
+def test_redact_round_two_forms(text, expected):
+    assert redact(text) == expected
+    assert not any(ch.isdigit() for ch in normalize_text(redact(text)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "开放时间 9:00-12:00 14:30-17:30",
+        "第1、2、3、4、5、6、7、8、9、10、11项",
+        "电话0771-5812345、0771-5812346",
+        "2018年8月10日至2019年12月31日",
+        "两三天、两个工作日、一两次",
+        "零零散散、一五一十、三三两两",
+        "（1）（2）（3）（4）（5）（6）",
+        "⑴⑵⑶ 三点",
+        "20180810 20191231",
+    ],
+)
+def test_round_two_folding_leaves_ordinary_figures(text):
+    assert redact(text) == text
+
+
+def _spread(number: str, seps: list[str]) -> str:
+    return number[0] + "".join(sep + d for sep, d in zip(seps, number[1:], strict=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    region=st.sampled_from(["450103", "450802", "110105", "139012", "451302"]),
+    year=st.integers(1940, 2020),
+    day=st.integers(1, 28),
+    month=st.integers(1, 12),
+    seq=st.integers(0, 999),
+    seps=st.lists(st.sampled_from(["", "", "", " ", "-", " - ", "。", "～"]), min_size=17, max_size=17),
+    x_form=st.sampled_from(["X", "x", "Ｘ", "叉", "×"]),
+)
+def test_an_id_is_matched_before_a_mobile_inside_it(region, year, day, month, seq, seps, x_form):
+    from tests.support.stored_numbers import id_number
+
+    number = id_number(region, f"{year}{month:02d}{day:02d}", f"{seq:03d}")
+    typed = _spread(number[:17] + (x_form if number.endswith("X") else number[17]), seps)
+    out = redact(f"我的身份证{typed}丢了")
+    assert out == f"我的身份证{ID_PLACEHOLDER}丢了", (typed, out)
