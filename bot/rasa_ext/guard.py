@@ -22,7 +22,7 @@ from bot import config
 from bot.rasa_ext import payload
 from bot.security.ratelimit import WINDOW_S, client_ip, limiter_for
 from bot.security.senders import MAX_SENDER_CHARS, PSEUDONYM_PREFIX, log_id, safe_sender, sender_problem
-from bot.text.privacy import PrivacyDataError, number_tail, redact, redact_continuation
+from bot.text.privacy import MESSAGE_BOUNDARY, PrivacyDataError, complete_number, number_tail, redact
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,37 @@ class NumberTails:
 TAILS = NumberTails()
 
 
+class EarlierParts:
+    """Parts of a number in a sender's stored messages, until the tracker store redacts them.
+
+    When a message completes a number begun in earlier ones (``139`` … ``1234`` … ``5678``), the
+    earlier messages are already stored with their parts of it. :func:`prepare` records those parts
+    here and the tracker store (:class:`bot.rasa_ext.tracker_store.SQLTrackerStore`) rewrites those
+    rows when it saves the turn: the message and its save happen in the same Rasa process, so
+    this is kept in memory (bounded; what a restart loses between the two is one turn's).
+    """
+
+    def __init__(self, max_keys: int = 10_000):
+        self._parts: dict[str, list[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+        self._max_keys = max_keys
+
+    def add(self, sender: str, parts: list[tuple[str, str]]) -> None:
+        """Remember ``parts`` (oldest first, each with its placeholder) of ``sender``'s stored messages."""
+        with self._lock:
+            if len(self._parts) >= self._max_keys:
+                self._parts.pop(next(iter(self._parts)))
+            self._parts[sender] = parts
+
+    def take(self, sender: str) -> list[tuple[str, str]]:
+        """The parts remembered for ``sender`` (removed), or []."""
+        with self._lock:
+            return self._parts.pop(sender, [])
+
+
+EARLIER = EarlierParts()
+
+
 @dataclass
 class Prepared:
     """A message ready for the dialogue, or the reason it is refused."""
@@ -135,10 +166,14 @@ def prepare(
     text = payload.sanitize(text)
     try:
         tail = TAILS.take(sender, settings)
-        continued = redact_continuation(tail, text) if tail else text
-        cleaned = redact(continued)
-        # no number completed: the digits so far go on, so a number split over more messages is caught
-        TAILS.keep(sender, number_tail(tail + cleaned if continued == text else cleaned), settings)
+        completed = complete_number(tail, text)
+        cleaned = redact(text if completed is None else completed[0])
+        if completed is None:
+            # the digits so far go on, so a number split over more messages is caught
+            TAILS.keep(sender, number_tail(f"{tail}{MESSAGE_BOUNDARY}{cleaned}" if tail else cleaned), settings)
+        else:
+            TAILS.keep(sender, number_tail(cleaned), settings)
+            EARLIER.add(sender, [(part, completed[2]) for part in completed[1].split(MESSAGE_BOUNDARY)])
     except PrivacyDataError as exc:
         # nothing may be stored unredacted: refuse politely until the data file is mended
         log.error("redaction unavailable, message refused: %s", exc)
@@ -164,6 +199,7 @@ def finish(messages: list[dict], prepared: Prepared, recipient: str) -> list[dic
 
 
 __all__ = [
+    "EARLIER",
     "MAX_SENDER_CHARS",
     "PSEUDONYM_PREFIX",
     "WINDOW_S",

@@ -26,6 +26,14 @@ This subclass, named in ``endpoints.yml`` and ``endpoints.production.yml``, chan
   ``bot/webapp/turns.py``) no longer block the writer. A committed turn survives the process
   being killed; after a power cut or a kernel crash the last turns committed before it may be
   missing, never the database damaged (SQLite's documented guarantee for WAL with NORMAL).
+
+One thing Rasa's store does not do: **a number completed over several messages is redacted in
+the earlier ones too.** When the guard found that a message completes a number begun in the
+sender's earlier messages (``bot.rasa_ext.guard.EARLIER``), the save of that turn rewrites those
+messages' rows (their ``text``, ``parse_data.text``, the entities in the replaced part dropped)
+and the dashboard's copy of them (``gxga_turn.text``), before the turn is stored. On SQLite the
+old bytes are overwritten too (``secure_delete``, then a checkpoint that empties the write-ahead
+log); on PostgreSQL the old row versions stay in the table's files until autovacuum reclaims them.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import time
 import weakref
 from typing import Any, Optional, cast
@@ -47,6 +56,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from bot.rasa_ext.guard import EARLIER
+from bot.text.privacy import redact_earlier
+
 log = logging.getLogger(__name__)
 
 # How many conversations found without rows are remembered, and for how long: a new conversation's
@@ -54,7 +66,11 @@ log = logging.getLogger(__name__)
 WITHOUT_ROWS_KEPT = 10_000
 WITHOUT_ROWS_FOR_S = 30.0
 # Set on every new SQLite connection of the tracker store.
-SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+# ``secure_delete``: a row rewritten (a number's earlier parts, below) leaves no old bytes in the file.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON")
+# The length of the dashboard's copy of a message (``MAX_TEXT_CHARS`` of bot/webapp/turns.py, which
+# builds that table from this store's rows; tests/unit/test_tracker_store.py checks they agree).
+TURN_TEXT_CHARS = 500
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -184,6 +200,9 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
         (SQLAlchemy Core, in order) rather than through the ORM's unit of work, which was 8 % of
         a reply; without it, Rasa's own ``save`` runs.
         """
+        earlier = EARLIER.take(tracker.sender_id)
+        if earlier:
+            self.redact_earlier(tracker.sender_id, earlier)
         stored = self.stored_count(tracker)
         read_empty = self._without_rows.pop(tracker.sender_id, None)
         if stored is None and read_empty is not None and time.monotonic() - read_empty < WITHOUT_ROWS_FOR_S:
@@ -201,6 +220,42 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
             log.debug("Tracker with sender_id '%s' stored to database", tracker.sender_id)
         self._remember(tracker, len(tracker.events))
 
+    def redact_earlier(self, sender_id: str, parts: list[tuple[str, str]]) -> int:
+        """Replace ``parts`` of a number in ``sender_id``'s latest stored messages; how many rows changed.
+
+        See :func:`bot.text.privacy.redact_earlier` for which rows; the dashboard's ``gxga_turn``
+        copy of each is rewritten too when that table exists.
+        """
+        events = self.SQLEvent.__table__
+        query = (
+            sa.select(events.c.id, events.c.data)
+            .where(events.c.sender_id == sender_id, events.c.type_name == "user")
+            .order_by(events.c.id.desc())
+            .limit(len(parts) + 1)
+        )
+        with self.session_scope() as session:
+            rows = [(row_id, json.loads(data)) for row_id, data in session.execute(query).all()]
+            texts = [data.get("text") if isinstance(data.get("text"), str) else "" for _, data in rows]
+            changed = [
+                (row_id, _with_text(data, new))
+                for (row_id, data), new in zip(rows, redact_earlier(texts, parts), strict=True)
+                if new is not None
+            ]
+            turns = sa.inspect(session.connection()).has_table("gxga_turn") if changed else False
+            for row_id, data in changed:
+                session.execute(events.update().where(events.c.id == row_id).values(data=json.dumps(data)))
+                if turns:
+                    session.execute(
+                        sa.text("UPDATE gxga_turn SET text = :text WHERE user_event_id = :id"),
+                        {"text": data["text"][:TURN_TEXT_CHARS], "id": row_id},
+                    )
+            session.commit()
+        if changed and cast(Engine, self.engine).dialect.name == "sqlite":
+            # the old rows' pages are still frames in the write-ahead log until it is checkpointed
+            with cast(Engine, self.engine).connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(changed)
+
     @staticmethod
     def event_row(sender_id: str, event: Any) -> dict[str, Any]:
         """The ``events`` row of ``event``, with the values Rasa's ``save`` gives its columns."""
@@ -213,3 +268,23 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
             "action_name": data.get("name"),
             "data": json.dumps(data),
         }
+
+
+def _with_text(data: dict[str, Any], new: str) -> dict[str, Any]:
+    """A user event's ``data`` with its text now ``new`` (a redacted end); entities there dropped."""
+    old = data.get("text", "")
+    kept = len(os.path.commonprefix([old, new]))
+    data = {**data, "text": new}
+    parse = data.get("parse_data")
+    if isinstance(parse, dict):
+        entities = parse.get("entities")
+        data["parse_data"] = {
+            **parse,
+            "text": new,
+            "entities": [
+                e for e in entities if isinstance(e, dict) and isinstance(e.get("end"), int) and e["end"] <= kept
+            ]
+            if isinstance(entities, list)
+            else entities,
+        }
+    return data

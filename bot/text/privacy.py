@@ -370,23 +370,77 @@ def number_tail(text: str) -> str:
     return end_part[origin[start] :]
 
 
+# Joins the tails of successive messages (a separator no keyboard types: a number may begin there).
+MESSAGE_BOUNDARY = "\u241e"
+
+
+def complete_number(tail: str, text: str) -> tuple[str, str, str] | None:
+    """How ``text`` completes a personal number begun in ``tail``, if it does.
+
+    Args:
+        tail: the :func:`number_tail` of the sender's previous messages (redacted), successive
+            messages' parts joined by :data:`MESSAGE_BOUNDARY`.
+        text: the new message as typed.
+
+    Returns:
+        ``(text with its part of the number replaced by the placeholder, the part of tail in the
+        number, the placeholder)``, or None when no number runs from ``tail`` into ``text``.
+
+    Raises:
+        PrivacyDataError: ``bot/replies/privacy.yml`` is broken.
+    """
+    if not tail or not text:
+        return None
+    offset = len(tail)
+    for start, end, kind in find_numbers(tail + text):
+        if start < offset < end:
+            placeholder = load_placeholders()[kind]
+            return placeholder + text[end - offset :], tail[start:], placeholder
+    return None
+
+
 def redact_continuation(tail: str, text: str) -> str:
     """``text`` (as typed) with its beginning replaced when it completes a number begun in ``tail``.
 
-    ``tail`` is the :func:`number_tail` of the sender's previous message, redacted. When ``text``,
+    ``tail`` is the :func:`number_tail` of the sender's previous messages, redacted. When ``text``,
     read after it, completes a personal number, the part of that number in ``text`` becomes the
     placeholder. The rest of ``text`` is returned as it is: pass the result to :func:`redact`.
 
     Raises:
         PrivacyDataError: ``bot/replies/privacy.yml`` is broken.
     """
-    if not tail or not text:
-        return text
-    offset = len(tail)
-    for start, end, kind in find_numbers(tail + text):
-        if start < offset < end:
-            return load_placeholders()[kind] + text[end - offset :]
-    return text
+    completed = complete_number(tail, text)
+    return text if completed is None else completed[0]
+
+
+def redact_earlier(texts: list[str], parts: list[tuple[str, str]]) -> list[str | None]:
+    """The earlier messages of a number completed later, with their parts of it replaced.
+
+    Args:
+        texts: the sender's stored messages, newest first; the newest may be the message that
+            completed the number (it is skipped when its end is not the last part).
+        parts: the parts of the number in the earlier messages, oldest first, each with its
+            placeholder (from :func:`complete_number`, the tail split at :data:`MESSAGE_BOUNDARY`).
+
+    Returns:
+        For each of ``texts``, its new text, or None where it stays. Matching stops at the first
+        message whose end is not its part, so nothing is changed on a guess.
+    """
+    out: list[str | None] = [None] * len(texts)
+    pending = list(reversed(parts))
+    index = 0
+    for position, text in enumerate(texts):
+        if index == len(pending):
+            break
+        part, placeholder = pending[index]
+        if not text.endswith(part):
+            if position == 0:
+                continue  # the completing message itself, already stored
+            break
+        if part and any(ch.isdigit() for ch in _skeleton(part)[0]):
+            out[position] = text[: len(text) - len(part)] + placeholder
+        index += 1
+    return out
 
 
 def contains_personal_number(text: str) -> bool:

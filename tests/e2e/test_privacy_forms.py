@@ -264,6 +264,28 @@ FORMS = [
     ("mobile-split", ["我的手机是159", "77018642"], "15977018642"),
     ("card-spaced-dashes", ["卡号6222 - 0202 - 0011 - 2233 - 446，身份证快递要几天"], CARD),
     ("card-19-spaced", [f"银行卡{' '.join(CARD_19[i : i + 4] for i in range(0, 19, 4))}，身份证快递要几天"], CARD_19),
+    # issue 22's attack forms
+    ("mobile-daxie", ["手机壹叁玖壹贰叁肆伍陆柒捌，居住证怎么办"], PHONE),
+    ("mobile-circle-zero-liang", ["电话幺三九○两三四五六七八，刻章要多久"], "13902345678"),
+    ("mobile-keycaps", ["".join(d + "\ufe0f\u20e3" for d in PHONE) + "居住证怎么办"], PHONE),
+    ("mobile-combining", ["手机" + "".join(d + "\u0332" for d in PHONE) + "，居住证怎么办"], PHONE),
+    ("mobile-dotted-numerals", ["手机⒈⒊⒐⒈⒉⒊⒋⒌⒍⒎⒏，居住证怎么办"], PHONE),
+    ("mobile-0086", ["电话0086 139 1234 5678，居住证怎么办"], PHONE),
+    ("mobile-plus86", ["电话+86 13912345678，居住证怎么办"], PHONE),
+    ("mobile-leading-zero", ["电话013912345678，居住证怎么办"], PHONE),
+    ("mobile-brackets", ["电话（139）1234-5678，居住证怎么办"], PHONE),
+    ("mobile-tilde-colon", ["电话139～1234：5678，居住证怎么办"], PHONE),
+    ("id-space-before-x", ["身份证11010519491231002 X，身份证办下来要多久"], VALID_ID),
+    ("id-cha", ["身份证一一零一零五一九四九一二三一零零二叉，身份证丢了怎么补"], VALID_ID),
+    ("id-old-15", ["老身份证110105491231002还能用吗"], "110105491231002"),
+]
+
+# Numbers typed over several messages: afterwards no message of the conversation keeps a digit.
+SPLIT_FORMS = [
+    ("three-messages", ["我的手机139", "1234", "5678，居住证怎么办"]),
+    ("after-comma", ["我的手机139，", "12345678"]),
+    ("id-17-then-x", ["身份证11010519491231002", "X，身份证丢了怎么补"]),
+    ("card-four-messages", ["卡号6222", "0202", "0011 2233", "446"]),
 ]
 
 
@@ -301,8 +323,27 @@ def test_no_form_of_a_number_is_stored_or_logged(running_bot, channel, case, mes
     sender = new_openid("forms") if channel == "wechat" else f"forms-{uuid.uuid4().hex[:8]}"
     replies = [_send(running_bot, channel, sender, message) for message in messages]
     time.sleep(0.3)  # the servers' log lines are flushed
-    needles = forms(number) | ({messages[-1]} if case == "mobile-split" else set())
+    # the number, and each message up to its first comma as typed (short ASCII forms match anything)
+    typed = {form for m in messages for form in forms(m.split("，")[0]) if not form.isascii() or len(form) > 8}
+    needles = forms(number) | typed | ({messages[-1]} if case == "mobile-split" else set())
     assert not leaks(needles, {"the replies": "\n".join(replies).encode("utf-8"), **_stored(running_bot)})
+
+
+@e2e
+@pytest.mark.parametrize("channel", ["rest", "web", "wechat"])
+@pytest.mark.parametrize("case, messages", SPLIT_FORMS, ids=[f[0] for f in SPLIT_FORMS])
+def test_a_number_over_several_messages_leaves_no_digit_stored(running_bot, channel, case, messages):
+    import sqlite3
+
+    sender = new_openid("splits") if channel == "wechat" else f"splits-{uuid.uuid4().hex[:8]}"
+    with sqlite3.connect(running_bot["tracker"]) as db:  # the web server names its own senders
+        (before,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+    for message in messages:
+        _send(running_bot, channel, sender, message)
+    with sqlite3.connect(running_bot["tracker"]) as db:
+        rows = db.execute("SELECT data FROM events WHERE id > ? AND type_name = 'user'", (before,)).fetchall()
+    texts = [json.loads(data)["text"] for (data,) in rows]
+    assert len(texts) == len(messages) and not any(ch.isdigit() for ch in "".join(texts)), texts
 
 
 @e2e

@@ -72,3 +72,37 @@ def test_a_long_conversation_reads_back_in_order(postgres_server_url):
         store.engine.dispose()
     texts = [e.text for e in back.events if e.type_name == "user"]
     assert texts == ["居住证"] + [f"第{n}个问题" for n in range(30)]
+
+
+def test_a_number_completed_later_is_redacted_in_earlier_rows_on_postgres(postgres_server_url):
+    from dataclasses import replace
+
+    from bot import config
+    from bot.text.privacy import contains_personal_number
+
+    url = create_database(postgres_server_url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the dashboard's copy, as bot/webapp/turns.py makes it
+        conn.execute(sa.text("CREATE TABLE gxga_turn (user_event_id INTEGER PRIMARY KEY, text VARCHAR(500))"))
+    store = postgres_store(SQLTrackerStore, url)
+    settings = replace(config.load(), redis_url=None)
+    try:
+        asyncio.run(scenarios.chat(store, "pg-split", ["我的手机139", "1234"], settings))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO gxga_turn SELECT id, CAST(data AS jsonb) ->> 'text' "
+                    "FROM events WHERE type_name = 'user'"
+                )
+            )
+        asyncio.run(scenarios.chat(store, "pg-split", ["5678"], settings))
+    finally:
+        store.engine.dispose()
+    with engine.connect() as conn:
+        texts = [
+            json.loads(d)["text"] for (d,) in conn.execute(sa.text("SELECT data FROM events WHERE type_name = 'user'"))
+        ]
+        copies = [t for (t,) in conn.execute(sa.text("SELECT text FROM gxga_turn"))]
+    engine.dispose()
+    assert len(texts) == 3 and not any(ch.isdigit() for ch in "".join(texts + copies)), (texts, copies)
+    assert not contains_personal_number("".join(texts))

@@ -282,3 +282,104 @@ def test_reads_the_events_rasas_store_reads(all_sessions, tmp_path):
         ours = read(store_of(SQLTrackerStore, path), sender)
         assert ours == read(store_of(rasa_tracker_store.SQLTrackerStore, path), sender)
         assert ours
+
+
+# --- a number completed over several messages: the earlier rows redacted too (issue 22) ----------
+
+
+def _user_texts(path: Path, sender: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as db:
+        found = db.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (sender,))
+        return [(d["text"], d["parse_data"]["text"]) for d in (json.loads(row[0]) for row in found)]
+
+
+async def chat(store, sender: str, messages: list[str], settings) -> None:
+    """Each message through the guard, then stored as Rasa's processor stores a turn."""
+    from bot.rasa_ext import guard
+
+    for typed in messages:
+        text = guard.prepare(typed, sender, None, settings, limited=False).text
+        tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+        entities = [{"entity": "measure_number", "value": "12", "start": 0, "end": 2}] if text[:2].isdigit() else []
+        tracker.update(UserUttered(text, {"name": "greet", "confidence": 0.5}, entities, timestamp=stamp()))
+        tracker.update(ActionExecuted("action_listen", timestamp=stamp()))
+        await store.save(tracker)
+
+
+@pytest.mark.parametrize(
+    "messages, stored",
+    [
+        (["我的手机139", "1234", "5678好的"], ["我的手机[手机号]", "[手机号]", "[手机号]好的"]),
+        (["我的手机139，", "12345678"], ["我的手机[手机号]", "[手机号]"]),
+        (["身份证110105", "19491231", "002X"], ["身份证[身份证号]", "[身份证号]", "[身份证号]"]),
+        (["卡号6222", "0202", "0011 2233", "446"], ["卡号[银行卡号]", "[银行卡号]", "[银行卡号]", "[银行卡号]"]),
+        (["我等了15", "天了"], ["我等了15", "天了"]),
+        (["我的手机139", "居住证怎么办", "12345678"], ["我的手机139", "居住证怎么办", "12345678"]),
+    ],
+)
+def test_a_number_completed_later_is_redacted_in_the_earlier_rows(tmp_path, messages, stored):
+    from dataclasses import replace
+
+    from bot import config
+    from bot.text.privacy import load_placeholders
+
+    placeholders = load_placeholders()
+    expected = [
+        s.replace("[手机号]", placeholders["mobile"])
+        .replace("[身份证号]", placeholders["id_card"])
+        .replace("[银行卡号]", placeholders["bank_card"])
+        for s in stored
+    ]
+    path = tmp_path / "t.db"
+    sender = f"split-{len(messages)}-{abs(hash(tuple(messages)))}"
+    asyncio.run(chat(store_of(SQLTrackerStore, path), sender, messages, replace(config.load(), redis_url=None)))
+    assert _user_texts(path, sender) == [(s, s) for s in expected]
+    with sqlite3.connect(path) as db:
+        entities = [
+            json.loads(d)["parse_data"]["entities"]
+            for (d,) in db.execute("SELECT data FROM events WHERE type_name = 'user'")
+        ]
+    assert all(not e for e, s in zip(entities, expected, strict=True) if not s[:2].isdigit())
+
+
+def test_the_dashboards_copy_is_redacted_too(tmp_path):
+    from dataclasses import replace
+
+    from bot import config
+    from bot.text.privacy import contains_personal_number
+
+    path = tmp_path / "t.db"
+    store = store_of(SQLTrackerStore, path)
+    settings = replace(config.load(), redis_url=None)
+    asyncio.run(chat(store, "dash", ["我的手机139", "1234"], settings))
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE gxga_turn (user_event_id INTEGER PRIMARY KEY, text TEXT)")
+        db.execute("INSERT INTO gxga_turn SELECT id, json_extract(data, '$.text') FROM events WHERE type_name = 'user'")
+    asyncio.run(chat(store, "dash", ["5678"], settings))
+    with sqlite3.connect(path) as db:
+        copies = [t for (t,) in db.execute("SELECT text FROM gxga_turn ORDER BY user_event_id")]
+    assert len(copies) == 2 and not any(ch.isdigit() for ch in "".join(copies)), copies
+    assert not contains_personal_number("".join(t for t, _ in _user_texts(path, "dash")))
+
+
+def test_the_dashboard_copy_length_is_the_tracker_stores():
+    from bot.rasa_ext.tracker_store import TURN_TEXT_CHARS
+    from bot.webapp.turns import MAX_TEXT_CHARS
+
+    assert TURN_TEXT_CHARS == MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize(
+    "texts, parts, expected",
+    [
+        (["1234", "我的手机139"], [("139", "P"), ("1234", "P")], ["P", "我的手机P"]),
+        (["P", "1234", "我的手机139"], [("139", "P"), ("1234", "P")], [None, "P", "我的手机P"]),
+        (["别的", "我的手机139"], [("139", "P"), ("1234", "P")], [None, None]),  # not the parts: nothing
+        (["，", "我的139"], [("139", "P"), ("，", "P")], [None, "我的P"]),  # a separator alone stays
+        ([], [("139", "P")], []),
+    ],
+)
+def test_which_earlier_rows_are_rewritten(texts, parts, expected):
+    from bot.text.privacy import redact_earlier
+
+    assert redact_earlier(texts, parts) == expected
