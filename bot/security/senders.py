@@ -14,6 +14,10 @@ from bot.text.privacy import contains_personal_number
 MAX_SENDER_CHARS = 128
 # Sender ids that hold a personal number are replaced by this prefix and a keyed hash.
 PSEUDONYM_PREFIX = "anon-"
+# How the WeChat channel names a conversation: the OpenID's pseudonym (see :func:`pseudonym`).
+WECHAT_PREFIX = "wx-"
+# A hex digest spelt in letters: 0-9a-f → a-p.
+_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
 def _sender_key(settings: config.Settings) -> bytes:
@@ -47,9 +51,21 @@ def safe_sender(sender: str, settings: config.Settings) -> str:
     """
     if not contains_personal_number(sender):
         return sender
+    return pseudonym(sender, settings)
+
+
+def pseudonym(sender: str, settings: config.Settings, prefix: str = PSEUDONYM_PREFIX) -> str:
+    """``sender`` as a keyed hash (HMAC-SHA-256 with :func:`_sender_key`): stable, not reversible.
+
+    Written in the letters a-p rather than hex digits, so that no pseudonym holds a run of digits
+    that reads as a personal number (one hex digest in ten has eleven digits in a row). The WeChat
+    channel stores every OpenID this way (``prefix`` :data:`WECHAT_PREFIX`): an OpenID
+    names a person to whoever holds the account's API credentials.
+    """
     import hmac
 
-    return PSEUDONYM_PREFIX + hmac.new(_sender_key(settings), sender.encode("utf-8"), "sha256").hexdigest()[:32]
+    digest = hmac.new(_sender_key(settings), sender.encode("utf-8"), "sha256").hexdigest()[:32]
+    return prefix + digest.translate(_LETTERS)
 
 
 def log_id(sender: str) -> str:

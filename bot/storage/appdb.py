@@ -105,6 +105,11 @@ def ensure_schema(url: str | None = None) -> None:
             _UPGRADED.add(url)
 
 
+def _redacted_or_none(value: str | None, limit: int) -> str | None:
+    """A short text field as stored: redacted and cut to ``limit``, or None when empty."""
+    return redact(str(value))[:limit] if value else None
+
+
 def record_feedback(
     sender_id: str,
     value: str,
@@ -125,11 +130,11 @@ def record_feedback(
     ensure_schema(url)
     row = Feedback(
         created_at=datetime.now(timezone.utc),
-        sender_id=str(sender_id)[:128],
+        sender_id=redact(str(sender_id))[:128],
         value=value,
         question=redact(question or "")[:1000],
-        intent=(intent or None),
-        channel=channel,
+        intent=_redacted_or_none(intent, 100),
+        channel=_redacted_or_none(channel, 64),
         measures=joined(measures),
     )
     with db.session_scope(url) as session:
@@ -645,10 +650,10 @@ def record_review(
         created_at=datetime.now(timezone.utc),
         username=username,
         question=redact(question or "")[:1000],
-        intent=intent or None,
+        intent=_redacted_or_none(intent, 100),
         cited=joined(cited),
         verdict=verdict,
-        correct_intent=(correct_intent or None),
+        correct_intent=_redacted_or_none(correct_intent, 100),
         correct_measure=correct_measure,
         comment=redact(comment or "")[:2000],
     )

@@ -4,7 +4,9 @@ Rows live in the application database (``APP_DATABASE_URL``, table ``review_grou
 one per group key (the group's normalised text, :func:`bot.webapp.review.group_key`; unique by its
 SHA-256, as a long Chinese key is over what a PostgreSQL index entry may hold). Each keeps
 the group's text and its jieba words, so the review list can match later questions to it by the
-rule that groups them. Text is passed through :func:`bot.text.privacy.redact` before it is stored.
+rule that groups them. The key, the text and each word are passed through
+:func:`bot.text.privacy.redact` before they are stored (a key's digest is of the redacted key, so a
+key naming a number still finds its row); words that together spell a number are dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy import Column, DateTime, Integer, String, Text, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage import appdb
-from bot.text.privacy import redact
+from bot.text.normalize import normalize_text
+from bot.text.privacy import contains_personal_number, redact
 from knowledge import db
 
 MAX_KEY_CHARS = 2000  # the longest message the web server passes on (bot.webapp.server.MAX_MESSAGE_CHARS)
@@ -97,9 +100,10 @@ def mark_handled(key: str, text: str, words: Iterable[str], by: str, url: str | 
         raise ValueError("who handled the group is required")
     url = url or appdb.app_url()
     appdb.ensure_schema(url)
+    key = redact(key)
     values = {
         "text": redact(text or "")[:MAX_TEXT_CHARS],
-        "words": json.dumps(sorted({str(w) for w in words})[:MAX_WORDS], ensure_ascii=False),
+        "words": json.dumps(_redacted_words(words)[:MAX_WORDS], ensure_ascii=False),
         "handled_by": str(by)[:MAX_BY_CHARS],
         "handled_at": datetime.now(timezone.utc),
     }
@@ -108,6 +112,14 @@ def mark_handled(key: str, text: str, words: Iterable[str], by: str, url: str | 
     except IntegrityError:
         # Two staff marked the same group at once and the other's row came first: update it.
         return _upsert(url, key, values)
+
+
+def _redacted_words(words: Iterable[str]) -> list[str]:
+    """``words`` as stored: each redacted; those with digits dropped when together they hold a number."""
+    kept = sorted({redact(str(w)) for w in words})
+    if contains_personal_number(" ".join(kept)):
+        kept = [w for w in kept if not any(ch.isdigit() for ch in normalize_text(w))]
+    return kept
 
 
 def _upsert(url: str, key: str, values: dict) -> HandledGroup:
@@ -130,7 +142,8 @@ def reopen(key: str, url: str | None = None) -> bool:
     url = url or appdb.app_url()
     appdb.ensure_schema(url)
     with db.session_scope(url) as session:
-        result = session.execute(delete(HandledGroupRow).where(HandledGroupRow.key_sha256 == _digest(key)))
+        digest = _digest(redact(key))
+        result = session.execute(delete(HandledGroupRow).where(HandledGroupRow.key_sha256 == digest))
         return bool(result.rowcount)
 
 

@@ -46,7 +46,11 @@ log = logging.getLogger(__name__)
 
 AIOHTTP_VERSION = "3.9.5"
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-REFUSED_LINGER = 1.0  # seconds a refused connection is read (and dropped) after its 503, before it is closed
+# Seconds a refused connection is read (and dropped) after its 503, before it is closed. Closing
+# with the peer's bytes unread sends a reset, which discards the 503 the peer has not read yet: in
+# CI (2 busy cores) a peer took over 1 s to read it, so the linger is 5 s; a peer that reads the
+# answer closes sooner, and a refused connection is not counted against its address.
+REFUSED_LINGER = 5.0
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 

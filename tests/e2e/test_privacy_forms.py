@@ -230,7 +230,20 @@ def test_sender_problems_are_named(sender, problem):
     assert (found is None) if problem is None else (problem in found)
 
 
-@pytest.mark.parametrize("sender", [PHONE, f"user-{PHONE}", f"{VALID_ID}", "139 1234 5678", "１３９１２３４５６７８"])
+@pytest.mark.parametrize(
+    "sender",
+    [
+        PHONE,
+        f"user-{PHONE}",
+        f"{VALID_ID}",
+        "139 1234 5678",
+        "１３９１２３４５６７８",
+        f"0086{PHONE}",
+        "+86 139 1234 5678",
+        "壹叁玖壹贰叁肆伍陆柒捌",
+        "110105491231002",
+    ],
+)
 def test_sender_ids_with_numbers_become_stable_pseudonyms(tmp_path, sender):
     settings = replace(config.load(), var_dir=tmp_path, sender_hash_key=None)
     pseudonym = guard.safe_sender(sender, settings)
@@ -369,6 +382,18 @@ def test_a_sender_id_that_is_a_phone_number_is_never_stored(running_bot):
     follow = _send(running_bot, "rest", sender, "要多久")  # the same conversation continues
     assert "居住证" in first and follow
     assert not leaks(forms(sender), _stored(running_bot))
+
+
+@e2e
+def test_the_wechat_openid_is_never_stored_or_logged(running_bot):
+    from tests.support.wechat_users import user_turns
+
+    openid = new_openid("pseudo")
+    for message in ["居住证怎么办理", "要多久"]:
+        assert _send(running_bot, "wechat", openid, message)
+    time.sleep(0.3)
+    assert user_turns(running_bot, openid) == ["居住证怎么办理", "要多久"]  # one conversation, under its pseudonym
+    assert not leaks({openid}, _stored(running_bot))
 
 
 @e2e

@@ -30,7 +30,7 @@ from bot.replies import render
 from bot.text.privacy import load_placeholders
 from tests.support import wechat_fake as wf
 from tests.support.stored_numbers import CARD_19, ID_X, card_number, files_under, forms, full_width, id_number, leaks
-from tests.support.wechat_users import new_msg_id, new_openid, user_turns
+from tests.support.wechat_users import conversation_of, new_msg_id, new_openid, user_turns
 
 e2e = pytest.mark.e2e
 
@@ -154,7 +154,9 @@ def check_never_kept_raw(
     redacted = text.replace(typed, load_placeholders()[kind])
     assert user_turns(bot, openid)[0] == redacted
     with sqlite3.connect(bot["app_db"]) as conn:
-        rows = conn.execute("SELECT value, channel, question FROM feedback WHERE sender_id = ?", (openid,)).fetchall()
+        rows = conn.execute(
+            "SELECT value, channel, question FROM feedback WHERE sender_id = ?", (conversation_of(openid),)
+        ).fetchall()
     assert rows == [("down", "wechat", redacted)]
     # (b), (c) No form of the number anywhere it could have been kept or sent.
     assert not leaks(forms(typed), stored_everywhere(bot, fake_wechat, redis_url))

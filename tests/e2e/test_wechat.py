@@ -35,7 +35,7 @@ from bot.rasa_ext.channels.wechat import (
 from bot.rasa_ext.channels.wechat.store import MemoryStore, RedisStore, make_store
 from bot.replies import load_replies, render
 from tests.support import wechat_fake as wf
-from tests.support.wechat_users import new_msg_id, new_openid, user_turns
+from tests.support.wechat_users import conversation_of, new_msg_id, new_openid, user_turns
 
 CITATION = "依据：《广西公安机关深化“放管服”改革优化营商环境实施意见》（2018年8月10日）"
 
@@ -187,7 +187,9 @@ def test_numbered_button_reply(running_bot):
     thanks = assert_passive_text(ask(running_bot, openid, "３"), openid)
     assert "反馈已记录" in thanks
     with sqlite3.connect(running_bot["app_db"]) as conn:
-        rows = conn.execute("SELECT value, channel FROM feedback WHERE sender_id = ?", (openid,)).fetchall()
+        rows = conn.execute(
+            "SELECT value, channel FROM feedback WHERE sender_id = ?", (conversation_of(openid),)
+        ).fetchall()
     assert rows == [("down", "wechat")]
 
 
@@ -622,7 +624,7 @@ def test_channel_dedupes_while_processing():
         return during, done, after
 
     during, done, after = asyncio.run(scenario())
-    assert during.body == "success" and rasa.received == [("o_dupe", "你好")]
+    assert during.body == "success" and rasa.received == [(conversation_of("o_dupe", channel.settings), "你好")]
     content = wf.Response(done.status, done.body).content
     assert content == "答：你好\n回复 1 查看原文" == wf.Response(after.status, after.body).content
 
@@ -693,7 +695,7 @@ def test_channel_keeps_answering_when_redis_is_down():
     channel = WeChatChannel(channel_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     rasa = FakeRasa()
     reply = asyncio.run(receive(channel, rasa, wf.text_xml("o_noredis", "你好", 47)))
-    assert "答：你好" in reply.body and rasa.received == [("o_noredis", "你好")]
+    assert "答：你好" in reply.body and rasa.received == [(conversation_of("o_noredis", channel.settings), "你好")]
 
 
 def test_channel_unreachable_api_is_logged_not_raised(caplog):

@@ -22,10 +22,18 @@ def new_msg_id() -> int:
     return next(_msg_ids)
 
 
+def conversation_of(openid: str, settings=None) -> str:
+    """The sender id the bot stores for ``openid``: its keyed pseudonym (the bot shares var/'s key)."""
+    from bot import config
+    from bot.security import senders
+
+    return senders.pseudonym(openid, settings or config.load(), senders.WECHAT_PREFIX)
+
+
 def user_turns(bot, openid: str) -> list[str]:
     """What the tracker store recorded the user saying (one row per processed message)."""
     with sqlite3.connect(bot["tracker"]) as conn:
         rows = conn.execute(
-            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (openid,)
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (conversation_of(openid),)
         ).fetchall()
     return [json.loads(data).get("text") for (data,) in rows]

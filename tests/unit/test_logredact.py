@@ -45,6 +45,10 @@ def test_every_written_form_of_every_number_is_redacted(typed):
         '"text": "\\u0022\\u0031\\u0033\\u0039\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038\\u0022"',
         "GET /console/api/conversations?q=139+1234+5678 HTTP/1.1",
         "GET /x/139%E2%80%8B1234%E2%80%8B5678 HTTP/1.1",  # zero-width spaces, percent-encoded
+        # issue 22: a 0086 path, and 大写 digits percent-encoded in a query
+        "GET /console/api/conversation/008613912345678 HTTP/1.1",
+        "GET /console/api/conversations?q=" + quote("壹叁玖壹贰叁肆伍陆柒捌") + " HTTP/1.1",
+        "GET /console/api/conversations?q=%2B86%20139%201234%205678 HTTP/1.1",
         "body=b'\\xe4\\xb8\\x80\\xe4\\xb8\\x89\\xe4\\xb9\\x9d"
         + "".join("\\x" + "\\x".join(f"{b:02x}" for b in ch.encode()) for ch in "一二三四五六七八")
         + "'",

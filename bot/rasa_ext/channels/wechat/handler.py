@@ -10,9 +10,12 @@ delivered through the customer-service API (:class:`~bot.rasa_ext.channels.wecha
 
 By kind of message:
 
-- Text goes to Rasa with the user's OpenID as the sender, so a conversation continues across
-  messages. A reply of just a button's number sends that button's payload; the last buttons
-  shown are remembered per OpenID in the store.
+- Text goes to Rasa with the OpenID's keyed pseudonym (``wx-…``,
+  :func:`bot.security.senders.pseudonym`) as the sender, so a conversation continues across
+  messages and no OpenID is stored: the real one stays in the request, where a late answer
+  needs it (the customer-service API), and message keys carry only its digest. A reply of just
+  a button's number sends that button's payload; the last buttons shown are remembered per
+  pseudonym in the store.
 - Voice with a transcript (``Recognition``, when the account has speech recognition on) is
   answered as if typed: the transcript goes through the same guard and to Rasa.
 - A ``subscribe`` event sends ``/greet`` (the welcome is a domain response).
@@ -52,6 +55,7 @@ from bot.rasa_ext.channels.wechat.protocol import (
 from bot.rasa_ext.channels.wechat.render import MAX_MESSAGE_BYTES, button_choice, render_messages, utf8_len
 from bot.rasa_ext.channels.wechat.store import MessageStore, make_store, quietly, stored_json
 from bot.replies import render
+from bot.security import senders
 from bot.storage import refusals
 
 log = logging.getLogger(__name__)
@@ -191,14 +195,16 @@ class WeChatChannel:
         if turn is None:
             return render("wechat_menu_unknown")["text"]
         text, metadata = turn
-        openid, buttons_key = incoming.openid, f"buttons:{incoming.openid}"
+        # the conversation is the OpenID's pseudonym: the OpenID itself stays in this request
+        conversation = senders.pseudonym(incoming.openid, self.settings, senders.WECHAT_PREFIX)
+        buttons_key = f"buttons:{conversation}"
         chosen = False
         number = button_choice(text) if incoming.message.type == "text" else None
         if number:
             payloads = stored_json(await quietly(self.store.get(buttons_key), "read the last buttons"), [])
             if isinstance(payloads, list) and 1 <= number <= len(payloads) and isinstance(payloads[number - 1], str):
                 text, chosen = payloads[number - 1], True
-        prepared = guard.prepare(text, openid, None, self.settings)
+        prepared = guard.prepare(text, conversation, None, self.settings)
         if prepared.refused:
             refusals.COUNTER.count(CHANNEL_NAME, prepared.refused)
             return render(prepared.refused)["text"]
@@ -209,7 +215,7 @@ class WeChatChannel:
                 UserMessage(
                     prepared.text,
                     collector,
-                    openid,
+                    conversation,
                     input_channel=CHANNEL_NAME,
                     message_id=incoming.key,
                     metadata=metadata,

@@ -201,16 +201,18 @@ def parse(args: Mapping[str, Any], body: bytes, crypto: WeChatCrypto | None) -> 
         text = raw.get("Content") or ""
     elif message.type == "voice":
         text = transcript(raw.get("Recognition"))
-    message_key = f"msg:{target}:{msg_id}" if msg_id else f"msg:{openid}:{create_time}"
+    # keys are stored (the reply cache, Rasa's message_id) and logged: the OpenID only as a digest
+    who = hashlib.sha256(openid.encode("utf-8")).hexdigest()[:16]
+    message_key = f"msg:{target}:{msg_id}" if msg_id else f"msg:{who}:{create_time}"
     if message.type == "text" or (message.type == "voice" and text):
         key: str | None = message_key
     elif event in SUBSCRIBE_EVENTS:
-        key = f"evt:{openid}:{create_time}:{event}"
+        key = f"evt:{who}:{create_time}:{event}"
     elif event == CLICK_EVENT:
         # two entries clicked within one second are two questions; the key's digest keeps the
         # store key and the log free of whatever the request put there
         clicked = hashlib.sha256((raw.get("EventKey") or "").encode("utf-8")).hexdigest()[:16]
-        key = f"evt:{openid}:{create_time}:{event}:{clicked}"
+        key = f"evt:{who}:{create_time}:{event}:{clicked}"
     else:
         key = None  # voice without a transcript, images …: asked to type; other events: no reply
     return Incoming(message=message, openid=openid, key=key, encrypted=encrypted, text=text)
