@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from bot import config
 from bot.rasa_ext import payload
 from bot.security.ratelimit import WINDOW_S, client_ip, limiter_for
-from bot.security.senders import MAX_SENDER_CHARS, PSEUDONYM_PREFIX, log_id, safe_sender, sender_problem
+from bot.security.senders import (
+    EARLIER_HEADER,
+    MAX_SENDER_CHARS,
+    PSEUDONYM_PREFIX,
+    STORED_HEADER,
+    log_id,
+    safe_sender,
+    sender_problem,
+)
 from bot.text.privacy import MESSAGE_BOUNDARY, PrivacyDataError, complete_number, number_tail, redact
 
 log = logging.getLogger(__name__)
@@ -141,6 +149,9 @@ class Prepared:
     text: str
     refused: str | None = None
     notices: list[str] = field(default_factory=list)
+    # the parts of a number this message completed in the sender's earlier messages (oldest
+    # first, each with its placeholder): the tracker store redacts them; the web page too
+    earlier: list[tuple[str, str]] = field(default_factory=list)
 
 
 def prepare(
@@ -168,18 +179,35 @@ def prepare(
         tail = TAILS.take(sender, settings)
         completed = complete_number(tail, text)
         cleaned = redact(text if completed is None else completed[0])
+        earlier: list[tuple[str, str]] = []
         if completed is None:
             # the digits so far go on, so a number split over more messages is caught
             TAILS.keep(sender, number_tail(f"{tail}{MESSAGE_BOUNDARY}{cleaned}" if tail else cleaned), settings)
         else:
             TAILS.keep(sender, number_tail(cleaned), settings)
-            EARLIER.add(sender, [(part, completed[2]) for part in completed[1].split(MESSAGE_BOUNDARY)])
+            earlier = [(part, completed[2]) for part in completed[1].split(MESSAGE_BOUNDARY)]
+            EARLIER.add(sender, earlier)
     except PrivacyDataError as exc:
         # nothing may be stored unredacted: refuse politely until the data file is mended
         log.error("redaction unavailable, message refused: %s", exc)
         return Prepared(text="", refused="unavailable")
     notices = ["privacy_notice"] if cleaned != text else []
-    return Prepared(text=cleaned if cleaned.strip() else EMPTY_MESSAGE, notices=notices)
+    return Prepared(text=cleaned if cleaned.strip() else EMPTY_MESSAGE, notices=notices, earlier=earlier)
+
+
+def stored_headers(typed: str, prepared: Prepared) -> dict[str, str]:
+    """The REST channels' headers for a message stored other than as typed ({} otherwise).
+
+    :data:`bot.security.senders.STORED_HEADER` and :data:`~bot.security.senders.EARLIER_HEADER`.
+    """
+    import json
+
+    headers = {}
+    if prepared.text != typed and not prepared.refused:
+        headers[STORED_HEADER] = json.dumps(prepared.text)
+    if prepared.earlier:
+        headers[EARLIER_HEADER] = json.dumps(prepared.earlier)
+    return headers
 
 
 def reply_messages(names: list[str], recipient: str) -> list[dict]:
@@ -211,5 +239,6 @@ __all__ = [
     "prepare",
     "reply_messages",
     "safe_sender",
+    "stored_headers",
     "sender_problem",
 ]

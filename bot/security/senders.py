@@ -16,6 +16,11 @@ MAX_SENDER_CHARS = 128
 PSEUDONYM_PREFIX = "anon-"
 # How the WeChat channel names a conversation: the OpenID's pseudonym (see :func:`pseudonym`).
 WECHAT_PREFIX = "wx-"
+# Response headers of the REST channels when a message was stored other than as typed: the stored
+# text (a JSON string) and the earlier messages' parts replaced (a JSON list of [part, placeholder]).
+# The web server passes them on, so the resident's page shows and keeps only what was stored.
+STORED_HEADER = "X-Stored-Message"
+EARLIER_HEADER = "X-Stored-Earlier"
 # A hex digest spelt in letters: 0-9a-f → a-p.
 _LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 

@@ -176,7 +176,9 @@ async def message(request: web.Request) -> web.Response:
             if resp.status != 200:
                 log.warning("Rasa answered %s for sender %s", resp.status, senders.log_id(sender))
                 return _json_error(502, "the assistant could not answer")
-            return web.json_response(await resp.json())
+            # what the channel stored instead of the typed text: the page shows and keeps only that
+            kept = {h: resp.headers[h] for h in (senders.STORED_HEADER, senders.EARLIER_HEADER) if h in resp.headers}
+            return web.json_response(await resp.json(), headers=kept)
     except (ClientError, asyncio.TimeoutError) as exc:
         log.warning("Rasa unreachable: %s", exc)
         return _json_error(503, "the assistant is unavailable")

@@ -272,16 +272,17 @@ def _tab_to(driver, found, backwards: bool = False, limit: int = 60) -> dict:
 
 
 def test_keyboard_only(resident):
-    """Ask, 查看原文, 👍, 重新开始, 大字模式, 按主题浏览 and an example question with Tab, Enter and Space."""
+    """Ask, 查看原文, 👍, 重新开始, 清除聊天记录, 大字模式, 按主题浏览, an example question: Tab, Enter, Space."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     resident.open_page()
-    order = [_tab_to(resident, lambda a: True) for _ in range(5)]
+    order = [_tab_to(resident, lambda a: True) for _ in range(6)]
     assert [(a["tag"], a["id"] or a["cls"]) for a in order] == [
         ("A", "skip"),
         ("BUTTON", "large"),
         ("BUTTON", "restart"),
+        ("BUTTON", "clear"),
         ("BUTTON", "browse-toggle"),
         ("OL", "log"),
     ]
@@ -315,6 +316,13 @@ def test_keyboard_only(resident):
     _press(resident, Keys.ENTER)
     wait_until(resident, lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.faq") and not _citations(d, "（二十二）"))
     assert not resident.find_elements(By.CSS_SELECTOR, ".msg.user")
+
+    # 清除聊天记录 with Enter: said in the status line, which a screen reader hears
+    assert _press(resident, Keys.TAB)["id"] == "clear"
+    _press(resident, Keys.ENTER)
+    wait_until(
+        resident, lambda d: d.find_element(By.ID, "status").text and d.find_elements(By.CSS_SELECTOR, ".msg.faq")
+    )
 
     # 按主题浏览: open, a section, a measure; then one of its example questions
     assert _press(resident, Keys.TAB)["id"] == "browse-toggle"

@@ -5,7 +5,11 @@
 // the markup of browse-by-topic and of the FAQ and example-question cards); no reply wording
 // is read here.
 // The conversation (sender id and messages) is kept in localStorage, so it survives a reload, and
-// so is the large-text mode (also turned on by ?mode=large). When the server answers 429 (sending
+// so is the large-text mode (also turned on by ?mode=large). Only what the server stored is kept:
+// a message is saved once answered, as the X-Stored-Message header gives it when the server hid
+// a number in it (and earlier messages' parts of a number, X-Stored-Earlier, are replaced too);
+// messages expire after 7 days; a stored history that is malformed or over 1 MB is dropped; and
+// the clear button (#clear) removes the history and the sender id from the device. When the server answers 429 (sending
 // too fast) the page shows the polite text of the answer and sends nothing until the Retry-After
 // seconds have passed. Browse-by-topic lists GET /api/topics: choosing a measure sends its payload as a
 // message, then offers its example questions; the welcome is followed by GET /api/faq's questions.
@@ -13,6 +17,7 @@
 (function () {
   "use strict";
   const SENDER_KEY = "gxga.sender", HISTORY_KEY = "gxga.history", LARGE_KEY = "gxga.large", MAX_HISTORY = 200;
+  const MAX_AGE_MS = 7 * 24 * 3600 * 1000, MAX_STORED_CHARS = 1000000, MAX_ITEM_CHARS = 20000;
   const FEEDBACK = ["/feedback_positive", "/feedback_negative"];
   // a button title's leading emoji (the thumbs-up of feedback): shown, but not read out
   const LEADING_EMOJI = /^(\p{Extended_Pictographic}\uFE0F?)\s*/u;
@@ -37,6 +42,7 @@
 
   function stored(key) { try { return localStorage.getItem(key); } catch (e) { return null; } }
   function store(key, value) { try { localStorage.setItem(key, value); } catch (e) { /* private mode: not kept */ } }
+  function forget(key) { try { localStorage.removeItem(key); } catch (e) { /* private mode: nothing kept */ } }
 
   // --- large-text mode: on with ?mode=large (off with ?mode=normal), otherwise as last chosen ----
   function setLarge(on) {
@@ -63,19 +69,29 @@
     return id;
   }
   let sender = stored(SENDER_KEY) || newSender();
-  // A kept message the page can draw (anything else in localStorage is dropped).
+  // A kept message the page can draw, of the last 7 days (anything else in localStorage is dropped).
   function drawable(item) {
     return !!item && typeof item === "object" && (item.from === "user" || item.from === "bot") &&
-      (item.text === undefined || typeof item.text === "string") &&
-      (item.buttons === undefined || (Array.isArray(item.buttons) && item.buttons.every(function (b) {
+      typeof item.at === "number" && Date.now() - item.at < MAX_AGE_MS &&
+      (item.text === undefined || (typeof item.text === "string" && item.text.length <= MAX_ITEM_CHARS)) &&
+      (item.buttons === undefined || (Array.isArray(item.buttons) && item.buttons.length <= 50 && item.buttons.every(function (b) {
         return !!b && typeof b === "object" && typeof b.payload === "string";
       })));
   }
-  let history = [];
-  try { history = JSON.parse(stored(HISTORY_KEY) || "[]"); } catch (e) { history = []; }
-  history = Array.isArray(history) ? history.filter(drawable) : [];
+  function keptHistory() {
+    const raw = stored(HISTORY_KEY);
+    if (!raw) return [];
+    let items = null;
+    try { items = raw.length <= MAX_STORED_CHARS ? JSON.parse(raw) : null; } catch (e) { items = null; }
+    if (!Array.isArray(items)) { forget(HISTORY_KEY); return []; }
+    return items.slice(-MAX_HISTORY).filter(drawable);
+  }
+  let history = keptHistory();
 
-  function save() { store(HISTORY_KEY, JSON.stringify(history.slice(-MAX_HISTORY))); }
+  // A message sent but not yet answered is not kept: what is kept is what the server stored.
+  function save() {
+    store(HISTORY_KEY, JSON.stringify(history.filter(function (item) { return !item.pending; }).slice(-MAX_HISTORY)));
+  }
 
   // A page template with {field} placeholders filled from data (unknown fields are left empty).
   function fill(template, fields) {
@@ -206,7 +222,35 @@
     else log.scrollTop = end;
   }
 
-  function add(item) { history.push(item); save(); const li = render(item); scrollTo(null); return li; }
+  function add(item) { item.at = Date.now(); history.push(item); save(); const li = render(item); scrollTo(null); return li; }
+
+  // The resident's message as the server stored it (a number hidden), in the page and in storage;
+  // and the earlier messages whose parts of a number this one completed (newest first: each must
+  // end with its part, as the server checked).
+  function showStored(item, li, r) {
+    let text = null, earlier = [];
+    try { text = JSON.parse(r.headers.get("X-Stored-Message") || "null"); } catch (e) { text = null; }
+    try { earlier = JSON.parse(r.headers.get("X-Stored-Earlier") || "[]"); } catch (e) { earlier = []; }
+    if (item && typeof text === "string") {
+      item.text = text;
+      const bubble = li && li.querySelector(".bubble");
+      if (bubble) bubble.textContent = text;
+    }
+    if (!Array.isArray(earlier)) return;
+    const users = Array.prototype.slice.call(log.querySelectorAll(".msg.user"));
+    const mine = history.filter(function (x) { return x.from === "user" && !x.kind; });
+    let back = (item ? 1 : 0);
+    for (let i = earlier.length - 1; i >= 0; i--, back++) {
+      const part = earlier[i], target = mine[mine.length - 1 - back];
+      if (!Array.isArray(part) || typeof part[0] !== "string" || typeof part[1] !== "string" || !target) return;
+      if (typeof target.text !== "string" || !target.text.endsWith(part[0])) return;
+      if (/[^\s\p{P}\p{S}]/u.test(part[0])) {  // a part that is not only separators
+        target.text = target.text.slice(0, target.text.length - part[0].length) + part[1];
+        const bubble = users[users.length - 1 - back] && users[users.length - 1 - back].querySelector(".bubble");
+        if (bubble) bubble.textContent = target.text;
+      }
+    }
+  }
 
   // What the page keeps of a reply's custom payload.
   function takeCustom(item, custom) {
@@ -235,7 +279,7 @@
       const buttons = (Array.isArray(m.buttons) ? m.buttons : []).filter(function (x) {
         return !!x && typeof x === "object" && typeof x.payload === "string";
       });
-      const item = { from: "bot", text: typeof m.text === "string" ? m.text : "", buttons: buttons, measures: [] };
+      const item = { from: "bot", text: typeof m.text === "string" ? m.text : "", buttons: buttons, measures: [], at: Date.now() };
       if (m.custom) takeCustom(item, m.custom);
       items.push(item);
     });
@@ -283,7 +327,8 @@
     // One message at a time: a second one sent before the answer would race it in the dialogue.
     if (pending || blocked()) return Promise.resolve(false);
     pending = true;
-    if (shown !== null) add({ from: "user", text: shown || text });
+    const mine = shown !== null ? { from: "user", text: shown || text, pending: true } : null;
+    const li = mine ? add(mine) : null;
     status.textContent = strings.thinking;
     return fetch("/api/message", {
       method: "POST", headers: { "Content-Type": "application/json" },
@@ -293,6 +338,8 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json().then(function (messages) {
         status.textContent = "";
+        showStored(mine && mine.text === text ? mine : null, li, r);
+        if (mine) delete mine.pending;
         return addBotMessages(Array.isArray(messages) ? messages : []);
       });
     }).catch(function () {
@@ -354,6 +401,12 @@
 
   document.getElementById("restart").addEventListener("click", function () {
     history = []; save(); log.innerHTML = ""; sender = newSender(); welcome();
+  });
+  // the clear button: the history and the sender id leave this device; a new conversation begins
+  document.getElementById("clear").addEventListener("click", function () {
+    history = []; forget(HISTORY_KEY); forget(SENDER_KEY); log.innerHTML = "";
+    sender = newSender();
+    welcome().then(function () { status.textContent = strings.cleared; });
   });
 
   // --- browse-by-topic (GET /api/topics): the notice's sections, a button per measure ------------

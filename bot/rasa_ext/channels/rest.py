@@ -139,6 +139,8 @@ class RestInput(InputChannel):
                 await on_new_message(await parts.annotate(getattr(request.app.ctx, "agent", None), message))
             except Exception:  # noqa: BLE001 - the resident gets an apology, never a trace
                 log.exception("%s message from %s failed", self.name(), guard.log_id(sender))
-            return response.json(guard.finish(collector.messages, prepared, sender))
+            return response.json(
+                guard.finish(collector.messages, prepared, sender), headers=guard.stored_headers(text, prepared)
+            )
 
         return hook
