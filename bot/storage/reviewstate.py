@@ -22,13 +22,15 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.storage import appdb
 from bot.text.normalize import normalize_text
-from bot.text.privacy import contains_personal_number, redact
+from bot.text.privacy import redact
 from knowledge import db
 
 MAX_KEY_CHARS = 2000  # the longest message the web server passes on (bot.webapp.server.MAX_MESSAGE_CHARS)
 MAX_TEXT_CHARS = 2000
 MAX_BY_CHARS = 64
 MAX_WORDS = 200
+# The fewest digits of a personal number (a mobile's): words with fewer digits in all spell none.
+SHORTEST_NUMBER_DIGITS = 11
 MAX_RECORDS = 5000
 
 
@@ -115,10 +117,14 @@ def mark_handled(key: str, text: str, words: Iterable[str], by: str, url: str | 
 
 
 def _redacted_words(words: Iterable[str]) -> list[str]:
-    """``words`` as stored: each redacted; those with digits dropped when together they hold a number."""
+    """``words`` as stored: each redacted; those with digits dropped when together they could spell a number.
+
+    Words are a set, in no order, so that is when their digits add up to a mobile number's 11.
+    """
     kept = sorted({redact(str(w)) for w in words})
-    if contains_personal_number(" ".join(kept)):
-        kept = [w for w in kept if not any(ch.isdigit() for ch in normalize_text(w))]
+    digits = [sum(ch.isdigit() for ch in normalize_text(w)) for w in kept]
+    if sum(digits) >= SHORTEST_NUMBER_DIGITS:
+        kept = [w for w, n in zip(kept, digits, strict=True) if not n]
     return kept
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -46,11 +46,7 @@ log = logging.getLogger(__name__)
 
 AIOHTTP_VERSION = "3.9.5"
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-# Seconds a refused connection is read (and dropped) after its 503, before it is closed. Closing
-# with the peer's bytes unread sends a reset, which discards the 503 the peer has not read yet: in
-# CI (2 busy cores) a peer took over 1 s to read it, so the linger is 5 s; a peer that reads the
-# answer closes sooner, and a refused connection is not counted against its address.
-REFUSED_LINGER = 5.0
+REFUSED_LINGER = 1.0  # seconds a refused connection is read (and dropped) after its 503, before it is closed
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -161,16 +157,17 @@ class GuardedRequestHandler(RequestHandler):
         the peer's buffer.
         """
         self._refused = True  # aiohttp's force_close() would close the transport at once
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.write(BUSY)
-            if transport.can_write_eof():
-                transport.write_eof()
+        # duck-typed: uvloop's transports (Rasa installs its event-loop policy) are no asyncio.WriteTransport
+        writer = cast(asyncio.WriteTransport, transport)
+        writer.write(BUSY)
+        if writer.can_write_eof():
+            writer.write_eof()
         self._header_timer = self._loop.call_later(REFUSED_LINGER, self.force_close)
 
     def _close_with(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
         try:
-            if answer and isinstance(transport, asyncio.WriteTransport):
-                transport.write(answer)
+            if answer:
+                cast(asyncio.WriteTransport, transport).write(answer)
         finally:
             self.force_close()
             transport.close()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from sqlalchemy import text as sql
@@ -30,6 +32,10 @@ from knowledge import db
 LOW_CONFIDENCE = 0.5
 RECENT_EVENTS = 20_000
 SIMILARITY = 0.5
+# Texts whose key, words and redacted form are remembered (a review list reads up to RECENT_EVENTS
+# questions, the same ones each time it is asked for: the redaction, normalisation and jieba of
+# each are most of its time).
+WORDS_CACHED = 50_000
 # The replies that say the notice does not cover what was asked (actions/actions.py's
 # utter_not_covered); their name is the bot event's data.custom.reply.
 NOT_COVERED_REPLIES = ("not_covered", "not_covered_related")
@@ -91,6 +97,12 @@ def tracker_url_for(settings: config.Settings) -> str | None:
     if settings.production or settings.tracker_db.exists():
         return settings.tracker_url
     return None
+
+
+@lru_cache(maxsize=WORDS_CACHED)
+def _redacted(text: str) -> str:
+    """A stored question as the list shows it: redacted again (remembered, as the list is read again and again)."""
+    return redact(text)
 
 
 def _moment(timestamp: object) -> datetime | None:
@@ -183,7 +195,7 @@ def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: i
             continue
         asked = Asked(
             sender=sender,
-            text=redact(text),
+            text=_redacted(text),
             intent=intent,
             confidence=confidence,
             at=_moment(timestamp) or _moment(event.get("timestamp")),
@@ -225,13 +237,15 @@ def filter_questions(
     return kept
 
 
+@lru_cache(maxsize=WORDS_CACHED)
 def group_key(text: str) -> str:
     """The normalised text by which questions count as the same (punctuation and spaces removed)."""
     return _PUNCT.sub("", normalize_text(text or ""))
 
 
+@lru_cache(maxsize=WORDS_CACHED)
 def group_words(key: str) -> frozenset[str]:
-    """The jieba words of a group key that :func:`similar` compares."""
+    """The jieba words of a group key that :func:`similar` compares (remembered: jieba is most of a list's time)."""
     import jieba
 
     return frozenset(w for w in jieba.lcut(key) if len(w.strip()) > 1 or is_cjk(w))
@@ -250,17 +264,49 @@ def similar(
 
 
 def group_questions(items: list[Asked], threshold: float = SIMILARITY) -> list[ReviewGroup]:
-    """Group similar questions; most asked first."""
+    """Group similar questions; most asked first.
+
+    Each question joins the first group (in the order the groups were made) whose first question
+    is :func:`similar` to it, else makes a new one. Near-linear: the groups' words are kept as
+    inverted lists (per word, the groups whose first question has it), so one question's overlap
+    with every group is counted at once (numpy's ``bincount`` over its words' lists) instead of
+    comparing it with each group in turn.
+    """
+    import numpy as np
+
     groups: list[tuple[str, frozenset[str], list[Asked]]] = []
+    by_key: dict[str, int] = {}
+    postings: dict[str, array] = {}
+    sizes = array("i")
+    joined: dict[str, int] = {}  # key -> the group its questions joined (the same words join the same group)
     for item in items:
         key = group_key(item.text)
+        if key in joined:
+            groups[joined[key]][2].append(item)
+            continue
         words = group_words(key)
-        for gkey, gwords, members in groups:
-            if similar(key, words, gkey, gwords, threshold):
-                members.append(item)
-                break
-        else:
-            groups.append((key, words, [item]))
+        found = by_key.get(key)
+        if threshold <= 0 and groups:
+            found = 0  # everything is similar at a threshold of 0
+        elif words and groups:
+            lists = [np.frombuffer(postings[w], dtype=np.int32) for w in words if w in postings]
+            if lists:
+                shared = np.bincount(np.concatenate(lists), minlength=len(groups))
+                union = len(words) + np.frombuffer(sizes, dtype=np.int32) - shared
+                hits = np.flatnonzero(shared / union >= threshold)  # as overlap() divides
+                del lists, union  # no view of the arrays stays: they grow below
+                if hits.size and (found is None or hits[0] < found):
+                    found = int(hits[0])
+        if found is not None:
+            groups[found][2].append(item)
+            joined[key] = found
+            continue
+        joined[key] = len(groups)
+        by_key.setdefault(key, len(groups))
+        for word in words:
+            postings.setdefault(word, array("i")).append(len(groups))
+        sizes.append(len(words))
+        groups.append((key, words, [item]))
     result = []
     for key, words, members in groups:
         result.append(

@@ -33,7 +33,9 @@ def make_settings(tmp_path, **changes) -> config.Settings:
 
 
 @contextmanager
-def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) -> Iterator[dict]:
+def serve(
+    settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None, new_loop=asyncio.new_event_loop
+) -> Iterator[dict]:
     """Run ``bot.webapp.server.make_app`` on a free loopback port in a background thread.
 
     Args:
@@ -41,6 +43,8 @@ def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) 
         rasa_url: the Rasa server it forwards to.
         limiter: the console's login limiter (a fresh in-process one by default, so tests do not
             share failure counts).
+        new_loop: makes the event loop (``uvloop.new_event_loop``: the loop a process gets once
+            Rasa or Sanic installed uvloop's policy, as in the whole test suite).
 
     Yields:
         ``{"url": base URL, "app": the application}``.
@@ -53,7 +57,7 @@ def serve(settings: config.Settings, rasa_url: str = CLOSED_RASA, limiter=None) 
 
     app = make_app(rasa_url, settings)
     app[console.LIMITER_KEY] = limiter if limiter is not None else ratelimit.RateLimiter()
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     runner = GuardedRunner(app, access_log=None)  # as python -m bot.ops.webserver serves it

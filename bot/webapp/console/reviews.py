@@ -8,16 +8,23 @@ corrections as Rasa NLU YAML for maintainers to merge.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import re
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import config
 from bot.storage import appdb, audit, reviewstate
+from bot.text import logredact
 from bot.text.jsonlimits import bounded_int
 from bot.text.privacy import redact
 from bot.webapp import review
@@ -173,12 +180,54 @@ async def review_list(request: web.Request) -> web.Response:
     except ValueError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     settings = settings_of(request)
-    tracker_url = review.tracker_url_for(settings)
     try:
-        items = review.residents_questions(tracker_url) if tracker_url else []
+        body = await computed_apart(review_groups, settings, filters)
     except SQLAlchemyError as exc:
         log.warning("tracker store unreadable for the review list: %s", type(exc).__name__)
         return error_response(503, "tracker_unavailable")
+    return web.json_response(body)
+
+
+# Reading and grouping up to 20,000 questions takes most of a second of Python: in a thread of the
+# web server it would hold the interpreter's lock against every other request (/health answered
+# in 65 ms at p95 meanwhile, bench/bench_review.py), so it runs in a process of its own, started
+# (spawned) on first use and kept, with its caches of words, for the next lists, until the web
+# server's process exits (concurrent.futures stops its workers then). The list is computed from
+# the settings passed with each call, so one worker serves every application of a process.
+_worker: ProcessPoolExecutor | None = None
+_worker_lock = threading.Lock()
+
+
+def _worker_pool() -> ProcessPoolExecutor:
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=logredact.install
+            )
+        return _worker
+
+
+async def computed_apart(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in the worker process; in a thread if that process broke (then started anew)."""
+    global _worker
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_worker_pool(), function, *args)
+    except BrokenProcessPool:
+        log.warning("the review list's worker process died; this list is computed in a thread")
+        with _worker_lock:
+            _worker = None
+        return await asyncio.to_thread(function, *args)
+
+
+def review_groups(settings: config.Settings, filters: dict) -> dict:
+    """The review list's answer (see :func:`review_list`), computed in the worker process.
+
+    Raises:
+        SQLAlchemyError: the tracker store cannot be read.
+    """
+    tracker_url = review.tracker_url_for(settings)
+    items = review.residents_questions(tracker_url) if tracker_url else []
     for r in appdb.list_reviews(url=settings.app_database_url, verdict="wrong"):
         items.append(
             review.Asked(
@@ -207,14 +256,12 @@ async def review_list(request: web.Request) -> web.Response:
                 continue
             handled = {"by": record.handled_by, "at": _iso(record.handled_at), "newer": newer}
         shown.append(_group_json(group, handled, intent_labels))
-    return web.json_response(
-        {
-            "groups": shown[:MAX_GROUPS],
-            "reasons": dict(wording.load()["reasons"]),
-            "total": len(shown),
-            "hidden_handled": hidden,
-        }
-    )
+    return {
+        "groups": shown[:MAX_GROUPS],
+        "reasons": dict(wording.load()["reasons"]),
+        "total": len(shown),
+        "hidden_handled": hidden,
+    }
 
 
 def _group_key(body: dict) -> str:
