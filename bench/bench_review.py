@@ -1,12 +1,13 @@
 """How long the staff review list takes over 20,000 listed questions, and what /health does meanwhile.
 
-Fills a SQLite tracker store (Rasa's ``events`` table, made by Rasa's own model) with ``--questions``
-low-confidence residents' questions (generated from a vocabulary of the notice's topics and the
-notice's own words, so they fall into thousands of groups), starts the web server as
-``python -m bot.ops.webserver`` serves it (``GuardedRunner``, in a thread of this process), logs a
-staff account in, then asks for ``GET /console/api/review-list`` ``--runs`` times while another thread asks ``GET /health``
-every 20 ms. Prints the list's median and p95 and the health check's median, p95 and maximum,
-in milliseconds, as one JSON line (issue 22's targets: list p95 under 1 s, health under 50 ms)::
+Fills a SQLite tracker store (Rasa's ``events`` table, made by Rasa's own model) with
+``--questions`` low-confidence residents' questions (generated from a vocabulary of the notice's
+topics and the notice's own words, so they fall into thousands of groups), starts the web server
+as ``python -m bot.ops.webserver`` serves it (``GuardedRunner``, in a thread of this process), logs
+a staff account in, then asks for ``GET /console/api/review-list`` ``--runs`` times while another
+thread asks ``GET /health`` every 20 ms. Prints the list's median and p95 and the health check's
+median, p95 and maximum, in milliseconds, as one JSON line (issue 22's targets: list p95 under
+1 s, health under 50 ms)::
 
     .venv/bin/python bench/bench_review.py [--questions 20000] [--runs 20]
 """
