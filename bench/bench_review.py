@@ -15,7 +15,6 @@ median, p95 and maximum, in milliseconds, as one JSON line (issue 22's targets: 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import platform
@@ -114,35 +113,6 @@ def fill(path: Path, total: int) -> None:
         )
 
 
-def serve(settings):
-    """The web server in a thread of its own; returns (base URL, stop)."""
-    from aiohttp import web as aioweb
-
-    from bot.webapp.connections import GuardedRunner
-    from bot.webapp.server import make_app
-    from tests.support.ports import free_port
-
-    app = make_app("http://127.0.0.1:9", settings)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    runner = GuardedRunner(app, access_log=None)
-    port = free_port()
-
-    async def start():
-        await runner.setup()
-        await aioweb.TCPSite(runner, "127.0.0.1", port).start()
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
-
-    def stop():
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-
-    return f"http://127.0.0.1:{port}", stop
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -155,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bot import config
-    from tests.support.webapp import staff_headers
+    from tests.support.webapp import serve, staff_headers
 
     with tempfile.TemporaryDirectory() as tmp:
         tracker = Path(tmp) / "tracker.db"
@@ -163,8 +133,8 @@ def main() -> None:
         settings = dataclasses.replace(
             config.load(), tracker_db=tracker, app_database_url=f"sqlite:///{tmp}/app.db", redis_url=None
         )
-        base, stop = serve(settings)
-        try:
+        with serve(settings) as server:
+            base = server["url"]
             headers = staff_headers(base, settings)
             health: list[float] = []
             done = threading.Event()
@@ -187,8 +157,6 @@ def main() -> None:
                 groups = body["total"]
             done.set()
             watcher.join(timeout=30)
-        finally:
-            stop()
     print(
         json.dumps(
             {
