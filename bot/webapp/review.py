@@ -18,7 +18,7 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import text as sql
 
@@ -100,6 +100,33 @@ def tracker_url_for(settings: config.Settings) -> str | None:
 
 
 @lru_cache(maxsize=WORDS_CACHED)
+def _user_event(data: str) -> tuple[Any, str, Any, Any, Any] | None:
+    """What the list reads of a user event's JSON: (channel, text, intent, confidence, timestamp).
+
+    None for data that is not a JSON object. Remembered by the data itself (the same rows are read
+    each time the list is asked for; a row rewritten is new data).
+    """
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    parse = event.get("parse_data")
+    parsed_intent = parse.get("intent") if isinstance(parse, dict) else None
+    if not isinstance(parsed_intent, dict):
+        parsed_intent = {}
+    text = str(event.get("text") or "").strip()
+    return (
+        event.get("input_channel"),
+        text,
+        parsed_intent.get("name"),
+        parsed_intent.get("confidence"),
+        event.get("timestamp"),
+    )
+
+
+@lru_cache(maxsize=WORDS_CACHED)
 def _redacted(text: str) -> str:
     """A stored question as the list shows it: redacted again (remembered, as the list is read again and again)."""
     return redact(text)
@@ -169,23 +196,13 @@ def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: i
                     listed.append(turn)
             continue
         turn = None
-        try:
-            event = json.loads(data or "{}")
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
-            continue
+        read = _user_event(data or "{}")
         # The console's and the evaluation's own questions (the authenticated staff channel) are
         # not residents'; a sender name proves nothing, anyone can choose one.
-        if event.get("input_channel") == STAFF_CHANNEL:
+        if read is None or read[0] == STAFF_CHANNEL:
             continue
-        text = str(event.get("text") or "").strip()
-        parse = event.get("parse_data")
-        parsed_intent = parse.get("intent") if isinstance(parse, dict) else None
-        if not isinstance(parsed_intent, dict):
-            parsed_intent = {}
-        intent = parsed_intent.get("name") or intent
-        confidence = parsed_intent.get("confidence")
+        _channel, text, parsed_name, confidence, event_time = read
+        intent = parsed_name or intent
         if intent == "feedback_negative" and last is not None and last.sender == sender:
             last.reasons.add("thumbs_down")
             if last not in listed:
@@ -198,7 +215,7 @@ def residents_questions(tracker_url: str, low: float = LOW_CONFIDENCE, recent: i
             text=_redacted(text),
             intent=intent,
             confidence=confidence,
-            at=_moment(timestamp) or _moment(event.get("timestamp")),
+            at=_moment(timestamp) or _moment(event_time),
         )
         if intent == "nlu_fallback":
             asked.reasons.add("fallback")
