@@ -26,7 +26,7 @@ from bot import config
 from bot.rasa_ext import guard, payload
 from bot.text.privacy import contains_personal_number, load_placeholders
 from tests.support import wechat_fake as wf
-from tests.support.stored_numbers import CARD_19, ID_X, files_under, forms, leaks
+from tests.support.stored_numbers import CARD_19, ID_X, files_under, folded_leaks, forms, leaks
 from tests.support.wechat_users import new_msg_id, new_openid
 
 e2e = pytest.mark.e2e
@@ -339,7 +339,9 @@ def test_no_form_of_a_number_is_stored_or_logged(running_bot, channel, case, mes
     # the number, and each message up to its first comma as typed (short ASCII forms match anything)
     typed = {form for m in messages for form in forms(m.split("，")[0]) if not form.isascii() or len(form) > 8}
     needles = forms(number) | typed | ({messages[-1]} if case == "mobile-split" else set())
-    assert not leaks(needles, {"the replies": "\n".join(replies).encode("utf-8"), **_stored(running_bot)})
+    haystacks = {"the replies": "\n".join(replies).encode("utf-8"), **_stored(running_bot)}
+    assert not leaks(needles, haystacks)
+    assert not folded_leaks({number}, haystacks)  # its digits in any form, anywhere
 
 
 @e2e

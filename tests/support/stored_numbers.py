@@ -5,7 +5,9 @@ Also the forms in which a typed number could end up stored, and looking for them
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import unicodedata
 from pathlib import Path
 
@@ -74,3 +76,43 @@ def leaks(needles: set[str], haystacks: dict[str, bytes]) -> list[str]:
         for needle in sorted(needles)
         if needle.encode("utf-8") in data
     ]
+
+
+_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+_NUMERALS = {**{c: str(i) for i, c in enumerate("零一二三四五六七八九")}, "〇": "0", "○": "0", "幺": "1", "两": "2"}
+_NUMERALS.update({c: str(i + 1) for i, c in enumerate("壹贰叁肆伍陆柒捌玖")})
+
+
+def digit_stream(data: bytes) -> str:
+    """Every digit in ``data``, in order, however it was written; everything else dropped.
+
+    UTF-8 text (undecodable bytes skipped) with JSON ``\\uXXXX`` escapes decoded, NFKC-folded,
+    every Unicode decimal digit and Chinese numeral as its ASCII digit. Written apart from
+    bot.text.privacy on purpose: the scan must not share the blind spots of the code it checks.
+    """
+    text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode("utf-8", "surrogatepass"), data)
+    folded = unicodedata.normalize("NFKC", text.decode("utf-8", "ignore")).translate(_digit_table())
+    return _NOT_DIGIT.sub("", folded)
+
+
+@functools.lru_cache(maxsize=1)
+def _digit_table() -> dict[int, str]:
+    table = {
+        cp: str(unicodedata.decimal(chr(cp)))
+        for cp in range(0x110000)
+        if unicodedata.decimal(chr(cp), None) is not None
+    }
+    return {**table, **{ord(c): d for c, d in _NUMERALS.items()}}
+
+
+_NOT_DIGIT = re.compile(r"[^0-9]+")
+
+
+def folded_leaks(numbers: set[str], haystacks: dict[str, bytes]) -> list[str]:
+    """``"<number> in <where>"`` for each number whose digits (an ID's X aside) run on in a haystack's digits."""
+    wanted = {n: "".join(c for c in n if c.isdigit()) for n in numbers}
+    found = []
+    for where, data in haystacks.items():
+        stream = digit_stream(data)
+        found += [f"{n!r} in {where}" for n, digits in sorted(wanted.items()) if len(digits) >= 11 and digits in stream]
+    return found

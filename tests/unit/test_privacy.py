@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 import pytest
@@ -304,3 +305,25 @@ def test_an_id_is_matched_before_a_mobile_inside_it(region, year, day, month, se
     typed = _spread(number[:17] + (x_form if number.endswith("X") else number[17]), seps)
     out = redact(f"我的身份证{typed}丢了")
     assert out == f"我的身份证{ID_PLACEHOLDER}丢了", (typed, out)
+
+
+# The end-to-end scan of every store (tests/support/stored_numbers.py) tested itself: it finds a
+# planted number in every form the stores write, and nothing in a clean file.
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "13912345678",
+        json.dumps({"text": "手机１３９１２３４５６７８"}),  # JSON-escaped full width, as Rasa stores it
+        "幺三九一二三四五六七八",
+        "壹叁玖壹贰叁肆伍陆柒捌",
+        "1️⃣3️⃣9️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣",
+        "139-1234-5678",
+        '{"a": "139"} {"b": "12345678"}',  # parts in two fields run on
+    ],
+)
+def test_the_stores_scan_finds_a_planted_number(planted):
+    from tests.support.stored_numbers import folded_leaks
+
+    page = b"SQLite format 3\x00" + bytes(range(256)) + planted.encode("utf-8") + b"\xff\xfe tail"
+    assert folded_leaks({"13912345678"}, {"db": page}) == ["'13912345678' in db"]
+    assert folded_leaks({"13912345678"}, {"db": page.replace(planted.encode("utf-8"), b"[x]")}) == []
