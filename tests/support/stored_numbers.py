@@ -84,9 +84,9 @@ _NUMERALS.update({c: str(i + 1) for i, c in enumerate("壹贰叁肆伍陆柒捌�
 
 
 def digit_stream(data: bytes) -> str:
-    """Every digit in ``data``, in order, however it was written; everything else dropped.
+    r"""Every digit in ``data``, in order, however it was written; everything else dropped.
 
-    UTF-8 text (undecodable bytes skipped) with JSON ``\\uXXXX`` escapes decoded, NFKC-folded,
+    UTF-8 text (undecodable bytes skipped) with JSON ``\uXXXX`` escapes decoded, NFKC-folded,
     every Unicode decimal digit and Chinese numeral as its ASCII digit. Written apart from
     bot.text.privacy on purpose: the scan must not share the blind spots of the code it checks.
     """
