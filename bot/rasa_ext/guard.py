@@ -13,6 +13,7 @@ its own in-memory counters (fail open: residents keep getting answers).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -200,8 +201,6 @@ def stored_headers(typed: str, prepared: Prepared) -> dict[str, str]:
 
     :data:`bot.security.senders.STORED_HEADER` and :data:`~bot.security.senders.EARLIER_HEADER`.
     """
-    import json
-
     headers = {}
     if prepared.text != typed and not prepared.refused:
         headers[STORED_HEADER] = json.dumps(prepared.text)

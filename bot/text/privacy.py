@@ -399,20 +399,6 @@ def complete_number(tail: str, text: str) -> tuple[str, str, str] | None:
     return None
 
 
-def redact_continuation(tail: str, text: str) -> str:
-    """``text`` (as typed) with its beginning replaced when it completes a number begun in ``tail``.
-
-    ``tail`` is the :func:`number_tail` of the sender's previous messages, redacted. When ``text``,
-    read after it, completes a personal number, the part of that number in ``text`` becomes the
-    placeholder. The rest of ``text`` is returned as it is: pass the result to :func:`redact`.
-
-    Raises:
-        PrivacyDataError: ``bot/replies/privacy.yml`` is broken.
-    """
-    completed = complete_number(tail, text)
-    return text if completed is None else completed[0]
-
-
 def redact_earlier(texts: list[str], parts: list[tuple[str, str]]) -> list[str | None]:
     """The earlier messages of a number completed later, with their parts of it replaced.
 

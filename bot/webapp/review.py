@@ -292,7 +292,6 @@ def group_questions(items: list[Asked], threshold: float = SIMILARITY) -> list[R
     import numpy as np
 
     groups: list[tuple[str, frozenset[str], list[Asked]]] = []
-    by_key: dict[str, int] = {}
     postings: dict[str, array] = {}
     sizes = array("i")
     joined: dict[str, int] = {}  # key -> the group its questions joined (the same words join the same group)
@@ -302,7 +301,8 @@ def group_questions(items: list[Asked], threshold: float = SIMILARITY) -> list[R
             groups[joined[key]][2].append(item)
             continue
         words = group_words(key)
-        found = by_key.get(key)
+        # a key not met before is no group's key: only the overlap of words can join it to one
+        found: int | None = None
         if threshold <= 0 and groups:
             found = 0  # everything is similar at a threshold of 0
         elif words and groups:
@@ -312,14 +312,13 @@ def group_questions(items: list[Asked], threshold: float = SIMILARITY) -> list[R
                 union = len(words) + np.frombuffer(sizes, dtype=np.int32) - shared
                 hits = np.flatnonzero(shared / union >= threshold)  # as overlap() divides
                 del lists, union  # no view of the arrays stays: they grow below
-                if hits.size and (found is None or hits[0] < found):
+                if hits.size:
                     found = int(hits[0])
         if found is not None:
             groups[found][2].append(item)
             joined[key] = found
             continue
         joined[key] = len(groups)
-        by_key.setdefault(key, len(groups))
         for word in words:
             postings.setdefault(word, array("i")).append(len(groups))
         sizes.append(len(words))

@@ -9,9 +9,9 @@
 // a message is saved once answered, as the X-Stored-Message header gives it when the server hid
 // a number in it (and earlier messages' parts of a number, X-Stored-Earlier, are replaced too);
 // messages expire after 7 days; a stored history that is malformed or over 1 MB is dropped; and
-// the clear button (#clear) removes the history and the sender id from the device. When the server answers 429 (sending
-// too fast) the page shows the polite text of the answer and sends nothing until the Retry-After
-// seconds have passed. Browse-by-topic lists GET /api/topics: choosing a measure sends its payload as a
+// the clear button (#clear) removes the history and the sender id from the device.
+// When the server answers 429 (sending too fast) the page shows the polite text of the answer and
+// sends nothing until the Retry-After seconds have passed. Browse-by-topic lists GET /api/topics: choosing a measure sends its payload as a
 // message, then offers its example questions; the welcome is followed by GET /api/faq's questions.
 // A screen reader hears each answer through the #announcer live region.
 (function () {
@@ -227,21 +227,21 @@
   // The resident's message as the server stored it (a number hidden), in the page and in storage;
   // and the earlier messages whose parts of a number this one completed (newest first: each must
   // end with its part, as the server checked).
-  function showStored(item, li, r) {
+  function showStored(mine, li, r, typed) {
     let text = null, earlier = [];
     try { text = JSON.parse(r.headers.get("X-Stored-Message") || "null"); } catch (e) { text = null; }
     try { earlier = JSON.parse(r.headers.get("X-Stored-Earlier") || "[]"); } catch (e) { earlier = []; }
-    if (item && typeof text === "string") {
-      item.text = text;
+    if (mine && mine.text === typed && typeof text === "string") {  // typed, not a button's title
+      mine.text = text;
       const bubble = li && li.querySelector(".bubble");
       if (bubble) bubble.textContent = text;
     }
     if (!Array.isArray(earlier)) return;
     const users = Array.prototype.slice.call(log.querySelectorAll(".msg.user"));
-    const mine = history.filter(function (x) { return x.from === "user" && !x.kind; });
-    let back = (item ? 1 : 0);
+    const asked = history.filter(function (x) { return x.from === "user" && !x.kind; });
+    let back = mine ? 1 : 0;  // this message's own bubble is the last
     for (let i = earlier.length - 1; i >= 0; i--, back++) {
-      const part = earlier[i], target = mine[mine.length - 1 - back];
+      const part = earlier[i], target = asked[asked.length - 1 - back];
       if (!Array.isArray(part) || typeof part[0] !== "string" || typeof part[1] !== "string" || !target) return;
       if (typeof target.text !== "string" || !target.text.endsWith(part[0])) return;
       if (/[^\s\p{P}\p{S}]/u.test(part[0])) {  // a part that is not only separators
@@ -338,7 +338,7 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json().then(function (messages) {
         status.textContent = "";
-        showStored(mine && mine.text === text ? mine : null, li, r);
+        showStored(mine, li, r, text);
         if (mine) delete mine.pending;
         return addBotMessages(Array.isArray(messages) ? messages : []);
       });
